@@ -1,0 +1,100 @@
+# vp: Makefile.  Quiet unless V=1.  ./configure writes config.mk (run here
+# automatically when missing; as root, missing packages are installed first).
+#   make            library and programs
+#   make check      unit tests and Bats tests   (WERROR=1 adds -Werror)
+#   make demo       Fashion-MNIST (or synthetic) end to end
+#   make install    PREFIX=/usr/local DESTDIR=
+
+-include config.mk
+PREFIX ?= /usr/local
+CC ?= cc
+
+ifeq ($(V),1)
+Q =
+else
+Q = @
+endif
+
+WARN = -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
+       -Wno-unused-parameter -Wformat=2 -Wno-format-nonliteral
+ifeq ($(WERROR),1)
+WARN += -Werror
+endif
+CFLAGS_ALL = -std=gnu11 -O3 -g -fPIC $(WARN) $(OPENMP_CFLAGS) $(ARCH_CFLAGS) \
+             -Ilib $(EXTRA_CFLAGS)
+AVX2_FLAGS = -mavx2 -mfma
+AVX512_FLAGS = -mavx512f -mavx512dq -mavx512bw -mavx512vl -mfma
+
+LIB_SRC = $(wildcard lib/*.c)
+LIB_OBJ = $(LIB_SRC:.c=.o)
+PROGS = vp-build vp-search vp-bench vp-diag vp-warmup vp-gen
+BINS = $(addprefix bin/,$(PROGS))
+UNIT_SRC = $(wildcard tests/unit/test_*.c)
+UNIT_BINS = $(patsubst tests/unit/%.c,bin/%,$(UNIT_SRC))
+MAN1 = $(addprefix man/,$(addsuffix .1,$(PROGS)))
+MAN5 = man/vp-index.5
+
+all: $(BINS)
+
+config.mk: configure
+	@sh ./configure || { [ "$$(id -u)" = 0 ] && sh scripts/install-deps && sh ./configure; }
+
+lib/vp_dist_avx2.o: CFLAGS_EXTRA_FILE = $(if $(ARCH_CFLAGS),$(AVX2_FLAGS))
+lib/vp_dist_avx512.o: CFLAGS_EXTRA_FILE = $(if $(ARCH_CFLAGS),$(AVX512_FLAGS))
+
+%.o: %.c config.mk
+	@echo "  CC      $@"
+	$(Q)$(CC) $(CFLAGS_ALL) $(CFLAGS_EXTRA_FILE) -MMD -MP -c -o $@ $<
+
+lib/libvp.a: $(LIB_OBJ)
+	@echo "  AR      $@"
+	$(Q)rm -f $@ && ar rcs $@ $^
+
+bin/%: cmd/%.o cmd/vp_cli.o lib/libvp.a
+	@mkdir -p bin
+	@echo "  LINK    $@"
+	$(Q)$(CC) $(CFLAGS_ALL) -o $@ $^ $(LIBS)
+
+bin/test_%: tests/unit/test_%.o lib/libvp.a
+	@mkdir -p bin
+	@echo "  LINK    $@"
+	$(Q)$(CC) $(CFLAGS_ALL) -o $@ $^ $(LIBS)
+
+# cmd/vp-build.c -> cmd/vp-build.o (pattern rule above); keep objects
+.SECONDARY: $(LIB_OBJ) $(patsubst %,cmd/%.o,$(PROGS)) cmd/vp_cli.o
+
+unit: $(UNIT_BINS)
+
+check: all unit
+	@command -v bats >/dev/null 2>&1 || { [ "$$(id -u)" = 0 ] && sh scripts/install-deps; }
+	@sh scripts/run-tests
+
+demo: all
+	@sh scripts/demo
+
+install: all
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib/pkgconfig \
+	  $(DESTDIR)$(PREFIX)/include/vp $(DESTDIR)$(PREFIX)/share/man/man1 \
+	  $(DESTDIR)$(PREFIX)/share/man/man5
+	install -m 755 $(BINS) $(DESTDIR)$(PREFIX)/bin/
+	install -m 644 lib/libvp.a $(DESTDIR)$(PREFIX)/lib/
+	install -m 644 lib/*.h $(DESTDIR)$(PREFIX)/include/vp/
+	install -m 644 $(MAN1) $(DESTDIR)$(PREFIX)/share/man/man1/
+	install -m 644 $(MAN5) $(DESTDIR)$(PREFIX)/share/man/man5/
+	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@VERSION@|$(shell sed -n 's/^#define VP_VERSION "\(.*\)"/\1/p' lib/vp.h)|' \
+	  vp.pc.in > $(DESTDIR)$(PREFIX)/lib/pkgconfig/vp.pc
+
+uninstall:
+	rm -f $(addprefix $(DESTDIR)$(PREFIX)/bin/,$(PROGS)) \
+	  $(DESTDIR)$(PREFIX)/lib/libvp.a $(DESTDIR)$(PREFIX)/lib/pkgconfig/vp.pc
+	rm -rf $(DESTDIR)$(PREFIX)/include/vp
+
+clean:
+	rm -rf bin lib/*.o lib/*.d lib/libvp.a cmd/*.o cmd/*.d tests/unit/*.o tests/unit/*.d
+
+distclean: clean
+	rm -f config.mk
+
+.PHONY: all check unit demo install uninstall clean distclean
+
+-include $(LIB_OBJ:.o=.d) $(wildcard cmd/*.d tests/unit/*.d)

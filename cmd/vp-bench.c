@@ -1,0 +1,428 @@
+/* vp-bench: recall@k, QPS, latency percentiles and a regression gate. */
+#include <errno.h>
+#include <getopt.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "vp_cli.h"
+
+#define MAX_SWEEP 256
+
+static void usage(void)
+{
+	printf("usage: %s -i INDEX -q QUERIES -g GT.ivecs [options]\n"
+	       "Measure recall@k, queries per second and latency of an index.\n\n"
+	       "  -i, --index INDEX     index file (required)\n"
+	       "  -q, --queries FILE    query vectors (required)\n"
+	       "  -g, --gt FILE         ground truth ivecs, at least k ids per query\n"
+	       "                        (required; make it with vp-search -f ivecs on FLAT)\n"
+	       "  -k, --k K             neighbours per query (default %d)\n"
+	       "  -p, --param KEY=V1,V2,...  sweep a search parameter (one -p)\n"
+	       "  -j, --threads N       threads in throughput mode (default: all)\n"
+	       "      --mode M          latency (default: each query alone, one\n"
+	       "                        thread) or throughput (batches on N threads)\n"
+	       "  -n, --nq N            use only the first N queries\n"
+	       "  -b, --batch N         queries per batch in throughput mode (default %d)\n"
+	       "      --hist            print the latency histogram\n"
+	       "      --json            write the results as JSON (schema vp-bench/1)\n"
+	       "      --baseline FILE   compare with an earlier --json result\n"
+	       "      --max-regression PCT  with --baseline: exit 1 when QPS or recall\n"
+	       "                        fall more than PCT percent (default 5)\n"
+	       "  -h, --help            this help\n"
+	       "  -V, --version         print the version\n\n"
+	       "Exit status: 0 done, 1 regression against the baseline, 2 usage,\n"
+	       "3 bad data or index, 4 I/O error.\n",
+	       vp_prog, VP_K_DEFAULT, VP_BATCH_DEFAULT);
+}
+
+struct run {
+	char param[64];
+	double recall, qps, seconds;
+	double lat[8]; /* min avg p50 p90 p95 p99 p99.9 max, microseconds */
+	int has_lat;
+	struct vp_hist hist;
+};
+
+static const char *const lat_names[8] = {
+	"min", "avg", "p50", "p90", "p95", "p99", "p999", "max",
+};
+
+static void bench_one(struct vp_searcher *s, const float *q, size_t nq,
+		      size_t k, const struct vp_param_set *ps, int threads,
+		      int latency, size_t batch, const int32_t *gt,
+		      size_t gt_dim, struct run *out)
+{
+	struct vp_error err = { 0 };
+	float *dist = malloc(nq * k * sizeof *dist);
+	int64_t *ids = malloc(nq * k * sizeof *ids);
+	double *lat = latency ? malloc(nq * sizeof *lat) : NULL;
+	size_t d = s->ix.hdr.dim, warm = nq < 32 ? nq : 32;
+	uint64_t t0;
+
+	if (!dist || !ids || (latency && !lat))
+		vp_die(VP_EXIT_IO, "out of memory");
+	/* warm-up: page in the index and the caches, untimed */
+	if (vp_searcher_search(s, q, warm, k, ps, latency ? 1 : threads, dist, ids, &err))
+		vp_die_err(&err);
+	memset(&out->hist, 0, sizeof out->hist);
+	t0 = vp_now_nsec();
+	if (latency) {
+		for (size_t i = 0; i < nq; i++) {
+			uint64_t a = vp_now_nsec();
+			if (vp_searcher_search(s, q + i * d, 1, k, ps, 1, dist + i * k,
+					       ids + i * k, &err))
+				vp_die_err(&err);
+			lat[i] = (double)(vp_now_nsec() - a) / 1000.0;
+			vp_hist_add(&out->hist, lat[i]);
+			vp_progress("%s %zu/%zu queries", out->param, i + 1, nq);
+		}
+	} else {
+		for (size_t i = 0; i < nq; i += batch) {
+			size_t m = nq - i < batch ? nq - i : batch;
+			if (vp_searcher_search(s, q + i * d, m, k, ps, threads,
+					       dist + i * k, ids + i * k, &err))
+				vp_die_err(&err);
+			vp_progress("%s %zu/%zu queries", out->param, i + m, nq);
+		}
+	}
+	out->seconds = (double)(vp_now_nsec() - t0) / 1e9;
+	vp_progress_done();
+	out->qps = out->seconds > 0 ? (double)nq / out->seconds : 0;
+	out->recall = vp_recall(ids, nq, k, gt, gt_dim);
+	out->has_lat = latency;
+	if (latency) {
+		double sum = 0;
+		for (size_t i = 0; i < nq; i++)
+			sum += lat[i];
+		vp_sort_doubles(lat, nq);
+		out->lat[0] = lat[0];
+		out->lat[1] = sum / (double)nq;
+		out->lat[2] = vp_percentile(lat, nq, 50);
+		out->lat[3] = vp_percentile(lat, nq, 90);
+		out->lat[4] = vp_percentile(lat, nq, 95);
+		out->lat[5] = vp_percentile(lat, nq, 99);
+		out->lat[6] = vp_percentile(lat, nq, 99.9);
+		out->lat[7] = lat[nq - 1];
+	}
+	free(lat);
+	free(dist);
+	free(ids);
+}
+
+static void json_str(const char *s)
+{
+	putchar('"');
+	for (; *s; s++) {
+		if (*s == '"' || *s == '\\')
+			printf("\\%c", *s);
+		else if ((unsigned char)*s < 0x20)
+			printf("\\u%04x", *s);
+		else
+			putchar(*s);
+	}
+	putchar('"');
+}
+
+/* Compares runs with a baseline's by parameter; returns the number of
+ * regressions, printing each on stderr. */
+static int compare(const char *path, const struct run *runs, int nruns,
+		   double pct)
+{
+	struct vp_error err = { 0 };
+	struct vp_json *j;
+	const struct vp_json *br;
+	char *text;
+	size_t len = 0, cap = 1 << 16;
+	FILE *f = fopen(path, "rb");
+	int bad = 0;
+
+	if (!f)
+		vp_die(VP_EXIT_IO, "%s: %s", path, strerror(errno));
+	text = malloc(cap);
+	while (text && !feof(f)) {
+		len += fread(text + len, 1, cap - len, f);
+		if (len == cap && !(text = realloc(text, cap *= 2)))
+			break;
+	}
+	if (!text || ferror(f))
+		vp_die(VP_EXIT_IO, "%s: read error", path);
+	fclose(f);
+	if (vp_json_parse(text, len, path, &j, &err))
+		vp_die_err(&err);
+	free(text);
+	br = vp_json_get(j, "runs");
+	if (!br || br->type != VP_JSON_ARRAY)
+		vp_die(VP_EXIT_DATA, "%s: not a vp-bench --json result (no \"runs\" array)", path);
+	for (int i = 0; i < nruns; i++) {
+		const struct vp_json *old = NULL;
+		for (size_t b = 0; b < br->n; b++) {
+			const struct vp_json *p = vp_json_get(&br->items[b], "param");
+			if (p && p->type == VP_JSON_STRING && !strcmp(p->str, runs[i].param))
+				old = &br->items[b];
+		}
+		if (!old) {
+			vp_warn("baseline %s has no run with param '%s'; not compared",
+				path, runs[i].param);
+			continue;
+		}
+		{
+			const struct vp_json *oq = vp_json_get(old, "qps");
+			const struct vp_json *orc = vp_json_get(old, "recall");
+			if (!oq || oq->type != VP_JSON_NUMBER || !orc ||
+			    orc->type != VP_JSON_NUMBER)
+				vp_die(VP_EXIT_DATA, "%s: run '%s' lacks numeric qps and recall",
+				       path, runs[i].param);
+			if (runs[i].qps < oq->num * (1 - pct / 100)) {
+				vp_warn("regression%s%s: qps %.0f, baseline %.0f (%.1f%% lower, "
+					"limit %g%%)", runs[i].param[0] ? " at " : "",
+					runs[i].param, runs[i].qps, oq->num,
+					100 * (1 - runs[i].qps / oq->num), pct);
+				bad++;
+			}
+			if (runs[i].recall < orc->num * (1 - pct / 100)) {
+				vp_warn("regression%s%s: recall %.4f, baseline %.4f (limit %g%%)",
+					runs[i].param[0] ? " at " : "", runs[i].param,
+					runs[i].recall, orc->num, pct);
+				bad++;
+			}
+		}
+	}
+	vp_json_free(j);
+	return bad;
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{ "index", required_argument, NULL, 'i' },
+		{ "queries", required_argument, NULL, 'q' },
+		{ "gt", required_argument, NULL, 'g' },
+		{ "k", required_argument, NULL, 'k' },
+		{ "param", required_argument, NULL, 'p' },
+		{ "threads", required_argument, NULL, 'j' },
+		{ "mode", required_argument, NULL, 'M' },
+		{ "nq", required_argument, NULL, 'n' },
+		{ "batch", required_argument, NULL, 'b' },
+		{ "hist", no_argument, NULL, 'H' },
+		{ "json", no_argument, NULL, 'J' },
+		{ "baseline", required_argument, NULL, 'B' },
+		{ "max-regression", required_argument, NULL, 'R' },
+		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, 'V' },
+		{ NULL, 0, NULL, 0 },
+	};
+	const char *index = NULL, *qpath = NULL, *gpath = NULL, *sweep = NULL;
+	const char *baseline = NULL;
+	int threads = vp_default_threads(), latency = 1, hist = 0, json = 0, c;
+	int64_t nq_max = -1;
+	size_t k = VP_K_DEFAULT, batch = VP_BATCH_DEFAULT, nq, ngt;
+	double pct = 5;
+	struct vp_error err = { 0 };
+	struct vp_searcher s;
+	struct vp_sysinfo si;
+	struct run *runs;
+	int nruns = 0, bad = 0;
+	char key[64] = "", *vals[MAX_SWEEP];
+	float *q;
+	int32_t *gt;
+	uint32_t qd, gd;
+	struct stat st;
+
+	vp_cli_init(argc, argv);
+	while ((c = getopt_long(argc, argv, "i:q:g:k:p:j:n:b:hV", longopts, NULL)) != -1) {
+		switch (c) {
+		case 'i': index = optarg; break;
+		case 'q': qpath = optarg; break;
+		case 'g': gpath = optarg; break;
+		case 'k': k = (size_t)vp_opt_int("-k", optarg, VP_K_MIN, VP_K_MAX); break;
+		case 'p':
+			if (sweep)
+				vp_usage_error("only one -p sweep at a time");
+			sweep = optarg;
+			break;
+		case 'j': threads = (int)vp_opt_int("--threads", optarg, VP_THREADS_MIN, VP_THREADS_MAX); break;
+		case 'M':
+			if (!strcmp(optarg, "latency")) latency = 1;
+			else if (!strcmp(optarg, "throughput")) latency = 0;
+			else vp_usage_error("--mode: '%s' is not latency or throughput", optarg);
+			break;
+		case 'n': nq_max = vp_opt_int("--nq", optarg, 1, INT64_MAX); break;
+		case 'b': batch = (size_t)vp_opt_int("--batch", optarg, VP_BATCH_MIN, VP_BATCH_MAX); break;
+		case 'H': hist = 1; break;
+		case 'J': json = 1; break;
+		case 'B': baseline = optarg; break;
+		case 'R': pct = vp_opt_double("--max-regression", optarg, 0, 100); break;
+		case 'h': usage(); vp_close_stdout(); return 0;
+		case 'V': vp_version();
+		default: vp_usage_error("bad option");
+		}
+	}
+	if (optind < argc)
+		vp_usage_error("unexpected argument '%s'", argv[optind]);
+	if (!index || !qpath || !gpath)
+		vp_usage_error("-i INDEX, -q QUERIES and -g GT are required");
+
+	if (vp_searcher_open(&s, index, 0, &err))
+		vp_die_err(&err);
+	if (vp_read_all(qpath, VP_FMT_AUTO, &q, &nq, &qd, &err))
+		vp_die_err(&err);
+	if (nq == 0)
+		vp_die(VP_EXIT_DATA, "%s: no queries", qpath);
+	if (qd != s.ix.hdr.dim)
+		vp_die(VP_EXIT_DATA, "%s: queries have dimension %u, index %s has %u",
+		       qpath, qd, index, s.ix.hdr.dim);
+	if (vp_read_all_ints(gpath, VP_FMT_AUTO, &gt, &ngt, &gd, &err))
+		vp_die_err(&err);
+	if (nq_max > 0 && (size_t)nq_max < nq)
+		nq = (size_t)nq_max;
+	if (ngt < nq)
+		vp_die(VP_EXIT_DATA, "%s: ground truth has %zu rows, fewer than the %zu queries",
+		       gpath, ngt, nq);
+	if (gd < k)
+		vp_die(VP_EXIT_DATA, "%s: ground truth has %u ids per query, fewer than k=%zu",
+		       gpath, gd, k);
+
+	/* the sweep: KEY=V1,V2,... (each value checked like a -p option) */
+	if (sweep) {
+		const char *eq = strchr(sweep, '=');
+		char *list, *tok, *save;
+		if (!eq || eq == sweep || eq - sweep >= (long)sizeof key)
+			vp_usage_error("-p: expected KEY=V1,V2,..., not '%s'", sweep);
+		memcpy(key, sweep, (size_t)(eq - sweep));
+		key[eq - sweep] = 0;
+		list = strdup(eq + 1);
+		for (tok = strtok_r(list, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+			if (nruns == MAX_SWEEP)
+				vp_usage_error("-p: at most %d values", MAX_SWEEP);
+			vals[nruns++] = tok;
+		}
+		if (!nruns)
+			vp_usage_error("-p: no values in '%s'", sweep);
+	} else
+		nruns = 1;
+	runs = calloc((size_t)nruns, sizeof *runs);
+	if (!runs)
+		vp_die(VP_EXIT_IO, "out of memory");
+	for (int r = 0; r < nruns; r++) {
+		struct vp_param_set ps;
+		vp_params_defaults(&ps);
+		if (sweep) {
+			char kv[160];
+			snprintf(runs[r].param, sizeof runs[r].param, "%s=%s", key, vals[r]);
+			snprintf(kv, sizeof kv, "%s=%s", key, vals[r]);
+			if (vp_params_parse(&ps, kv, (int)s.ix.hdr.type, VP_STAGE_SEARCH, &err))
+				vp_usage_error("%s", err.msg);
+		}
+	}
+	for (int r = 0; r < nruns; r++) {
+		struct vp_param_set ps;
+		vp_params_defaults(&ps);
+		if (sweep) {
+			char kv[160];
+			snprintf(kv, sizeof kv, "%s=%s", key, vals[r]);
+			vp_params_parse(&ps, kv, (int)s.ix.hdr.type, VP_STAGE_SEARCH, &err);
+		}
+		bench_one(&s, q, nq, k, &ps, threads, latency, batch, gt, gd, &runs[r]);
+	}
+
+	vp_sysinfo_get(&si);
+	stat(index, &st);
+	if (json) {
+		printf("{\n  \"schema\": \"vp-bench/1\",\n  \"vp_version\": \"%s\",\n", VP_VERSION);
+		printf("  \"index\": {\"path\": ");
+		json_str(index);
+		printf(", \"type\": \"%s\", \"metric\": \"%s\", \"count\": %llu, "
+		       "\"dim\": %u, \"size_bytes\": %lld, \"build_seconds\": %.6f},\n",
+		       vp_index_type_name((int)s.ix.hdr.type),
+		       vp_metric_name((int)s.ix.hdr.metric),
+		       (unsigned long long)s.ix.hdr.count, s.ix.hdr.dim,
+		       (long long)st.st_size, (double)s.ix.hdr.build_usec / 1e6);
+		printf("  \"queries\": %zu,\n  \"k\": %zu,\n  \"mode\": \"%s\",\n"
+		       "  \"threads\": %d,\n", nq, k, latency ? "latency" : "throughput",
+		       latency ? 1 : threads);
+		printf("  \"system\": {\"cpu\": ");
+		json_str(si.cpu_model);
+		printf(", \"cores\": %d, \"simd\": \"%s\"},\n", si.cores, si.simd_used);
+		printf("  \"runs\": [\n");
+		for (int r = 0; r < nruns; r++) {
+			const struct run *u = &runs[r];
+			printf("    {\"param\": ");
+			json_str(u->param);
+			printf(", \"recall\": %.6f, \"qps\": %.3f, \"seconds\": %.6f",
+			       u->recall, u->qps, u->seconds);
+			if (u->has_lat) {
+				printf(", \"latency_us\": {");
+				for (int t = 0; t < 8; t++)
+					printf("%s\"%s\": %.3f", t ? ", " : "", lat_names[t], u->lat[t]);
+				printf("}, \"histogram_us\": [");
+				int first = 1;
+				for (int b = 0; b < VP_HIST_BUCKETS; b++)
+					if (u->hist.count[b]) {
+						printf("%s[%.3f, %llu]", first ? "" : ", ",
+						       vp_hist_edge(b),
+						       (unsigned long long)u->hist.count[b]);
+						first = 0;
+					}
+				printf("]");
+			}
+			printf("}%s\n", r + 1 < nruns ? "," : "");
+		}
+		printf("  ],\n  \"peak_rss_bytes\": %llu\n}\n",
+		       (unsigned long long)vp_peak_rss());
+	} else {
+		printf("# index %s: %s %s, %llu x %u, %.1f MB, built in %.2f s\n",
+		       index, vp_index_type_name((int)s.ix.hdr.type),
+		       vp_metric_name((int)s.ix.hdr.metric),
+		       (unsigned long long)s.ix.hdr.count, s.ix.hdr.dim,
+		       (double)st.st_size / 1e6, (double)s.ix.hdr.build_usec / 1e6);
+		printf("# %zu queries, k=%zu, mode %s, %d thread%s, kernels %s, peak RSS %.1f MB\n",
+		       nq, k, latency ? "latency" : "throughput", latency ? 1 : threads,
+		       (latency || threads == 1) ? "" : "s", si.simd_used,
+		       (double)vp_peak_rss() / 1e6);
+		printf("%-16s %8s %10s", "param", "recall", "qps");
+		if (latency)
+			printf(" %9s %9s %9s %9s %9s %9s %9s %9s", "min_us", "avg_us",
+			       "p50_us", "p90_us", "p95_us", "p99_us", "p99.9_us", "max_us");
+		printf("\n");
+		for (int r = 0; r < nruns; r++) {
+			const struct run *u = &runs[r];
+			printf("%-16s %8.4f %10.1f", u->param[0] ? u->param : "-",
+			       u->recall, u->qps);
+			if (u->has_lat)
+				for (int t = 0; t < 8; t++)
+					printf(" %9.1f", u->lat[t]);
+			printf("\n");
+		}
+		if (hist && latency)
+			for (int r = 0; r < nruns; r++) {
+				uint64_t mx = 0;
+				printf("\n# latency histogram%s%s (us)\n",
+				       runs[r].param[0] ? " " : "", runs[r].param);
+				for (int b = 0; b < VP_HIST_BUCKETS; b++)
+					if (runs[r].hist.count[b] > mx)
+						mx = runs[r].hist.count[b];
+				for (int b = 0; b < VP_HIST_BUCKETS; b++) {
+					uint64_t n = runs[r].hist.count[b];
+					int bar;
+					if (!n)
+						continue;
+					bar = (int)((double)n * 50 / (double)mx + 0.5);
+					printf("%10.1f %8llu ", vp_hist_edge(b),
+					       (unsigned long long)n);
+					for (int t = 0; t < bar; t++)
+						putchar('#');
+					putchar('\n');
+				}
+			}
+	}
+	if (baseline)
+		bad = compare(baseline, runs, nruns, pct);
+	vp_searcher_close(&s);
+	free(q);
+	free(gt);
+	free(runs);
+	vp_close_stdout();
+	return bad ? VP_EXIT_NEGATIVE : 0;
+}

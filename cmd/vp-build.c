@@ -1,0 +1,159 @@
+/* vp-build: vectors (file or stdin) -> an index file, written atomically. */
+#include <errno.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "vp_cli.h"
+
+static void usage(void)
+{
+	printf("usage: %s [options] -o INDEX [INPUT|-]\n"
+	       "Build an index from fvecs, bvecs, fbin or u8bin vectors (stdin when\n"
+	       "INPUT is - or missing).  The index is written to a temporary file and\n"
+	       "renamed over INDEX, so readers never see a partial index.\n\n"
+	       "  -o, --output INDEX   index file to write (required)\n"
+	       "  -t, --type TYPE      FLAT (default)\n"
+	       "  -m, --metric M       l2 (default), ip or cosine\n"
+	       "  -p, --param KEY=VAL  build parameter (none for FLAT)\n"
+	       "  -j, --threads N      build threads (default: all processors)\n"
+	       "  -F, --format F       input format: fvecs, bvecs, fbin, u8bin\n"
+	       "                       (default: from the file name; fvecs for stdin)\n"
+	       "  -s, --seed S         random seed recorded in the index (default %d)\n"
+	       "  -q, --quiet          no progress line\n"
+	       "  -h, --help           this help\n"
+	       "  -V, --version        print the version\n\n"
+	       "Exit status: 0 built, 2 usage, 3 bad input data, 4 I/O error.\n",
+	       vp_prog, VP_SEED_DEFAULT);
+}
+
+/* The temporary file to remove if a signal ends the build. */
+static volatile sig_atomic_t have_tmp;
+static char tmp_path[4096];
+
+static void on_signal(int sig)
+{
+	if (have_tmp)
+		unlink(tmp_path);
+	signal(sig, SIG_DFL);
+	raise(sig);
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{ "output", required_argument, NULL, 'o' },
+		{ "type", required_argument, NULL, 't' },
+		{ "metric", required_argument, NULL, 'm' },
+		{ "param", required_argument, NULL, 'p' },
+		{ "threads", required_argument, NULL, 'j' },
+		{ "format", required_argument, NULL, 'F' },
+		{ "seed", required_argument, NULL, 's' },
+		{ "quiet", no_argument, NULL, 'q' },
+		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, 'V' },
+		{ NULL, 0, NULL, 0 },
+	};
+	struct vp_build_opts o;
+	struct vp_error err = { 0 };
+	struct vp_index_writer w;
+	struct vp_reader r;
+	const char *out = NULL, *in = "-", *params[64];
+	enum vp_vecfmt fmt = VP_FMT_AUTO;
+	int nparams = 0, c, rc;
+	float *data = NULL;
+	size_t n = 0, cap = 0;
+
+	vp_cli_init(argc, argv);
+	vp_build_opts_init(&o);
+	o.threads = vp_default_threads();
+	while ((c = getopt_long(argc, argv, "o:t:m:p:j:F:s:qhV", longopts, NULL)) != -1) {
+		switch (c) {
+		case 'o': out = optarg; break;
+		case 't':
+			if ((o.type = vp_index_type_parse(optarg)) < 0)
+				vp_usage_error("--type: unknown index type '%s' (FLAT, "
+					       "IVF_FLAT, IVF_SQ8, IVF_PQ, HNSW)", optarg);
+			break;
+		case 'm':
+			if ((o.metric = vp_metric_parse(optarg)) < 0)
+				vp_usage_error("--metric: '%s' is not l2, ip or cosine", optarg);
+			break;
+		case 'p':
+			if (nparams == 64)
+				vp_usage_error("too many -p options");
+			params[nparams++] = optarg;
+			break;
+		case 'j': o.threads = (int)vp_opt_int("--threads", optarg, VP_THREADS_MIN, VP_THREADS_MAX); break;
+		case 'F':
+			fmt = vp_vecfmt_parse(optarg);
+			if (!fmt || fmt == VP_FMT_IVECS || fmt == VP_FMT_IBIN)
+				vp_usage_error("--format: '%s' is not fvecs, bvecs, fbin or u8bin", optarg);
+			break;
+		case 's': o.seed = (uint64_t)vp_opt_int("--seed", optarg, 0, INT64_MAX); break;
+		case 'q': vp_verbose = 0; break;
+		case 'h': usage(); vp_close_stdout(); return 0;
+		case 'V': vp_version();
+		default: vp_usage_error("bad option");
+		}
+	}
+	if (optind < argc)
+		in = argv[optind++];
+	if (optind < argc)
+		vp_usage_error("unexpected argument '%s'", argv[optind]);
+	if (!out)
+		vp_usage_error("-o INDEX is required");
+	for (int i = 0; i < nparams; i++)
+		if (vp_params_parse(&o.params, params[i], o.type, VP_STAGE_BUILD, &err))
+			vp_usage_error("%s", err.msg);
+	if (o.type != VP_TYPE_FLAT)
+		vp_die(VP_EXIT_USAGE, "index type %s is not available in this "
+		       "version of vp (FLAT only)", vp_index_type_name(o.type));
+
+	/* Read first: a bad input must never touch the target. */
+	if ((rc = vp_reader_open(&r, in, fmt, &err)))
+		vp_die_err(&err);
+	for (;;) {
+		long got;
+		if (n + 1024 > cap) {
+			size_t ncap = cap ? cap * 2 : (r.count != UINT64_MAX && r.count ? r.count + 1024 : 65536);
+			float *nd = realloc(data, ncap * r.dim * sizeof *nd);
+			if (!nd)
+				vp_die(VP_EXIT_IO, "%s: out of memory after %zu vectors", r.name, n);
+			data = nd;
+			cap = ncap;
+		}
+		got = vp_reader_read(&r, data + n * r.dim, cap - n, &err);
+		if (got < 0)
+			vp_die_err(&err);
+		if (got == 0)
+			break;
+		n += (size_t)got;
+		vp_progress("read %zu vectors", n);
+	}
+	vp_progress_done();
+	if (n == 0)
+		vp_die(VP_EXIT_DATA, "%s: no vectors to index", r.name);
+
+	if (vp_index_writer_open(&w, out, &err))
+		vp_die_err(&err);
+	snprintf(tmp_path, sizeof tmp_path, "%s", w.tmp_path);
+	have_tmp = 1;
+	signal(SIGINT, on_signal);
+	signal(SIGTERM, on_signal);
+	signal(SIGHUP, on_signal);
+	vp_progress("building %s index of %zu vectors", vp_index_type_name(o.type), n);
+	rc = vp_build_index(&w, data, n, r.dim, &o, &err);
+	have_tmp = 0;
+	vp_progress_done();
+	if (rc)
+		vp_die_err(&err);
+	if (vp_verbose >= 2)
+		vp_warn("wrote %s: %zu vectors of dimension %u", out, n, r.dim);
+	vp_reader_close(&r);
+	free(data);
+	vp_close_stdout();
+	return 0;
+}

@@ -1,0 +1,162 @@
+/* vp-diag: inspect an index (header, sections, checksums, vector
+ * statistics) or the machine (--system); exit 1 when a problem is found. */
+#include <getopt.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "vp_cli.h"
+
+static void usage(void)
+{
+	printf("usage: %s [options] INDEX\n"
+	       "       %s --system\n"
+	       "Inspect an index: header, sections, checksums, vector statistics.\n"
+	       "With --system, describe the machine as vp sees it.\n\n"
+	       "      --system         CPU, SIMD level and kernels in use, cores,\n"
+	       "                       memory, page size, transparent huge pages\n"
+	       "      --no-verify      skip the section checksums (fast)\n"
+	       "      --no-stats       skip the vector statistics\n"
+	       "  -h, --help           this help\n"
+	       "  -V, --version        print the version\n\n"
+	       "Exit status: 0 no problem found, 1 a problem found (checksum\n"
+	       "mismatch, NaN vectors), 2 usage, 3 not a valid index, 4 I/O error.\n",
+	       vp_prog, vp_prog);
+}
+
+static int system_report(void)
+{
+	struct vp_sysinfo si;
+	vp_sysinfo_get(&si);
+	printf("cpu            %s\n", si.cpu_model[0] ? si.cpu_model : "unknown");
+	printf("cores          %d\n", si.cores);
+	printf("simd (cpu)     %s\n", si.simd_cpu);
+	printf("kernels        %s%s\n", si.simd_used,
+	       strcmp(si.simd_cpu, si.simd_used) ? " (capped by VP_SIMD)" : "");
+	printf("memory         %.1f GiB total, %.1f GiB available\n",
+	       (double)si.mem_total / 1073741824.0, (double)si.mem_avail / 1073741824.0);
+	printf("page size      %ld\n", si.page_size);
+	printf("huge pages     %s (transparent)\n", si.thp);
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{ "system", no_argument, NULL, 'S' },
+		{ "no-verify", no_argument, NULL, 'N' },
+		{ "no-stats", no_argument, NULL, 'T' },
+		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, 'V' },
+		{ NULL, 0, NULL, 0 },
+	};
+	int sys = 0, verify = 1, stats = 1, c, problems = 0;
+	struct vp_index ix;
+	struct vp_error err = { 0 };
+	const char *path;
+	time_t created;
+	char when[64];
+
+	vp_cli_init(argc, argv);
+	while ((c = getopt_long(argc, argv, "hV", longopts, NULL)) != -1) {
+		switch (c) {
+		case 'S': sys = 1; break;
+		case 'N': verify = 0; break;
+		case 'T': stats = 0; break;
+		case 'h': usage(); vp_close_stdout(); return 0;
+		case 'V': vp_version();
+		default: vp_usage_error("bad option");
+		}
+	}
+	if (sys) {
+		if (optind < argc)
+			vp_usage_error("--system takes no INDEX");
+		system_report();
+		vp_close_stdout();
+		return 0;
+	}
+	if (optind + 1 != argc)
+		vp_usage_error("expected one INDEX");
+	path = argv[optind];
+	if (vp_index_open(&ix, path, &err))
+		vp_die_err(&err);
+	created = (time_t)ix.hdr.created;
+	strftime(when, sizeof when, "%Y-%m-%d %H:%M:%S UTC", gmtime(&created));
+	printf("index          %s\n", path);
+	printf("format         %u.%u\n", ix.hdr.major, ix.hdr.minor);
+	printf("type           %s\n", vp_index_type_name((int)ix.hdr.type));
+	printf("metric         %s\n", vp_metric_name((int)ix.hdr.metric));
+	printf("vectors        %llu x %u\n", (unsigned long long)ix.hdr.count, ix.hdr.dim);
+	printf("file size      %zu bytes (%.1f MB; raw vectors %.1f MB)\n", ix.size,
+	       (double)ix.size / 1e6, (double)ix.hdr.count * ix.hdr.dim * 4 / 1e6);
+	printf("built          %s in %.3f s, seed %llu\n", when,
+	       (double)ix.hdr.build_usec / 1e6, (unsigned long long)ix.hdr.seed);
+	printf("sections       %u\n", ix.nsections);
+	printf("  %-15s %7s %12s %12s %-16s %s\n", "name", "segment", "offset",
+	       "length", "xxh64", verify ? "check" : "");
+	for (uint32_t i = 0; i < ix.nsections; i++) {
+		const struct vp_section *s = &ix.sections[i];
+		const char *check = "";
+		if (verify) {
+			struct vp_index one = ix;
+			one.nsections = 1;
+			one.sections = (struct vp_section *)s;
+			if (vp_index_verify(&one, &err)) {
+				check = "MISMATCH";
+				problems++;
+			} else
+				check = "ok";
+		}
+		printf("  %-15s %7u %12llu %12llu %016llx %s\n", s->name, s->segment,
+		       (unsigned long long)s->offset, (unsigned long long)s->length,
+		       (unsigned long long)s->xxh64, check);
+	}
+	if (stats) {
+		const struct vp_section *vs = vp_index_find(&ix, "vectors", 0);
+		if (vs && vs->length == ix.hdr.count * ix.hdr.dim * 4) {
+			const float *x = vp_index_data(&ix, vs);
+			double mn = INFINITY, mx = 0, sum = 0;
+			uint64_t nan = 0, zero = 0;
+			for (uint64_t i = 0; i < ix.hdr.count; i++) {
+				const float *v = x + i * ix.hdr.dim;
+				double s2 = 0;
+				int bad = 0;
+				for (uint32_t j = 0; j < ix.hdr.dim; j++) {
+					if (!isfinite(v[j]))
+						bad = 1;
+					s2 += (double)v[j] * v[j];
+				}
+				if (bad) {
+					nan++;
+					continue;
+				}
+				s2 = sqrt(s2);
+				zero += s2 == 0;
+				mn = s2 < mn ? s2 : mn;
+				mx = s2 > mx ? s2 : mx;
+				sum += s2;
+				if ((i & 4095) == 0)
+					vp_progress("statistics %llu/%llu", (unsigned long long)i,
+						    (unsigned long long)ix.hdr.count);
+			}
+			vp_progress_done();
+			if (ix.hdr.count > nan)
+				printf("norms          min %.6g, mean %.6g, max %.6g\n", mn,
+				       sum / (double)(ix.hdr.count - nan), mx);
+			printf("zero vectors   %llu\n", (unsigned long long)zero);
+			printf("nan vectors    %llu\n", (unsigned long long)nan);
+			if (nan)
+				problems++;
+		}
+	}
+	if (problems) {
+		if (err.msg[0])
+			vp_warn("%s", err.msg);
+		printf("problems       %d\n", problems);
+	} else
+		printf("problems       none\n");
+	vp_index_close(&ix);
+	vp_close_stdout();
+	return problems ? VP_EXIT_NEGATIVE : 0;
+}

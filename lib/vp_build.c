@@ -1,0 +1,63 @@
+/* vp_build: per-type section layout; FLAT stores vectors and norms. */
+#include "vp_build.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "vp_dist.h"
+#include "vp_sys.h"
+
+void vp_build_opts_init(struct vp_build_opts *o)
+{
+	memset(o, 0, sizeof *o);
+	o->type = VP_TYPE_FLAT;
+	o->metric = VP_METRIC_L2;
+	o->threads = 1;
+	o->seed = VP_SEED_DEFAULT;
+	vp_params_defaults(&o->params);
+}
+
+int vp_build_index(struct vp_index_writer *w, float *data, size_t n,
+		   uint32_t dim, const struct vp_build_opts *o,
+		   struct vp_error *err)
+{
+	struct vp_index_header h;
+	struct vp_section_src secs[2];
+	uint64_t t0 = vp_now_usec(), bytes;
+	float *norms;
+	int rc;
+
+	if (n == 0)
+		return vp_seterr(err, VP_E_FORMAT, "no vectors to index");
+	if (o->type != VP_TYPE_FLAT)
+		return vp_seterr(err, VP_E_UNSUPP, "index type %s is not "
+				 "available in this version of vp",
+				 vp_index_type_name(o->type));
+	if (vp_mul_ok((uint64_t)n, (uint64_t)dim * sizeof(float), &bytes))
+		return vp_seterr(err, VP_E_ARG, "index too large");
+	if (o->metric == VP_METRIC_COSINE)
+		for (size_t i = 0; i < n; i++)
+			vp_normalize(data + i * dim, dim);
+	norms = malloc(n * sizeof *norms);
+	if (!norms)
+		return vp_seterr(err, VP_E_NOMEM, "out of memory");
+	vp_sqnorms(data, n, dim, norms);
+
+	memset(&h, 0, sizeof h);
+	h.metric = (uint32_t)o->metric;
+	h.dim = dim;
+	h.type = (uint32_t)o->type;
+	h.count = n;
+	h.seed = o->seed;
+	h.created = (uint64_t)time(NULL);
+	for (int i = 0; i < VP_P_COUNT && i < VP_INDEX_NPARAMS; i++)
+		h.params[i] = o->params.val[i];
+	secs[0] = (struct vp_section_src){ "vectors", 0, 4096, data, bytes };
+	secs[1] = (struct vp_section_src){ "norms", 0, 64, norms,
+					   n * sizeof *norms };
+	h.build_usec = vp_now_usec() - t0;
+	rc = vp_index_writer_commit(w, &h, secs, 2, err);
+	free(norms);
+	return rc;
+}

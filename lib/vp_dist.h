@@ -1,0 +1,67 @@
+/*
+ * vp_dist: distance kernels, chosen once at start-up.
+ *
+ * Three implementations of the same functions: portable C written so that
+ * the compiler vectorises it, AVX2+FMA, and AVX-512.  vp_kernels() picks the
+ * best the CPU supports (__builtin_cpu_supports); the environment variable
+ * VP_SIMD=portable|avx2|avx512 caps the choice, so the portable path can be
+ * forced on any machine.  Tests check that every variant agrees with the
+ * portable one.
+ *
+ * Distances are "smaller is closer": l2 is the squared Euclidean distance,
+ * ip is the negated inner product, cosine is 1 - cos(a, b) (vectors are
+ * normalised once, so cosine search runs as inner product).
+ */
+#ifndef VP_DIST_H
+#define VP_DIST_H
+
+#include <stddef.h>
+
+enum vp_metric { VP_METRIC_L2 = 0, VP_METRIC_IP = 1, VP_METRIC_COSINE = 2 };
+
+enum vp_simd { VP_SIMD_PORTABLE = 0, VP_SIMD_AVX2 = 1, VP_SIMD_AVX512 = 2 };
+
+struct vp_kernels {
+	const char *name;   /* "portable", "avx2", "avx512" */
+	enum vp_simd level;
+	/* squared L2 distance of two d-vectors */
+	float (*l2)(const float *a, const float *b, size_t d);
+	/* inner product of two d-vectors */
+	float (*dot)(const float *a, const float *b, size_t d);
+	/* C[i*ldc + j] = <Q[i], X[j]> for i < nq, j < nx; rows are d floats
+	 * apart.  The blocked core of exact search (the GEMM formulation). */
+	void (*dot_block)(const float *Q, size_t nq, const float *X, size_t nx,
+			  size_t d, float *C, size_t ldc);
+};
+
+/* Returns the kernels in use: the best the CPU has, capped by VP_SIMD. */
+const struct vp_kernels *vp_kernels(void);
+
+/* Returns the kernels of one level, or NULL when this CPU (or this build)
+ * lacks it.  For tests and vp-diag. */
+const struct vp_kernels *vp_kernels_at(enum vp_simd level);
+
+/* Returns the best level the CPU supports, ignoring VP_SIMD. */
+enum vp_simd vp_simd_cpu_level(void);
+
+/* Parses "l2", "ip", "cosine"; returns the metric or -1. */
+int vp_metric_parse(const char *s);
+const char *vp_metric_name(int metric);
+
+/* The metric's distance between a and b with the kernels in use (for
+ * cosine, a and b must already be normalised). */
+float vp_distance(int metric, const float *a, const float *b, size_t d);
+
+/* out[i] = squared norm of row i of X (n rows of d). */
+void vp_sqnorms(const float *X, size_t n, size_t d, float *out);
+
+/* Scales x to unit length; a zero vector is left as it is.  Returns the
+ * original norm. */
+float vp_normalize(float *x, size_t d);
+
+/* Internal: per-level tables, defined in vp_dist_*.c. */
+extern const struct vp_kernels vp_kernels_portable;
+extern const struct vp_kernels vp_kernels_avx2;
+extern const struct vp_kernels vp_kernels_avx512;
+
+#endif

@@ -1,0 +1,197 @@
+/*
+ * vp_dist_avx512: AVX-512 kernels (compiled with -mavx512f -mavx512dq
+ * -mavx512bw -mavx512vl -mfma, called only when the CPU has them).
+ *
+ * dot_block is the exact-search core: a 4x6 register tile (4 queries by 6
+ * base vectors, 24 zmm accumulators, 4 query loads and 6 base loads per
+ * 24 FMAs) walking the shared dimension 16 floats at a time, with a masked
+ * tail so any d works.  The base tile (6 rows) stays in L1 while the query
+ * block streams from L2; both operands are read in place, row-major, so no
+ * packing pass is needed and the index is searched straight from the mmap.
+ */
+#if defined(__x86_64__)
+#include <immintrin.h>
+
+#include "vp_dist.h"
+
+static inline __mmask16 tail_mask(size_t r)
+{
+	return (__mmask16)((1u << r) - 1u);
+}
+
+static float l2_avx512(const float *a, const float *b, size_t d)
+{
+	__m512 s0 = _mm512_setzero_ps(), s1 = _mm512_setzero_ps();
+	__m512 s2 = _mm512_setzero_ps(), s3 = _mm512_setzero_ps();
+	size_t i = 0;
+	for (; i + 64 <= d; i += 64) {
+		__m512 t0 = _mm512_sub_ps(_mm512_loadu_ps(a + i), _mm512_loadu_ps(b + i));
+		__m512 t1 = _mm512_sub_ps(_mm512_loadu_ps(a + i + 16), _mm512_loadu_ps(b + i + 16));
+		__m512 t2 = _mm512_sub_ps(_mm512_loadu_ps(a + i + 32), _mm512_loadu_ps(b + i + 32));
+		__m512 t3 = _mm512_sub_ps(_mm512_loadu_ps(a + i + 48), _mm512_loadu_ps(b + i + 48));
+		s0 = _mm512_fmadd_ps(t0, t0, s0);
+		s1 = _mm512_fmadd_ps(t1, t1, s1);
+		s2 = _mm512_fmadd_ps(t2, t2, s2);
+		s3 = _mm512_fmadd_ps(t3, t3, s3);
+	}
+	for (; i + 16 <= d; i += 16) {
+		__m512 t = _mm512_sub_ps(_mm512_loadu_ps(a + i), _mm512_loadu_ps(b + i));
+		s0 = _mm512_fmadd_ps(t, t, s0);
+	}
+	if (i < d) {
+		__mmask16 m = tail_mask(d - i);
+		__m512 t = _mm512_sub_ps(_mm512_maskz_loadu_ps(m, a + i),
+					 _mm512_maskz_loadu_ps(m, b + i));
+		s1 = _mm512_fmadd_ps(t, t, s1);
+	}
+	return _mm512_reduce_add_ps(_mm512_add_ps(_mm512_add_ps(s0, s1),
+						  _mm512_add_ps(s2, s3)));
+}
+
+static float dot_avx512(const float *a, const float *b, size_t d)
+{
+	__m512 s0 = _mm512_setzero_ps(), s1 = _mm512_setzero_ps();
+	__m512 s2 = _mm512_setzero_ps(), s3 = _mm512_setzero_ps();
+	size_t i = 0;
+	for (; i + 64 <= d; i += 64) {
+		s0 = _mm512_fmadd_ps(_mm512_loadu_ps(a + i), _mm512_loadu_ps(b + i), s0);
+		s1 = _mm512_fmadd_ps(_mm512_loadu_ps(a + i + 16), _mm512_loadu_ps(b + i + 16), s1);
+		s2 = _mm512_fmadd_ps(_mm512_loadu_ps(a + i + 32), _mm512_loadu_ps(b + i + 32), s2);
+		s3 = _mm512_fmadd_ps(_mm512_loadu_ps(a + i + 48), _mm512_loadu_ps(b + i + 48), s3);
+	}
+	for (; i + 16 <= d; i += 16)
+		s0 = _mm512_fmadd_ps(_mm512_loadu_ps(a + i), _mm512_loadu_ps(b + i), s0);
+	if (i < d) {
+		__mmask16 m = tail_mask(d - i);
+		s1 = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(m, a + i),
+				     _mm512_maskz_loadu_ps(m, b + i), s1);
+	}
+	return _mm512_reduce_add_ps(_mm512_add_ps(_mm512_add_ps(s0, s1),
+						  _mm512_add_ps(s2, s3)));
+}
+
+/* Sums the 16 lanes of each of four vectors into one 128-bit vector
+ * (lane i = sum of v_i): a transpose-and-add tree, cheaper than four
+ * separate horizontal reductions. */
+static inline __m128 hsum4(__m512 a, __m512 b, __m512 c, __m512 d)
+{
+	/* 512 -> 256: add the two halves of each */
+	__m256 a8 = _mm256_add_ps(_mm512_castps512_ps256(a), _mm512_extractf32x8_ps(a, 1));
+	__m256 b8 = _mm256_add_ps(_mm512_castps512_ps256(b), _mm512_extractf32x8_ps(b, 1));
+	__m256 c8 = _mm256_add_ps(_mm512_castps512_ps256(c), _mm512_extractf32x8_ps(c, 1));
+	__m256 d8 = _mm256_add_ps(_mm512_castps512_ps256(d), _mm512_extractf32x8_ps(d, 1));
+	/* pairwise: hadd interleaves a,b and c,d */
+	__m256 ab = _mm256_hadd_ps(a8, b8);
+	__m256 cd = _mm256_hadd_ps(c8, d8);
+	__m256 abcd = _mm256_hadd_ps(ab, cd);
+	return _mm_add_ps(_mm256_castps256_ps128(abcd), _mm256_extractf128_ps(abcd, 1));
+}
+
+#ifndef TQ
+#define TQ 4
+#endif
+#ifndef TX
+#define TX 6
+#endif
+
+static void tile_qx(const float *Q, const float *X, size_t d, float *C,
+		    size_t ldc)
+{
+	__m512 c[TQ][TX];
+	size_t k = 0;
+#pragma GCC unroll 4
+	for (int i = 0; i < TQ; i++)
+#pragma GCC unroll 12
+		for (int j = 0; j < TX; j++)
+			c[i][j] = _mm512_setzero_ps();
+	for (; k + 16 <= d; k += 16) {
+		__m512 q[TQ];
+#pragma GCC unroll 8
+		for (int i = 0; i < TQ; i++)
+			q[i] = _mm512_loadu_ps(Q + i * d + k);
+#pragma GCC unroll 12
+		for (int j = 0; j < TX; j++) {
+			__m512 x = _mm512_loadu_ps(X + j * d + k);
+#pragma GCC unroll 8
+			for (int i = 0; i < TQ; i++)
+				c[i][j] = _mm512_fmadd_ps(q[i], x, c[i][j]);
+		}
+	}
+	if (k < d) {
+		__mmask16 m = tail_mask(d - k);
+		__m512 q[TQ];
+#pragma GCC unroll 8
+		for (int i = 0; i < TQ; i++)
+			q[i] = _mm512_maskz_loadu_ps(m, Q + i * d + k);
+#pragma GCC unroll 12
+		for (int j = 0; j < TX; j++) {
+			__m512 x = _mm512_maskz_loadu_ps(m, X + j * d + k);
+#pragma GCC unroll 8
+			for (int i = 0; i < TQ; i++)
+				c[i][j] = _mm512_fmadd_ps(q[i], x, c[i][j]);
+		}
+	}
+	/* four columns at a time through one transpose-reduce */
+#pragma GCC unroll 8
+	for (int i = 0; i < TQ; i++) {
+		int j = 0;
+#pragma GCC unroll 4
+		for (; j + 4 <= TX; j += 4)
+			_mm_storeu_ps(C + i * ldc + j, hsum4(c[i][j], c[i][j + 1],
+							     c[i][j + 2], c[i][j + 3]));
+#pragma GCC unroll 4
+		for (; j < TX; j++)
+			C[i * ldc + j] = _mm512_reduce_add_ps(c[i][j]);
+	}
+}
+
+/* One query against TX base rows: the shape of a lone (latency) query. */
+static void tile_1x(const float *q, const float *X, size_t d, float *C)
+{
+	__m512 c[TX];
+	size_t k = 0;
+#pragma GCC unroll 12
+	for (int j = 0; j < TX; j++)
+		c[j] = _mm512_setzero_ps();
+	for (; k + 16 <= d; k += 16) {
+		__m512 qv = _mm512_loadu_ps(q + k);
+#pragma GCC unroll 12
+		for (int j = 0; j < TX; j++)
+			c[j] = _mm512_fmadd_ps(qv, _mm512_loadu_ps(X + j * d + k), c[j]);
+	}
+	if (k < d) {
+		__mmask16 m = tail_mask(d - k);
+		__m512 qv = _mm512_maskz_loadu_ps(m, q + k);
+#pragma GCC unroll 12
+		for (int j = 0; j < TX; j++)
+			c[j] = _mm512_fmadd_ps(qv, _mm512_maskz_loadu_ps(m, X + j * d + k), c[j]);
+	}
+	int j = 0;
+#pragma GCC unroll 4
+	for (; j + 4 <= TX; j += 4)
+		_mm_storeu_ps(C + j, hsum4(c[j], c[j + 1], c[j + 2], c[j + 3]));
+#pragma GCC unroll 4
+	for (; j < TX; j++)
+		C[j] = _mm512_reduce_add_ps(c[j]);
+}
+
+static void dot_block_avx512(const float *Q, size_t nq, const float *X,
+			     size_t nx, size_t d, float *C, size_t ldc)
+{
+	size_t j = 0;
+	for (; j + TX <= nx; j += TX) {
+		size_t i = 0;
+		for (; i + TQ <= nq; i += TQ)
+			tile_qx(Q + i * d, X + j * d, d, C + i * ldc + j, ldc);
+		for (; i < nq; i++)
+			tile_1x(Q + i * d, X + j * d, d, C + i * ldc + j);
+	}
+	for (; j < nx; j++)
+		for (size_t i = 0; i < nq; i++)
+			C[i * ldc + j] = dot_avx512(Q + i * d, X + j * d, d);
+}
+
+const struct vp_kernels vp_kernels_avx512 = {
+	"avx512", VP_SIMD_AVX512, l2_avx512, dot_avx512, dot_block_avx512,
+};
+#endif

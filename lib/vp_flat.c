@@ -1,0 +1,224 @@
+/*
+ * vp_flat: blocked exact search.
+ *
+ * Two ways to use several threads: with many queries each thread takes
+ * whole query blocks and scans all of the base (no merging, each base block
+ * read once per query block); with fewer query blocks than threads (a lone
+ * query, a small batch) each thread scans a slice of the base for all
+ * queries and the per-thread top-k lists are merged.
+ */
+#include "vp_flat.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
+#include "vp_dist.h"
+#include "vp_params.h"
+#include "vp_topk.h"
+
+/* Per-thread scratch: one heap per query of a block and the dot block. */
+struct scratch {
+	struct vp_topk heaps[VP_FLAT_QBLOCK];
+	float *c;
+	float qn[VP_FLAT_QBLOCK];
+};
+
+static int scratch_init(struct scratch *s, size_t k)
+{
+	memset(s, 0, sizeof *s);
+	s->c = malloc(sizeof(float) * VP_FLAT_QBLOCK * VP_FLAT_XBLOCK);
+	if (!s->c)
+		return VP_E_NOMEM;
+	for (int i = 0; i < VP_FLAT_QBLOCK; i++)
+		if (vp_topk_init(&s->heaps[i], k))
+			return VP_E_NOMEM;
+	return 0;
+}
+
+static void scratch_release(struct scratch *s)
+{
+	for (int i = 0; i < VP_FLAT_QBLOCK; i++)
+		vp_topk_release(&s->heaps[i]);
+	free(s->c);
+}
+
+/* Pushes one query's block of inner products c[0..nb) into its heap as
+ * partial distances: xn[j] - 2c (L2, xn = squared norms) or -c.  Most
+ * candidates lose to the heap's bound, so each group of 16 is first tested
+ * with a branch-free loop the compiler vectorises, and only a group holding
+ * a winner takes the scalar path. */
+static void fold(struct vp_topk *h, const float *c, const float *xn,
+		 size_t nb, int64_t id0)
+{
+	float bound = vp_topk_bound(h);
+	size_t j = 0;
+	for (; j < nb; j += 16) {
+		size_t m = nb - j < 16 ? nb - j : 16;
+		int any = 0;
+		if (xn)
+			for (size_t t = 0; t < 16 && t < m; t++)
+				any |= xn[j + t] - 2.0f * c[j + t] <= bound;
+		else
+			for (size_t t = 0; t < 16 && t < m; t++)
+				any |= -c[j + t] <= bound;
+		if (!any)
+			continue;
+		for (size_t t = 0; t < m; t++) {
+			float v = xn ? xn[j + t] - 2.0f * c[j + t] : -c[j + t];
+			if (v <= bound) {
+				vp_topk_push(h, v, id0 + (int64_t)(j + t));
+				bound = vp_topk_bound(h);
+			}
+		}
+	}
+}
+
+/* Scans base rows [lo, hi) for queries q[0..nq) (nq <= QBLOCK), pushing
+ * into s->heaps.  Distances are kept without the query's own norm, which
+ * does not change the order; finish() adds it. */
+static void scan(const struct vp_flat *f, const struct vp_kernels *kern,
+		 const float *q, size_t nq, size_t lo, size_t hi,
+		 struct scratch *s)
+{
+	const size_t d = f->d, ldc = VP_FLAT_XBLOCK;
+	const int l2 = f->metric == VP_METRIC_L2;
+	for (size_t j0 = lo; j0 < hi; j0 += VP_FLAT_XBLOCK) {
+		size_t nb = hi - j0 < VP_FLAT_XBLOCK ? hi - j0 : VP_FLAT_XBLOCK;
+		kern->dot_block(q, nq, f->x + j0 * d, nb, d, s->c, ldc);
+		for (size_t i = 0; i < nq; i++)
+			fold(&s->heaps[i], s->c + i * ldc, l2 ? f->norms + j0 : NULL,
+			     nb, f->id_base + (int64_t)j0);
+	}
+}
+
+/* Turns got partial distances (no query norm) into the metric's
+ * distances and pads the list to k. */
+static void finalize(const struct vp_flat *f, float qn, size_t got, size_t k,
+		     float *dist, int64_t *ids)
+{
+	for (size_t r = 0; r < got; r++) {
+		if (f->metric == VP_METRIC_L2)
+			dist[r] = fmaxf(dist[r] + qn, 0.0f);
+		else if (f->metric == VP_METRIC_COSINE)
+			dist[r] += 1.0f;
+	}
+	for (size_t r = got; r < k; r++) {
+		dist[r] = INFINITY;
+		ids[r] = -1;
+	}
+}
+
+static void finish(const struct vp_flat *f, struct vp_topk *h, float qn,
+		   size_t k, float *dist, int64_t *ids)
+{
+	finalize(f, qn, vp_topk_extract(h, dist, ids), k, dist, ids);
+}
+
+static float qnorm(const struct vp_kernels *kern, const float *q, size_t d)
+{
+	return kern->dot(q, q, d);
+}
+
+int vp_flat_search(const struct vp_flat *f, const float *q, size_t nq,
+		   size_t k, int threads, float *dist, int64_t *ids,
+		   struct vp_error *err)
+{
+	const struct vp_kernels *kern = vp_kernels();
+	size_t nblocks = (nq + VP_FLAT_QBLOCK - 1) / VP_FLAT_QBLOCK;
+	int failed = 0;
+
+	if (threads < 1)
+		threads = 1;
+	if (nq == 0)
+		return 0;
+	if (nblocks >= (size_t)threads || threads == 1) {
+		/* query-parallel: each thread owns whole query blocks */
+#pragma omp parallel num_threads(threads) reduction(| : failed)
+		{
+			struct scratch s;
+			if (scratch_init(&s, k))
+				failed = 1;
+			else {
+#pragma omp for schedule(dynamic, 1)
+				for (size_t b = 0; b < nblocks; b++) {
+					size_t i0 = b * VP_FLAT_QBLOCK;
+					size_t m = nq - i0 < VP_FLAT_QBLOCK ? nq - i0 : VP_FLAT_QBLOCK;
+					scan(f, kern, q + i0 * f->d, m, 0, f->n, &s);
+					for (size_t i = 0; i < m; i++)
+						finish(f, &s.heaps[i],
+						       qnorm(kern, q + (i0 + i) * f->d, f->d),
+						       k, dist + (i0 + i) * k,
+						       ids + (i0 + i) * k);
+				}
+			}
+			scratch_release(&s);
+		}
+		return failed ? vp_seterr(err, VP_E_NOMEM, "out of memory") : 0;
+	}
+
+	/* base-parallel: slices of the base per thread, then a k-way merge */
+	{
+		size_t slots = (size_t)threads * nq * k;
+		float *pd = malloc(slots * sizeof *pd);
+		int64_t *pi = malloc(slots * sizeof *pi);
+		size_t *plen = calloc((size_t)threads * nq, sizeof *plen);
+		if (!pd || !pi || !plen) {
+			free(pd);
+			free(pi);
+			free(plen);
+			return vp_seterr(err, VP_E_NOMEM, "out of memory");
+		}
+#pragma omp parallel num_threads(threads) reduction(| : failed)
+		{
+			struct scratch s;
+			int t = 0, nt = 1;
+#ifdef _OPENMP
+			t = omp_get_thread_num();
+			nt = omp_get_num_threads();
+#endif
+			/* slice edges on XBLOCK multiples keep the tiles whole */
+			size_t per = (f->n + (size_t)nt - 1) / (size_t)nt;
+			per = (per + VP_FLAT_XBLOCK - 1) / VP_FLAT_XBLOCK * VP_FLAT_XBLOCK;
+			size_t lo = (size_t)t * per < f->n ? (size_t)t * per : f->n;
+			size_t hi = lo + per < f->n ? lo + per : f->n;
+			if (scratch_init(&s, k))
+				failed = 1;
+			else
+				for (size_t i0 = 0; i0 < nq; i0 += VP_FLAT_QBLOCK) {
+					size_t m = nq - i0 < VP_FLAT_QBLOCK ? nq - i0 : VP_FLAT_QBLOCK;
+					scan(f, kern, q + i0 * f->d, m, lo, hi, &s);
+					for (size_t i = 0; i < m; i++) {
+						size_t slot = ((size_t)t * nq + i0 + i);
+						plen[slot] = vp_topk_extract(&s.heaps[i],
+								pd + slot * k, pi + slot * k);
+					}
+				}
+			scratch_release(&s);
+		}
+		if (!failed)
+			for (size_t i = 0; i < nq; i++) {
+				const float *ld[VP_THREADS_MAX];
+				const int64_t *li[VP_THREADS_MAX];
+				size_t ll[VP_THREADS_MAX], got;
+				int nl = threads < VP_THREADS_MAX ? threads : VP_THREADS_MAX;
+				float qn = qnorm(kern, q + i * f->d, f->d);
+				for (int t = 0; t < nl; t++) {
+					size_t slot = (size_t)t * nq + i;
+					ld[t] = pd + slot * k;
+					li[t] = pi + slot * k;
+					ll[t] = plen[slot];
+				}
+				got = vp_topk_merge(ld, li, ll, (size_t)nl, k,
+						    dist + i * k, ids + i * k);
+				finalize(f, qn, got, k, dist + i * k, ids + i * k);
+			}
+		free(pd);
+		free(pi);
+		free(plen);
+		return failed ? vp_seterr(err, VP_E_NOMEM, "out of memory") : 0;
+	}
+}

@@ -1,0 +1,39 @@
+/*
+ * vp_flat: the exact (FLAT) index.
+ *
+ * Sections: "vectors" (count x dim float32, row-major, page-aligned) and
+ * "norms" (count float32 squared norms, so L2 search needs no pass over the
+ * data to compute them).  Search is the GEMM formulation of exact search:
+ * ||q - x||^2 = ||q||^2 - 2<q,x> + ||x||^2, with the inner products of a
+ * block of queries against a block of base vectors computed by the
+ * register-tiled dot_block kernel, and each block's distances folded into
+ * per-query bounded heaps.
+ */
+#ifndef VP_FLAT_H
+#define VP_FLAT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "vp_err.h"
+
+/* Tuning of the blocked scan (not user knobs: fixed by the cache sizes). */
+#define VP_FLAT_QBLOCK 128 /* queries kept in L2 while base vectors stream */
+#define VP_FLAT_XBLOCK 240 /* base vectors per dot block (multiple of 6 and 4) */
+
+struct vp_flat {
+	const float *x;     /* n x d */
+	const float *norms; /* n squared norms */
+	size_t n, d;
+	int metric;
+	int64_t id_base;    /* external id of row 0 */
+};
+
+/* Searches nq queries (already normalised for cosine) for their k nearest
+ * rows, on up to threads threads.  Writes nq*k distances and ids, ascending;
+ * slots past n are filled with +inf / -1.  Returns 0 or VP_E_NOMEM. */
+int vp_flat_search(const struct vp_flat *f, const float *q, size_t nq,
+		   size_t k, int threads, float *dist, int64_t *ids,
+		   struct vp_error *err);
+
+#endif

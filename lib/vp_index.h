@@ -1,0 +1,135 @@
+/*
+ * vp_index: the index container, specified in man/vp-index.5.
+ *
+ * One file, made for mmap: a 256-byte header (magic, version, metric,
+ * dimension, count, index type and parameters, checksums), a table of named
+ * sections, then the sections, each 64-byte aligned (vectors page-aligned)
+ * with its own xxHash64.  Writing goes to a temporary file in the target's
+ * directory which is fsync'd and renamed over the target, so readers see the
+ * old index or the new one, never half of one.  Opening maps the file
+ * read-only and shared, and validates every offset and length before any is
+ * used; vp_index_verify checks every section's checksum.
+ */
+#ifndef VP_INDEX_H
+#define VP_INDEX_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "vp_err.h"
+
+#define VP_INDEX_MAGIC "VPINDEX\032"
+#define VP_INDEX_MAJOR 1
+#define VP_INDEX_MINOR 0
+#define VP_INDEX_HEADER_SIZE 256
+#define VP_INDEX_ENTRY_SIZE 64
+#define VP_INDEX_NPARAMS 12
+#define VP_INDEX_MAX_SECTIONS 65536
+#define VP_SECTION_NAME_MAX 15
+
+enum vp_index_type {
+	VP_TYPE_FLAT = 1,
+	VP_TYPE_IVF_FLAT = 2,
+	VP_TYPE_IVF_SQ8 = 3,
+	VP_TYPE_IVF_PQ = 4,
+	VP_TYPE_HNSW = 5,
+};
+
+/* Parses "FLAT", "IVF_FLAT", ... (case-insensitive); returns the type or -1. */
+int vp_index_type_parse(const char *s);
+/* Returns "FLAT", ... or "unknown". */
+const char *vp_index_type_name(int type);
+
+struct vp_index_header {
+	uint16_t major, minor;
+	uint32_t metric;     /* enum vp_metric */
+	uint32_t dim;
+	uint32_t type;       /* enum vp_index_type */
+	uint64_t count;      /* vectors in the index */
+	uint64_t build_usec; /* wall time of the build */
+	uint64_t created;    /* unix time of the build */
+	uint64_t seed;
+	int64_t params[VP_INDEX_NPARAMS]; /* meaning set by the index type */
+};
+
+struct vp_section {
+	char name[VP_SECTION_NAME_MAX + 1];
+	uint32_t segment;
+	uint64_t offset, length, xxh64;
+};
+
+/* A section to write: data, length, alignment (64 or 4096). */
+struct vp_section_src {
+	const char *name;
+	uint32_t segment;
+	uint32_t align;
+	const void *data;
+	uint64_t length;
+};
+
+struct vp_index_writer {
+	char *path;     /* target */
+	char *tmp_path; /* the temporary file being written; NULL once done */
+	int fd;
+};
+
+/* Creates the temporary file next to path.  After this, tmp_path names a
+ * file a signal handler may unlink.  Returns 0 or VP_E_IO. */
+int vp_index_writer_open(struct vp_index_writer *w, const char *path,
+			 struct vp_error *err);
+
+/* Writes header, table and sections, fsyncs, renames over the target and
+ * fsyncs the directory.  Returns 0 or a negative VP_E_*; on failure the
+ * target is untouched and the temporary file removed. */
+int vp_index_writer_commit(struct vp_index_writer *w,
+			   const struct vp_index_header *h,
+			   const struct vp_section_src *secs, size_t nsecs,
+			   struct vp_error *err);
+
+/* Removes the temporary file if still there and frees w. */
+void vp_index_writer_abort(struct vp_index_writer *w);
+
+struct vp_index {
+	char *path;
+	const unsigned char *map;
+	size_t size;
+	struct vp_index_header hdr;
+	uint32_t nsections;
+	struct vp_section *sections;
+};
+
+/* Maps path read-only and validates header, table and every section's
+ * bounds (not the checksums).  Returns 0 or a negative VP_E_*: VP_E_IO,
+ * VP_E_FORMAT (not an index), VP_E_VERSION, VP_E_CORRUPT. */
+int vp_index_open(struct vp_index *ix, const char *path, struct vp_error *err);
+
+/* Checks every section's xxHash64.  Returns 0 or VP_E_CORRUPT naming the
+ * first bad section. */
+int vp_index_verify(const struct vp_index *ix, struct vp_error *err);
+
+/* Returns the section named name in segment seg, or NULL. */
+const struct vp_section *vp_index_find(const struct vp_index *ix,
+				       const char *name, uint32_t seg);
+
+/* Returns a section's bytes inside the mapping. */
+static inline const void *vp_index_data(const struct vp_index *ix,
+					const struct vp_section *s)
+{
+	return ix->map + s->offset;
+}
+
+/* Finds a section that must exist with exactly want bytes.  Returns 0 and
+ * sets *out, or VP_E_CORRUPT naming the section. */
+int vp_index_need(const struct vp_index *ix, const char *name, uint32_t seg,
+		  uint64_t want, const void **out, struct vp_error *err);
+
+/* Unmaps and frees. */
+void vp_index_close(struct vp_index *ix);
+
+/* Multiplies with overflow check: returns 0 and sets *r, or -1. */
+static inline int vp_mul_ok(uint64_t a, uint64_t b, uint64_t *r)
+{
+	return __builtin_mul_overflow(a, b, r) ? -1 : 0;
+}
+
+#endif

@@ -1,0 +1,99 @@
+/* vp_params: the parameter table and KEY=VAL parsing. */
+#include "vp_params.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "vp_index.h"
+
+const struct vp_param_def vp_param_defs[VP_P_COUNT] = {
+#define VP_X_DEF(id, name, stage, types, def, min, max, help) \
+	{ name, stage, types, def, min, max, help },
+	VP_PARAM_LIST(VP_X_DEF)
+#undef VP_X_DEF
+};
+
+void vp_params_defaults(struct vp_param_set *ps)
+{
+	for (int i = 0; i < VP_P_COUNT; i++)
+		ps->val[i] = vp_param_defs[i].def;
+	ps->set = 0;
+}
+
+int vp_param_lookup(const char *key)
+{
+	for (int i = 0; i < VP_P_COUNT; i++)
+		if (!strcmp(vp_param_defs[i].name, key))
+			return i;
+	return -1;
+}
+
+int vp_parse_int(const char *s, int64_t min, int64_t max, int64_t *out)
+{
+	char *end;
+	long long v;
+	int64_t mul = 1;
+
+	if (!s || !*s)
+		return VP_E_ARG;
+	errno = 0;
+	v = strtoll(s, &end, 10);
+	if (errno || end == s)
+		return VP_E_ARG;
+	if (*end == 'k' || *end == 'K')
+		mul = 1000, end++;
+	else if (*end == 'm' || *end == 'M')
+		mul = 1000000, end++;
+	else if (*end == 'g' || *end == 'G')
+		mul = 1000000000, end++;
+	if (*end || __builtin_mul_overflow((int64_t)v, mul, &v))
+		return VP_E_ARG;
+	if (v < min || v > max)
+		return VP_E_ARG;
+	*out = v;
+	return 0;
+}
+
+int vp_params_set(struct vp_param_set *ps, const char *key, int64_t val,
+		  int type, int stage, struct vp_error *err)
+{
+	int id = vp_param_lookup(key);
+	const struct vp_param_def *d;
+
+	if (id < 0)
+		return vp_seterr(err, VP_E_ARG, "unknown parameter '%s'", key);
+	d = &vp_param_defs[id];
+	if (!(d->types & VP_T(type)))
+		return vp_seterr(err, VP_E_ARG, "parameter '%s' does not apply "
+				 "to %s indexes", key, vp_index_type_name(type));
+	if (d->stage != stage)
+		return vp_seterr(err, VP_E_ARG, "parameter '%s' is a %s "
+				 "parameter, not a %s one", key,
+				 d->stage == VP_STAGE_BUILD ? "build" : "search",
+				 stage == VP_STAGE_BUILD ? "build" : "search");
+	if (val < d->min || val > d->max)
+		return vp_seterr(err, VP_E_ARG, "parameter '%s': %lld is out of "
+				 "range %lld..%lld", key, (long long)val,
+				 (long long)d->min, (long long)d->max);
+	ps->val[id] = val;
+	ps->set |= 1u << id;
+	return 0;
+}
+
+int vp_params_parse(struct vp_param_set *ps, const char *kv, int type,
+		    int stage, struct vp_error *err)
+{
+	const char *eq = strchr(kv, '=');
+	char key[64];
+	int64_t v;
+
+	if (!eq || eq == kv || (size_t)(eq - kv) >= sizeof key)
+		return vp_seterr(err, VP_E_ARG, "expected KEY=VALUE, not '%s'", kv);
+	memcpy(key, kv, (size_t)(eq - kv));
+	key[eq - kv] = 0;
+	if (vp_parse_int(eq + 1, INT64_MIN, INT64_MAX, &v))
+		return vp_seterr(err, VP_E_ARG, "parameter '%s': '%s' is not an "
+				 "integer", key, eq + 1);
+	return vp_params_set(ps, key, v, type, stage, err);
+}

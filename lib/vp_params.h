@@ -1,0 +1,96 @@
+/*
+ * vp_params: every tuning knob as a DEFAULT/MIN/MAX triple.
+ *
+ * The table drives option parsing (-p KEY=VAL), the YAML checker and the man
+ * pages.  A parameter belongs to a stage (build or search) and to the index
+ * types it applies to; setting one that does not apply is an error, never
+ * silently ignored.
+ */
+#ifndef VP_PARAMS_H
+#define VP_PARAMS_H
+
+#include <stdint.h>
+
+#include "vp_err.h"
+
+#define VP_K_DEFAULT 10
+#define VP_K_MIN 1
+#define VP_K_MAX 100000
+
+#define VP_THREADS_MIN 1
+#define VP_THREADS_MAX 1024
+
+#define VP_BATCH_DEFAULT 4096 /* queries read and searched at a time */
+#define VP_BATCH_MIN 1
+#define VP_BATCH_MAX 1000000
+
+#define VP_SEED_DEFAULT 42
+
+enum vp_stage { VP_STAGE_BUILD = 1, VP_STAGE_SEARCH = 2 };
+
+#define VP_T(x) (1u << (x))
+#define VP_TYPES_IVF (VP_T(2) | VP_T(3) | VP_T(4))
+
+/* X(id, name, stage, types mask, default, min, max, what it trades) */
+#define VP_PARAM_LIST(X)                                                      \
+	X(NLIST, "nlist", VP_STAGE_BUILD, VP_TYPES_IVF, 256, 1, 65536,         \
+	  "inverted lists (k-means centroids)")                               \
+	X(PQ_M, "m", VP_STAGE_BUILD, VP_T(4), 0, 0, 4096,                      \
+	  "PQ sub-quantizers (0: chosen from the dimension)")                 \
+	X(NBITS, "nbits", VP_STAGE_BUILD, VP_T(4), 8, 8, 8,                    \
+	  "bits per PQ code")                                                 \
+	X(HNSW_M, "M", VP_STAGE_BUILD, VP_T(5), 16, 2, 128,                    \
+	  "HNSW links per node (2*M on level 0)")                             \
+	X(EFC, "efConstruction", VP_STAGE_BUILD, VP_T(5), 200, 8, 4096,        \
+	  "HNSW candidate list while building")                               \
+	X(NPROBE, "nprobe", VP_STAGE_SEARCH, VP_TYPES_IVF, 8, 1, 65536,        \
+	  "inverted lists scanned per query")                                 \
+	X(REFINE, "refine", VP_STAGE_SEARCH, VP_T(4), 0, 0, 100000,            \
+	  "PQ candidates re-ranked with exact distances (0: none)")           \
+	X(EF, "ef", VP_STAGE_SEARCH, VP_T(5), 64, 1, 65536,                    \
+	  "HNSW candidate list while searching")
+
+enum vp_param_id {
+#define VP_X_ID(id, ...) VP_P_##id,
+	VP_PARAM_LIST(VP_X_ID)
+#undef VP_X_ID
+	VP_P_COUNT
+};
+
+struct vp_param_def {
+	const char *name;
+	int stage;
+	unsigned types; /* bit t set: applies to index type t */
+	int64_t def, min, max;
+	const char *help;
+};
+
+extern const struct vp_param_def vp_param_defs[VP_P_COUNT];
+
+/* A set of parameter values; unset ones read as their default. */
+struct vp_param_set {
+	int64_t val[VP_P_COUNT];
+	uint32_t set; /* bit i: val[i] was given */
+};
+
+/* Fills every value with its default. */
+void vp_params_defaults(struct vp_param_set *ps);
+
+/* Parses "KEY=VAL" for an index type and stage into ps.  Returns 0, or
+ * VP_E_ARG for an unknown key, a key that does not apply to the type or
+ * stage, a malformed or out-of-range value. */
+int vp_params_parse(struct vp_param_set *ps, const char *kv, int type,
+		    int stage, struct vp_error *err);
+
+/* Checks one value against its bounds and applicability. */
+int vp_params_set(struct vp_param_set *ps, const char *key, int64_t val,
+		  int type, int stage, struct vp_error *err);
+
+/* Returns the id of a key, or -1. */
+int vp_param_lookup(const char *key);
+
+/* Parses a whole decimal integer in [min, max] with an optional k/m/g
+ * suffix (powers of 1000).  Returns 0 or VP_E_ARG. */
+int vp_parse_int(const char *s, int64_t min, int64_t max, int64_t *out);
+
+#endif

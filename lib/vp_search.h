@@ -1,0 +1,41 @@
+/*
+ * vp_search: search an opened index, whatever its type.
+ *
+ * A searcher owns the mapping of one index file and the per-type view of
+ * its sections.  Many processes may open the same file: the mapping is
+ * read-only and shared, so the page cache holds one copy.
+ */
+#ifndef VP_SEARCH_H
+#define VP_SEARCH_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "vp_err.h"
+#include "vp_flat.h"
+#include "vp_index.h"
+#include "vp_params.h"
+
+struct vp_searcher {
+	struct vp_index ix;
+	struct vp_flat flat;
+	float *qbuf; /* normalised copies of cosine queries */
+	size_t qcap;
+};
+
+/* Opens and validates an index (bounds always; checksums when verify).
+ * Returns 0 or a negative VP_E_*. */
+int vp_searcher_open(struct vp_searcher *s, const char *path, int verify,
+		     struct vp_error *err);
+
+/* Searches nq queries of the index's dimension for their k nearest
+ * neighbours; writes nq*k ascending distances and ids (padded with +inf and
+ * -1).  ps holds search parameters already checked for this index type.
+ * Returns 0 or a negative VP_E_*. */
+int vp_searcher_search(struct vp_searcher *s, const float *q, size_t nq,
+		       size_t k, const struct vp_param_set *ps, int threads,
+		       float *dist, int64_t *ids, struct vp_error *err);
+
+void vp_searcher_close(struct vp_searcher *s);
+
+#endif
