@@ -1,0 +1,111 @@
+#!/usr/bin/env bats
+# vp-bench: recall, QPS, latency, JSON, the regression gate.
+load helpers
+
+bench_data() {
+	small_data
+	vp-build -o x.vpi base.fvecs
+	vp-search -i x.vpi -k 10 -f ivecs query.fvecs > gt.ivecs
+}
+
+@test "latency mode: recall 1.0 on FLAT, percentiles in order" {
+	bench_data
+	run -0 vp-bench -i x.vpi -q query.fvecs -g gt.ivecs -k 10
+	[[ "${lines[0]}" == "# index x.vpi: FLAT l2, 500 x 8,"* ]]
+	[[ "${lines[2]}" == param*recall*qps*p50_us*p99.9_us*max_us ]]
+	row=(${lines[3]})
+	[ "${row[0]}" = "-" ]
+	[ "${row[1]}" = "1.0000" ]
+	# min <= p50 <= p90 <= p95 <= p99 <= p99.9 <= max
+	echo "${lines[3]}" | awk '{ exit !($4 <= $6 && $6 <= $7 && $7 <= $8 && $8 <= $9 && $9 <= $10 && $10 <= $11) }'
+}
+
+@test "throughput mode and --nq" {
+	bench_data
+	run -0 vp-bench -i x.vpi -q query.fvecs -g gt.ivecs --mode throughput -j 2 -n 5
+	[[ "${lines[1]}" == "# 5 queries, k=10, mode throughput, 2 threads"* ]]
+	row=(${lines[3]})
+	[ "${row[1]}" = "1.0000" ]
+}
+
+@test "recall counts what is missing: a wrong ground truth gives recall 0" {
+	bench_data
+	perl -e 'for (1..20) { print pack("l<l<10", 10, (-5) x 10) }' > wrong.ivecs
+	run -0 vp-bench -i x.vpi -q query.fvecs -g wrong.ivecs
+	row=(${lines[3]})
+	[ "${row[1]}" = "0.0000" ]
+}
+
+@test "--hist prints the latency histogram" {
+	bench_data
+	run -0 vp-bench -i x.vpi -q query.fvecs -g gt.ivecs --hist
+	[[ "$output" == *"# latency histogram (us)"* ]]
+	# the counts add up to the number of queries
+	sum=$(printf '%s\n' "$output" | sed -n '/# latency histogram/,$p' | awk 'NF == 3 || NF == 2 { s += $2 } END { print s }')
+	[ "$sum" -eq 20 ]
+}
+
+@test "--json writes the documented schema" {
+	bench_data
+	run -0 --separate-stderr vp-bench -i x.vpi -q query.fvecs -g gt.ivecs --json
+	for key in '"schema": "vp-bench/1"' '"type": "FLAT"' '"count": 500' '"queries": 20' \
+		   '"k": 10' '"mode": "latency"' '"runs": [' '"recall": 1.000000' '"latency_us": {' \
+		   '"p999": ' '"histogram_us": [' '"peak_rss_bytes": ' '"build_seconds": '; do
+		[[ "$output" == *"$key"* ]] || { echo "missing $key"; false; }
+	done
+	printf '%s\n' "$output" > run.json
+	# the result is valid input for --baseline: same numbers, no regression
+	run -0 vp-bench -i x.vpi -q query.fvecs -g gt.ivecs --baseline run.json --max-regression 100
+}
+
+@test "--baseline: a regression past the limit exits 1 and says what fell" {
+	bench_data
+	cat > fast.json <<-'JSON'
+	{"schema": "vp-bench/1", "runs": [{"param": "", "recall": 1.0, "qps": 1e12}]}
+	JSON
+	run -1 vp-bench -i x.vpi -q query.fvecs -g gt.ivecs --baseline fast.json --max-regression 10
+	[[ "$output" == *"regression: qps"*"baseline 1000000000000"* ]]
+	cat > slow.json <<-'JSON'
+	{"schema": "vp-bench/1", "runs": [{"param": "", "recall": 0.5, "qps": 1}]}
+	JSON
+	run -0 vp-bench -i x.vpi -q query.fvecs -g gt.ivecs --baseline slow.json --max-regression 10
+	cat > better-recall.json <<-'JSON'
+	{"schema": "vp-bench/1", "runs": [{"param": "", "recall": 1.5, "qps": 1}]}
+	JSON
+	run -1 vp-bench -i x.vpi -q query.fvecs -g gt.ivecs --baseline better-recall.json
+	[[ "$output" == *"regression: recall"* ]]
+}
+
+@test "a bad baseline file is exit 3 with line and column" {
+	bench_data
+	printf '{"runs": [\n  {"qps": }]}\n' > bad.json
+	run -3 vp-bench -i x.vpi -q query.fvecs -g gt.ivecs --baseline bad.json
+	[[ "$output" == *"bad.json:2:11: unexpected character"* ]]
+	echo '{"other": 1}' > other.json
+	run -3 vp-bench -i x.vpi -q query.fvecs -g gt.ivecs --baseline other.json
+	[[ "$output" == *"other.json: not a vp-bench --json result"* ]]
+	run -4 vp-bench -i x.vpi -q query.fvecs -g gt.ivecs --baseline missing.json
+}
+
+@test "ground truth and query errors" {
+	bench_data
+	vp-search -i x.vpi -k 5 -f ivecs query.fvecs > gt5.ivecs
+	run -3 vp-bench -i x.vpi -q query.fvecs -g gt5.ivecs -k 10
+	[[ "$output" == *"gt5.ivecs: ground truth has 5 ids per query, fewer than k=10"* ]]
+	head -c $((10 * 44)) gt.ivecs > gt10rows.ivecs
+	run -3 vp-bench -i x.vpi -q query.fvecs -g gt10rows.ivecs
+	[[ "$output" == *"ground truth has 10 rows, fewer than the 20 queries"* ]]
+	run -3 vp-bench -i x.vpi -q query.fvecs -g query.fvecs
+	vp-gen -n 5 -d 3 -o q3.fvecs
+	run -3 vp-bench -i x.vpi -q q3.fvecs -g gt.ivecs
+	[[ "$output" == *"queries have dimension 3, index x.vpi has 8"* ]]
+}
+
+@test "usage errors: sweeping a parameter FLAT does not have" {
+	bench_data
+	run -2 vp-bench -i x.vpi -q query.fvecs -g gt.ivecs -p ef=10,20
+	[[ "$output" == *"parameter 'ef' does not apply to FLAT indexes"* ]]
+	run -2 vp-bench -i x.vpi -q query.fvecs
+	run -2 vp-bench -i x.vpi -q query.fvecs -g gt.ivecs --mode fast
+	run -2 vp-bench -i x.vpi -q query.fvecs -g gt.ivecs --max-regression 200
+}

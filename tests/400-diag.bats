@@ -1,0 +1,48 @@
+#!/usr/bin/env bats
+# vp-diag: index inspection, checksum verification, --system.
+load helpers
+
+@test "a sound index: header, sections, statistics, exit 0" {
+	printf '3 4\n0 0\n6 8\n' | fvecs_from_text base.fvecs
+	vp-build -o x.vpi base.fvecs
+	run -0 vp-diag x.vpi
+	[[ "$output" == *"type           FLAT"* ]]
+	[[ "$output" == *"vectors        3 x 2"* ]]
+	[[ "$output" == *"norms          min 0, mean 5, max 10"* ]]
+	[[ "$output" == *"zero vectors   1"* ]]
+	[[ "$output" == *"nan vectors    0"* ]]
+	[[ "$output" == *"problems       none"* ]]
+	[ "$(printf '%s\n' "$output" | grep -c ' ok$')" -eq 2 ]
+}
+
+@test "a damaged section is a problem found: exit 1, MISMATCH named" {
+	small_data
+	vp-build -o x.vpi base.fvecs
+	flip_byte x.vpi 4100
+	run -1 --separate-stderr vp-diag x.vpi
+	[[ "$output" == *"vectors               0"*"MISMATCH"* ]]
+	[[ "$output" == *"problems       1"* ]]
+	[[ "$stderr" == *"checksum mismatch in section 'vectors'"* ]]
+	# --no-verify skips the checksums
+	run -0 vp-diag --no-verify --no-stats x.vpi
+}
+
+@test "a file that is not an index is exit 3" {
+	small_data
+	run -3 vp-diag base.fvecs
+	[[ "$output" == "vp-diag: base.fvecs: not a vp index (bad magic)" ]]
+	run -4 vp-diag missing.vpi
+	run -2 vp-diag
+	run -2 vp-diag a b
+}
+
+@test "--system names the CPU, SIMD level and the kernels in use" {
+	run -0 vp-diag --system
+	[[ "$output" == *"cores"* ]]
+	[[ "$output" == *"page size"* ]]
+	[[ "$output" == *"huge pages"* ]]
+	[[ "$output" =~ kernels\ +(portable|avx2|avx512) ]]
+	run -0 env VP_SIMD=portable vp-diag --system
+	[[ "$output" =~ kernels\ +portable ]]
+	run -2 vp-diag --system x.vpi
+}
