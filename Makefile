@@ -61,7 +61,7 @@ bin/test_%: tests/unit/test_%.o lib/libvp.a
 	$(Q)$(CC) $(CFLAGS_ALL) -o $@ $^ $(LIBS)
 
 # cmd/vp-build.c -> cmd/vp-build.o (pattern rule above); keep objects
-.SECONDARY: $(LIB_OBJ) $(patsubst %,cmd/%.o,$(PROGS)) cmd/vp_cli.o
+.SECONDARY: $(LIB_OBJ) $(patsubst %,cmd/%.o,$(PROGS)) cmd/vp_cli.o $(UNIT_SRC:.c=.o)
 
 unit: $(UNIT_BINS)
 

@@ -27,23 +27,66 @@ struct scratch {
 	float qn[VP_FLAT_QBLOCK];
 };
 
-static int scratch_init(struct scratch *s, size_t k)
+static void scratch_free(struct scratch *s)
 {
-	memset(s, 0, sizeof *s);
-	s->c = malloc(sizeof(float) * VP_FLAT_QBLOCK * VP_FLAT_XBLOCK);
-	if (!s->c)
-		return VP_E_NOMEM;
-	for (int i = 0; i < VP_FLAT_QBLOCK; i++)
-		if (vp_topk_init(&s->heaps[i], k))
-			return VP_E_NOMEM;
-	return 0;
-}
-
-static void scratch_release(struct scratch *s)
-{
+	if (!s)
+		return;
 	for (int i = 0; i < VP_FLAT_QBLOCK; i++)
 		vp_topk_release(&s->heaps[i]);
 	free(s->c);
+	free(s);
+}
+
+static struct scratch *scratch_new(size_t k)
+{
+	struct scratch *s = calloc(1, sizeof *s);
+	if (!s)
+		return NULL;
+	s->c = malloc(sizeof(float) * VP_FLAT_QBLOCK * VP_FLAT_XBLOCK);
+	if (!s->c)
+		goto fail;
+	for (int i = 0; i < VP_FLAT_QBLOCK; i++)
+		if (vp_topk_init(&s->heaps[i], k))
+			goto fail;
+	return s;
+fail:
+	scratch_free(s);
+	return NULL;
+}
+
+void vp_flat_pool_release(struct vp_flat_pool *p)
+{
+	for (int t = 0; t < p->nthreads; t++)
+		scratch_free(p->per_thread[t]);
+	free(p->per_thread);
+	free(p->pd);
+	free(p->pi);
+	free(p->plen);
+	memset(p, 0, sizeof *p);
+}
+
+/* Makes sure the pool has scratch for threads threads at this k (outside
+ * any parallel region: the pool is not thread-safe). */
+static int pool_ready(struct vp_flat_pool *p, int threads, size_t k)
+{
+	if (p->k != k)
+		vp_flat_pool_release(p);
+	if (p->nthreads < threads) {
+		void **a = realloc(p->per_thread, (size_t)threads * sizeof *a);
+		if (!a)
+			return VP_E_NOMEM;
+		p->per_thread = a;
+		for (int t = p->nthreads; t < threads; t++)
+			a[t] = NULL;
+		for (int t = p->nthreads; t < threads; t++)
+			if (!(a[t] = scratch_new(k))) {
+				p->nthreads = t;
+				return VP_E_NOMEM;
+			}
+		p->nthreads = threads;
+	}
+	p->k = k;
+	return 0;
 }
 
 /* Pushes one query's block of inner products c[0..nb) into its heap as
@@ -123,102 +166,101 @@ static float qnorm(const struct vp_kernels *kern, const float *q, size_t d)
 	return kern->dot(q, q, d);
 }
 
-int vp_flat_search(const struct vp_flat *f, const float *q, size_t nq,
-		   size_t k, int threads, float *dist, int64_t *ids,
-		   struct vp_error *err)
+int vp_flat_search(const struct vp_flat *f, struct vp_flat_pool *pool,
+		   const float *q, size_t nq, size_t k, int threads,
+		   float *dist, int64_t *ids, struct vp_error *err)
 {
 	const struct vp_kernels *kern = vp_kernels();
 	size_t nblocks = (nq + VP_FLAT_QBLOCK - 1) / VP_FLAT_QBLOCK;
-	int failed = 0;
 
 	if (threads < 1)
 		threads = 1;
 	if (nq == 0)
 		return 0;
+	if (pool_ready(pool, threads, k))
+		return vp_seterr(err, VP_E_NOMEM, "out of memory");
 	if (nblocks >= (size_t)threads || threads == 1) {
 		/* query-parallel: each thread owns whole query blocks */
-#pragma omp parallel num_threads(threads) reduction(| : failed)
+		int nt = nblocks < (size_t)threads ? (int)nblocks : threads;
+#pragma omp parallel num_threads(nt)
 		{
-			struct scratch s;
-			if (scratch_init(&s, k))
-				failed = 1;
-			else {
+			int t = 0;
+#ifdef _OPENMP
+			t = omp_get_thread_num();
+#endif
+			struct scratch *s = pool->per_thread[t];
 #pragma omp for schedule(dynamic, 1)
-				for (size_t b = 0; b < nblocks; b++) {
-					size_t i0 = b * VP_FLAT_QBLOCK;
-					size_t m = nq - i0 < VP_FLAT_QBLOCK ? nq - i0 : VP_FLAT_QBLOCK;
-					scan(f, kern, q + i0 * f->d, m, 0, f->n, &s);
-					for (size_t i = 0; i < m; i++)
-						finish(f, &s.heaps[i],
-						       qnorm(kern, q + (i0 + i) * f->d, f->d),
-						       k, dist + (i0 + i) * k,
-						       ids + (i0 + i) * k);
-				}
+			for (size_t b = 0; b < nblocks; b++) {
+				size_t i0 = b * VP_FLAT_QBLOCK;
+				size_t m = nq - i0 < VP_FLAT_QBLOCK ? nq - i0 : VP_FLAT_QBLOCK;
+				scan(f, kern, q + i0 * f->d, m, 0, f->n, s);
+				for (size_t i = 0; i < m; i++)
+					finish(f, &s->heaps[i],
+					       qnorm(kern, q + (i0 + i) * f->d, f->d),
+					       k, dist + (i0 + i) * k, ids + (i0 + i) * k);
 			}
-			scratch_release(&s);
 		}
-		return failed ? vp_seterr(err, VP_E_NOMEM, "out of memory") : 0;
+		return 0;
 	}
 
 	/* base-parallel: slices of the base per thread, then a k-way merge */
 	{
-		size_t slots = (size_t)threads * nq * k;
-		float *pd = malloc(slots * sizeof *pd);
-		int64_t *pi = malloc(slots * sizeof *pi);
-		size_t *plen = calloc((size_t)threads * nq, sizeof *plen);
-		if (!pd || !pi || !plen) {
-			free(pd);
-			free(pi);
-			free(plen);
-			return vp_seterr(err, VP_E_NOMEM, "out of memory");
+		size_t slots = (size_t)threads * nq;
+		if (slots > pool->pslots) {
+			float *pd = realloc(pool->pd, slots * k * sizeof *pd);
+			int64_t *pi = pd ? realloc(pool->pi, slots * k * sizeof *pi) : NULL;
+			size_t *pl = pi ? realloc(pool->plen, slots * sizeof *pl) : NULL;
+			if (pd)
+				pool->pd = pd;
+			if (pi)
+				pool->pi = pi;
+			if (!pl)
+				return vp_seterr(err, VP_E_NOMEM, "out of memory");
+			pool->plen = pl;
+			pool->pslots = slots;
 		}
-#pragma omp parallel num_threads(threads) reduction(| : failed)
+#pragma omp parallel num_threads(threads)
 		{
-			struct scratch s;
 			int t = 0, nt = 1;
 #ifdef _OPENMP
 			t = omp_get_thread_num();
 			nt = omp_get_num_threads();
 #endif
+			struct scratch *s = pool->per_thread[t];
 			/* slice edges on XBLOCK multiples keep the tiles whole */
 			size_t per = (f->n + (size_t)nt - 1) / (size_t)nt;
 			per = (per + VP_FLAT_XBLOCK - 1) / VP_FLAT_XBLOCK * VP_FLAT_XBLOCK;
 			size_t lo = (size_t)t * per < f->n ? (size_t)t * per : f->n;
 			size_t hi = lo + per < f->n ? lo + per : f->n;
-			if (scratch_init(&s, k))
-				failed = 1;
-			else
-				for (size_t i0 = 0; i0 < nq; i0 += VP_FLAT_QBLOCK) {
-					size_t m = nq - i0 < VP_FLAT_QBLOCK ? nq - i0 : VP_FLAT_QBLOCK;
-					scan(f, kern, q + i0 * f->d, m, lo, hi, &s);
-					for (size_t i = 0; i < m; i++) {
-						size_t slot = ((size_t)t * nq + i0 + i);
-						plen[slot] = vp_topk_extract(&s.heaps[i],
-								pd + slot * k, pi + slot * k);
-					}
+			for (size_t i0 = 0; i0 < nq; i0 += VP_FLAT_QBLOCK) {
+				size_t m = nq - i0 < VP_FLAT_QBLOCK ? nq - i0 : VP_FLAT_QBLOCK;
+				scan(f, kern, q + i0 * f->d, m, lo, hi, s);
+				for (size_t i = 0; i < m; i++) {
+					size_t slot = (size_t)t * nq + i0 + i;
+					pool->plen[slot] = vp_topk_extract(&s->heaps[i],
+						pool->pd + slot * k, pool->pi + slot * k);
 				}
-			scratch_release(&s);
-		}
-		if (!failed)
-			for (size_t i = 0; i < nq; i++) {
-				const float *ld[VP_THREADS_MAX];
-				const int64_t *li[VP_THREADS_MAX];
-				size_t ll[VP_THREADS_MAX], got;
-				int nl = threads < VP_THREADS_MAX ? threads : VP_THREADS_MAX;
-				float qn = qnorm(kern, q + i * f->d, f->d);
-				for (int t = 0; t < nl; t++) {
-					size_t slot = (size_t)t * nq + i;
-					ld[t] = pd + slot * k;
-					li[t] = pi + slot * k;
-					ll[t] = plen[slot];
-				}
-				got = vp_topk_merge(ld, li, ll, (size_t)nl, k,
-						    dist + i * k, ids + i * k);
-				finalize(f, qn, got, k, dist + i * k, ids + i * k);
 			}
-		free(pd);
-		free(pi);
-		free(plen);
-		return failed ? vp_seterr(err, VP_E_NOMEM, "out of memory") : 0;
+			/* a thread the runtime did not start has nothing */
+			for (int u = nt; u < threads && t == 0; u++)
+				for (size_t i = 0; i < nq; i++)
+					pool->plen[(size_t)u * nq + i] = 0;
+		}
+		for (size_t i = 0; i < nq; i++) {
+			const float *ld[VP_THREADS_MAX];
+			const int64_t *li[VP_THREADS_MAX];
+			size_t ll[VP_THREADS_MAX], got;
+			float qn = qnorm(kern, q + i * f->d, f->d);
+			for (int t = 0; t < threads; t++) {
+				size_t slot = (size_t)t * nq + i;
+				ld[t] = pool->pd + slot * k;
+				li[t] = pool->pi + slot * k;
+				ll[t] = pool->plen[slot];
+			}
+			got = vp_topk_merge(ld, li, ll, (size_t)threads, k,
+					    dist + i * k, ids + i * k);
+			finalize(f, qn, got, k, dist + i * k, ids + i * k);
+		}
+		return 0;
 	}
 }

@@ -29,10 +29,26 @@ struct vp_flat {
 	int64_t id_base;    /* external id of row 0 */
 };
 
+/* Per-thread scratch kept between calls, so that a search allocates
+ * nothing once warm (the latency loop calls search once per query). */
+struct vp_flat_pool {
+	void **per_thread; /* struct scratch *, one per thread, made on demand */
+	int nthreads;
+	size_t k;          /* the k the scratch was made for */
+	float *pd;         /* base-parallel partial lists */
+	int64_t *pi;
+	size_t *plen;
+	size_t pslots;
+};
+
+/* Frees a pool's scratch; the pool may be reused (it starts zeroed). */
+void vp_flat_pool_release(struct vp_flat_pool *p);
+
 /* Searches nq queries (already normalised for cosine) for their k nearest
  * rows, on up to threads threads.  Writes nq*k distances and ids, ascending;
  * slots past n are filled with +inf / -1.  Returns 0 or VP_E_NOMEM. */
-int vp_flat_search(const struct vp_flat *f, const float *q, size_t nq,
+int vp_flat_search(const struct vp_flat *f, struct vp_flat_pool *pool,
+		   const float *q, size_t nq,
 		   size_t k, int threads, float *dist, int64_t *ids,
 		   struct vp_error *err);
 

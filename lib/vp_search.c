@@ -65,12 +65,14 @@ int vp_searcher_search(struct vp_searcher *s, const float *q, size_t nq,
 			vp_normalize(s->qbuf + i * d, d);
 		q = s->qbuf;
 	}
-	return vp_flat_search(&s->flat, q, nq, k, threads, dist, ids, err);
+	return vp_flat_search(&s->flat, &s->pool, q, nq, k, threads, dist, ids,
+			      err);
 }
 
 void vp_searcher_close(struct vp_searcher *s)
 {
 	vp_index_close(&s->ix);
+	vp_flat_pool_release(&s->pool);
 	free(s->qbuf);
 	memset(s, 0, sizeof *s);
 }

@@ -19,6 +19,7 @@
 struct vp_searcher {
 	struct vp_index ix;
 	struct vp_flat flat;
+	struct vp_flat_pool pool; /* per-thread scratch, reused across calls */
 	float *qbuf; /* normalised copies of cosine queries */
 	size_t qcap;
 };

@@ -41,6 +41,7 @@ static void run(int metric, int integer, size_t n, size_t nq, size_t d, size_t k
 	int64_t *ids = malloc(nq * k * sizeof *ids), *bi = malloc(k * sizeof *bi);
 	struct vp_error err = { 0 };
 	struct vp_flat f;
+	struct vp_flat_pool pool = { 0 };
 	int exact = 1, close = 1;
 
 	vp_gen_rows(&g, 0, n, x);
@@ -53,7 +54,15 @@ static void run(int metric, int integer, size_t n, size_t nq, size_t d, size_t k
 	}
 	vp_sqnorms(x, n, d, norms);
 	f = (struct vp_flat){ x, norms, n, d, metric, 0 };
-	CHECK(vp_flat_search(&f, q, nq, k, threads, dist, ids, &err) == 0, "%s: search", what);
+	CHECK(vp_flat_search(&f, &pool, q, nq, k, threads, dist, ids, &err) == 0, "%s: search", what);
+	/* again through the warm pool: the same answer */
+	float *dist2 = malloc(nq * k * sizeof *dist2);
+	int64_t *ids2 = malloc(nq * k * sizeof *ids2);
+	CHECK(vp_flat_search(&f, &pool, q, nq, k, threads, dist2, ids2, &err) == 0 &&
+	      !memcmp(ids, ids2, nq * k * sizeof *ids), "%s: warm pool gives the same ids", what);
+	free(dist2);
+	free(ids2);
+	vp_flat_pool_release(&pool);
 	for (size_t i = 0; i < nq; i++) {
 		brute(x, n, q + i * d, d, metric, k, bi, bd);
 		if (integer) {
