@@ -4,7 +4,7 @@
  * accumulators, 3 query registers and one base register, the 16 ymm
  * registers AVX2 has.
  */
-#if defined(__x86_64__)
+#if defined(__x86_64__) && defined(VP_HAVE_X86_KERNELS)
 #include <immintrin.h>
 
 #include "vp_dist.h"

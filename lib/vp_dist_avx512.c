@@ -9,7 +9,7 @@
  * block streams from L2; both operands are read in place, row-major, so no
  * packing pass is needed and the index is searched straight from the mmap.
  */
-#if defined(__x86_64__)
+#if defined(__x86_64__) && defined(VP_HAVE_X86_KERNELS)
 #include <immintrin.h>
 
 #include "vp_dist.h"
