@@ -223,6 +223,7 @@ int main(int argc, char **argv)
 	struct vp_searcher s;
 	struct vp_sysinfo si;
 	struct run *runs;
+	struct vp_param_set *psets;
 	int nruns = 0, bad = 0;
 	char key[64] = "", *vals[MAX_SWEEP];
 	float *q;
@@ -303,29 +304,22 @@ int main(int argc, char **argv)
 	} else
 		nruns = 1;
 	runs = calloc((size_t)nruns, sizeof *runs);
-	if (!runs)
+	psets = calloc((size_t)nruns, sizeof *psets);
+	if (!runs || !psets)
 		vp_die(VP_EXIT_IO, "out of memory");
+	/* check every value before the first (maybe long) run */
 	for (int r = 0; r < nruns; r++) {
-		struct vp_param_set ps;
-		vp_params_defaults(&ps);
+		vp_params_defaults(&psets[r]);
 		if (sweep) {
 			char kv[160];
 			snprintf(runs[r].param, sizeof runs[r].param, "%s=%s", key, vals[r]);
 			snprintf(kv, sizeof kv, "%s=%s", key, vals[r]);
-			if (vp_params_parse(&ps, kv, (int)s.ix.hdr.type, VP_STAGE_SEARCH, &err))
+			if (vp_params_parse(&psets[r], kv, (int)s.ix.hdr.type, VP_STAGE_SEARCH, &err))
 				vp_usage_error("%s", err.msg);
 		}
 	}
-	for (int r = 0; r < nruns; r++) {
-		struct vp_param_set ps;
-		vp_params_defaults(&ps);
-		if (sweep) {
-			char kv[160];
-			snprintf(kv, sizeof kv, "%s=%s", key, vals[r]);
-			vp_params_parse(&ps, kv, (int)s.ix.hdr.type, VP_STAGE_SEARCH, &err);
-		}
-		bench_one(&s, q, nq, k, &ps, threads, latency, batch, gt, gd, &runs[r]);
-	}
+	for (int r = 0; r < nruns; r++)
+		bench_one(&s, q, nq, k, &psets[r], threads, latency, batch, gt, gd, &runs[r]);
 
 	vp_sysinfo_get(&si);
 	stat(index, &st);
@@ -423,6 +417,7 @@ int main(int argc, char **argv)
 	free(q);
 	free(gt);
 	free(runs);
+	free(psets);
 	vp_close_stdout();
 	return bad ? VP_EXIT_NEGATIVE : 0;
 }
