@@ -41,6 +41,12 @@ static void on_signal(int sig)
 	raise(sig);
 }
 
+static void build_progress(void *ctx, size_t done, size_t total)
+{
+	(void)ctx;
+	vp_progress("building: %zu of %zu vectors inserted", done, total);
+}
+
 int main(int argc, char **argv)
 {
 	static const struct option longopts[] = {
@@ -108,9 +114,9 @@ int main(int argc, char **argv)
 	for (int i = 0; i < nparams; i++)
 		if (vp_params_parse(&o.params, params[i], o.type, VP_STAGE_BUILD, &err))
 			vp_usage_error("%s", err.msg);
-	if (o.type != VP_TYPE_FLAT)
+	if (o.type != VP_TYPE_FLAT && o.type != VP_TYPE_HNSW)
 		vp_die(VP_EXIT_USAGE, "index type %s is not available in this "
-		       "version of vp (FLAT only)", vp_index_type_name(o.type));
+		       "version of vp (FLAT and HNSW only)", vp_index_type_name(o.type));
 
 	/* Read first: a bad input must never touch the target. */
 	if ((rc = vp_reader_open(&r, in, fmt, &err)))
@@ -145,6 +151,7 @@ int main(int argc, char **argv)
 	signal(SIGTERM, on_signal);
 	signal(SIGHUP, on_signal);
 	vp_progress("building %s index of %zu vectors", vp_index_type_name(o.type), n);
+	o.progress = build_progress;
 	rc = vp_build_index(&w, data, n, r.dim, &o, &err);
 	have_tmp = 0;
 	vp_progress_done();

@@ -23,14 +23,17 @@ int vp_build_index(struct vp_index_writer *w, float *data, size_t n,
 		   struct vp_error *err)
 {
 	struct vp_index_header h;
-	struct vp_section_src secs[2];
+	struct vp_section_src secs[8];
+	struct vp_hnsw_graph g = { 0 };
 	uint64_t t0 = vp_now_usec(), bytes;
-	float *norms;
+	uint32_t meta[4];
+	float *norms = NULL;
+	size_t ns = 0;
 	int rc;
 
 	if (n == 0)
 		return vp_seterr(err, VP_E_FORMAT, "no vectors to index");
-	if (o->type != VP_TYPE_FLAT)
+	if (o->type != VP_TYPE_FLAT && o->type != VP_TYPE_HNSW)
 		return vp_seterr(err, VP_E_UNSUPP, "index type %s is not "
 				 "available in this version of vp",
 				 vp_index_type_name(o->type));
@@ -39,10 +42,6 @@ int vp_build_index(struct vp_index_writer *w, float *data, size_t n,
 	if (o->metric == VP_METRIC_COSINE)
 		for (size_t i = 0; i < n; i++)
 			vp_normalize(data + i * dim, dim);
-	norms = malloc(n * sizeof *norms);
-	if (!norms)
-		return vp_seterr(err, VP_E_NOMEM, "out of memory");
-	vp_sqnorms(data, n, dim, norms);
 
 	memset(&h, 0, sizeof h);
 	h.metric = (uint32_t)o->metric;
@@ -53,11 +52,37 @@ int vp_build_index(struct vp_index_writer *w, float *data, size_t n,
 	h.created = (uint64_t)time(NULL);
 	for (int i = 0; i < VP_P_COUNT && i < VP_INDEX_NPARAMS; i++)
 		h.params[i] = o->params.val[i];
-	secs[0] = (struct vp_section_src){ "vectors", 0, 4096, data, bytes };
-	secs[1] = (struct vp_section_src){ "norms", 0, 64, norms,
-					   n * sizeof *norms };
+	secs[ns++] = (struct vp_section_src){ "vectors", 0, 4096, data, bytes };
+
+	if (o->type == VP_TYPE_FLAT) {
+		norms = malloc(n * sizeof *norms);
+		if (!norms)
+			return vp_seterr(err, VP_E_NOMEM, "out of memory");
+		vp_sqnorms(data, n, dim, norms);
+		secs[ns++] = (struct vp_section_src){ "norms", 0, 64, norms,
+						      n * sizeof *norms };
+	} else {
+		rc = vp_hnsw_build(data, n, dim, o->metric,
+				   (int)o->params.val[VP_P_HNSW_M],
+				   (int)o->params.val[VP_P_EFC], o->threads,
+				   o->seed, o->progress, o->progress_ctx, &g, err);
+		if (rc)
+			return rc;
+		meta[0] = g.entry;
+		meta[1] = g.maxlevel;
+		meta[2] = g.M;
+		meta[3] = g.M0;
+		secs[ns++] = (struct vp_section_src){ "hnsw_meta", 0, 64, meta, sizeof meta };
+		secs[ns++] = (struct vp_section_src){ "hnsw_levels", 0, 64, g.levels, n };
+		secs[ns++] = (struct vp_section_src){ "hnsw_l0", 0, 4096, g.l0,
+						      n * (1 + g.M0) * 4 };
+		secs[ns++] = (struct vp_section_src){ "hnsw_upoff", 0, 64, g.upoff, n * 4 };
+		secs[ns++] = (struct vp_section_src){ "hnsw_upper", 0, 64, g.upper,
+						      g.nblocks * (1 + g.M) * 4 };
+	}
 	h.build_usec = vp_now_usec() - t0;
-	rc = vp_index_writer_commit(w, &h, secs, 2, err);
+	rc = vp_index_writer_commit(w, &h, secs, ns, err);
 	free(norms);
+	vp_hnsw_graph_release(&g);
 	return rc;
 }

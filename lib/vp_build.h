@@ -9,6 +9,7 @@
 
 #include "vp_err.h"
 #include "vp_index.h"
+#include "vp_hnsw.h"
 #include "vp_params.h"
 
 struct vp_build_opts {
@@ -17,6 +18,8 @@ struct vp_build_opts {
 	int threads;
 	uint64_t seed;
 	struct vp_param_set params;
+	vp_progress_fn progress; /* optional, called from one thread */
+	void *progress_ctx;
 };
 
 /* Fills o with the defaults: FLAT, l2, 1 thread, VP_SEED_DEFAULT. */

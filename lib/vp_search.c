@@ -20,6 +20,11 @@ int vp_searcher_open(struct vp_searcher *s, const char *path, int verify,
 	if (verify && (rc = vp_index_verify(&s->ix, err)))
 		goto fail;
 	h = &s->ix.hdr;
+	if (h->type == VP_TYPE_HNSW) {
+		if ((rc = vp_hnsw_open(&s->hnsw, &s->ix, 0, err)))
+			goto fail;
+		return 0;
+	}
 	if (h->type != VP_TYPE_FLAT) {
 		rc = vp_seterr(err, VP_E_UNSUPP, "%s: index type %s is not "
 			       "supported by this version of vp", path,
@@ -51,7 +56,6 @@ int vp_searcher_search(struct vp_searcher *s, const float *q, size_t nq,
 		       float *dist, int64_t *ids, struct vp_error *err)
 {
 	size_t d = s->ix.hdr.dim;
-	(void)ps; /* FLAT has no search parameters */
 	if (s->ix.hdr.metric == VP_METRIC_COSINE) {
 		if (nq * d > s->qcap) {
 			float *b = realloc(s->qbuf, nq * d * sizeof *b);
@@ -65,6 +69,10 @@ int vp_searcher_search(struct vp_searcher *s, const float *q, size_t nq,
 			vp_normalize(s->qbuf + i * d, d);
 		q = s->qbuf;
 	}
+	if (s->ix.hdr.type == VP_TYPE_HNSW)
+		return vp_hnsw_search(&s->hnsw, &s->hpool, q, nq, k,
+				      (size_t)ps->val[VP_P_EF], threads, dist, ids,
+				      err);
 	return vp_flat_search(&s->flat, &s->pool, q, nq, k, threads, dist, ids,
 			      err);
 }
@@ -73,6 +81,7 @@ void vp_searcher_close(struct vp_searcher *s)
 {
 	vp_index_close(&s->ix);
 	vp_flat_pool_release(&s->pool);
+	vp_hnsw_pool_release(&s->hpool);
 	free(s->qbuf);
 	memset(s, 0, sizeof *s);
 }

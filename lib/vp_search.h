@@ -13,6 +13,7 @@
 
 #include "vp_err.h"
 #include "vp_flat.h"
+#include "vp_hnsw.h"
 #include "vp_index.h"
 #include "vp_params.h"
 
@@ -20,6 +21,8 @@ struct vp_searcher {
 	struct vp_index ix;
 	struct vp_flat flat;
 	struct vp_flat_pool pool; /* per-thread scratch, reused across calls */
+	struct vp_hnsw hnsw;
+	struct vp_hnsw_pool hpool;
 	float *qbuf; /* normalised copies of cosine queries */
 	size_t qcap;
 };

@@ -1,0 +1,92 @@
+/*
+ * vp_hnsw: Hierarchical Navigable Small World graphs (Malkov & Yashunin,
+ * "Efficient and robust approximate nearest neighbor search using
+ * Hierarchical Navigable Small World graphs", 2016/2018).
+ *
+ * Stored in the index file for search straight from the mapping:
+ *   "vectors"      n x d float32 (page-aligned)
+ *   "hnsw_meta"    uint32 entry, max level, M, M0 (= 2M)
+ *   "hnsw_levels"  n uint8: the top level of each node
+ *   "hnsw_l0"      n x (1 + M0) uint32: a count, then the level-0 links,
+ *                  a flat fixed-degree array (node i at i * (1 + M0))
+ *   "hnsw_upoff"   n uint32: first block in hnsw_upper of a node with
+ *                  level >= 1 (level L's links are block upoff + L - 1)
+ *   "hnsw_upper"   blocks of (1 + M) uint32: a count, then the links
+ * Every link and offset is validated when the index is opened, so a hostile
+ * file cannot send the search outside the mapping.
+ */
+#ifndef VP_HNSW_H
+#define VP_HNSW_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "vp_err.h"
+#include "vp_index.h"
+
+#define VP_HNSW_M_DEFAULT 16
+#define VP_HNSW_M_MIN 2
+#define VP_HNSW_M_MAX 128
+#define VP_HNSW_EFC_DEFAULT 200
+#define VP_HNSW_EFC_MIN 8
+#define VP_HNSW_EFC_MAX 4096
+#define VP_HNSW_EF_DEFAULT 64
+#define VP_HNSW_EF_MIN 1
+#define VP_HNSW_EF_MAX 65536
+#define VP_HNSW_MAX_LEVEL 32
+
+/* The graph as built, in memory (the layout of the sections above). */
+struct vp_hnsw_graph {
+	uint32_t n, M, M0, entry, maxlevel;
+	uint8_t *levels;
+	uint32_t *l0;
+	uint32_t *upoff;
+	uint32_t *upper;
+	size_t nblocks;
+};
+
+/* Called now and then from one thread while building. */
+typedef void (*vp_progress_fn)(void *ctx, size_t done, size_t total);
+
+/* Builds the graph of n rows of x (d floats each; normalised already for
+ * cosine) on threads threads.  With one thread the graph depends only on
+ * the data, the parameters and the seed.  Returns 0 or VP_E_NOMEM. */
+int vp_hnsw_build(const float *x, size_t n, size_t d, int metric, int M,
+		  int efc, int threads, uint64_t seed, vp_progress_fn progress,
+		  void *ctx, struct vp_hnsw_graph *g, struct vp_error *err);
+
+void vp_hnsw_graph_release(struct vp_hnsw_graph *g);
+
+/* A read-only view of a graph in an index mapping. */
+struct vp_hnsw {
+	const float *x;
+	size_t n, d;
+	int metric;
+	uint32_t M, M0, entry, maxlevel;
+	const uint8_t *levels;
+	const uint32_t *l0, *upoff, *upper;
+	size_t nblocks;
+	int64_t id_base;
+};
+
+/* Finds and validates the HNSW sections of segment seg.  Returns 0 or
+ * VP_E_CORRUPT naming what is wrong. */
+int vp_hnsw_open(struct vp_hnsw *h, const struct vp_index *ix, uint32_t seg,
+		 struct vp_error *err);
+
+/* Per-thread search state kept between calls (visited tags, heaps). */
+struct vp_hnsw_pool {
+	void **per_thread;
+	int nthreads;
+};
+
+void vp_hnsw_pool_release(struct vp_hnsw_pool *p);
+
+/* Searches nq queries with a candidate list of ef (raised to k), writing
+ * nq*k ascending distances and ids (+inf / -1 past what was found).
+ * Returns 0 or VP_E_NOMEM. */
+int vp_hnsw_search(const struct vp_hnsw *h, struct vp_hnsw_pool *pool,
+		   const float *q, size_t nq, size_t k, size_t ef, int threads,
+		   float *dist, int64_t *ids, struct vp_error *err);
+
+#endif

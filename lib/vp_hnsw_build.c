@@ -1,0 +1,368 @@
+/*
+ * vp_hnsw_build: HNSW construction, Algorithms 1 (INSERT), 2 (SEARCH-LAYER)
+ * and 4 (SELECT-NEIGHBORS-HEURISTIC) of Malkov & Yashunin.
+ *
+ * Nodes are inserted in parallel (OpenMP, dynamic schedule).  Each node's
+ * link lists are guarded by its own lock: a search copies a list under the
+ * lock and computes distances outside it; linking back to a neighbour takes
+ * that neighbour's lock.  The entry point and top level have one global lock.
+ * Node levels come from a generator seeded by (seed, node), so with one
+ * thread the graph is a function of the data, the parameters and the seed.
+ * All link storage is allocated up front in the final flat layout, so the
+ * graph is written to the index without a conversion pass.
+ */
+#include "vp_hnsw.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
+#include "vp_gen.h"
+#include "vp_hnsw_int.h"
+
+#ifdef _OPENMP
+typedef omp_lock_t lock_t;
+#define LOCK_INIT(l) omp_init_lock(l)
+#define LOCK_FREE(l) omp_destroy_lock(l)
+#define LOCK(l) omp_set_lock(l)
+#define UNLOCK(l) omp_unset_lock(l)
+#else
+typedef int lock_t;
+#define LOCK_INIT(l) ((void)(l))
+#define LOCK_FREE(l) ((void)(l))
+#define LOCK(l) ((void)(l))
+#define UNLOCK(l) ((void)(l))
+#endif
+
+struct builder {
+	const float *x;
+	size_t n, d;
+	int metric;
+	const struct vp_kernels *k;
+	uint32_t M, M0;
+	size_t efc;
+	struct vp_hnsw_graph *g;
+	lock_t *locks;
+	lock_t glock;
+};
+
+struct tstate {
+	struct vp_visited vis;
+	struct vp_nheap cand, res;
+	uint32_t *buf;  /* a copied link list */
+	float *wd;      /* layer search results, ascending */
+	uint32_t *wid;
+	size_t wn;
+	float *sd;      /* neighbour selection scratch */
+	uint32_t *sid;
+};
+
+static uint32_t *links(const struct builder *b, uint32_t i, uint32_t lc)
+{
+	if (lc == 0)
+		return b->g->l0 + (size_t)i * (1 + b->M0);
+	return b->g->upper + ((size_t)b->g->upoff[i] + lc - 1) * (1 + b->M);
+}
+
+static float dist(const struct builder *b, const float *q, uint32_t j)
+{
+	return vp_hnsw_dist(b->k, b->metric, q, b->x + (size_t)j * b->d, b->d);
+}
+
+static uint32_t copy_links(const struct builder *b, uint32_t i, uint32_t lc,
+			   uint32_t *out)
+{
+	uint32_t *l, cnt;
+	LOCK(&b->locks[i]);
+	l = links(b, i, lc);
+	cnt = l[0];
+	memcpy(out, l + 1, cnt * sizeof *out);
+	UNLOCK(&b->locks[i]);
+	return cnt;
+}
+
+/* Algorithm 2: the ef nearest to q found from ep on layer lc, left in
+ * t->wd/t->wid ascending. */
+static int search_layer(const struct builder *b, struct tstate *t,
+			const float *q, uint32_t ep, float dep, size_t ef,
+			uint32_t lc)
+{
+	struct vp_nheap *cand = &t->cand, *res = &t->res;
+	vp_visited_next(&t->vis);
+	cand->n = res->n = 0;
+	vp_visited_test_set(&t->vis, ep);
+	vp_nheap_push(cand, dep, ep);
+	vp_nheap_push(res, -dep, ep);
+	while (cand->n) {
+		float dc = cand->d[0];
+		uint32_t c = cand->id[0], cnt;
+		if (res->n >= ef && dc > -res->d[0])
+			break;
+		vp_nheap_pop(cand);
+		cnt = copy_links(b, c, lc, t->buf);
+		if (vp_nheap_reserve(cand, cand->n + cnt + 1))
+			return VP_E_NOMEM;
+		for (uint32_t j = 0; j < cnt; j++) {
+			uint32_t nb = t->buf[j];
+			float dn;
+			if (vp_visited_test_set(&t->vis, nb))
+				continue;
+			dn = dist(b, q, nb);
+			if (res->n < ef || dn < -res->d[0]) {
+				vp_nheap_push(cand, dn, nb);
+				vp_nheap_push(res, -dn, nb);
+				if (res->n > ef)
+					vp_nheap_pop(res);
+			}
+		}
+	}
+	/* the max-heap pops farthest first: fill from the back */
+	t->wn = res->n;
+	for (size_t r = res->n; r-- > 0;) {
+		t->wd[r] = -res->d[0];
+		t->wid[r] = res->id[0];
+		vp_nheap_pop(res);
+	}
+	return 0;
+}
+
+/* Algorithm 4 without extending or keeping pruned candidates: walk the
+ * candidates nearest first and keep one only if it is closer to the base
+ * than to every neighbour kept so far, so links spread in all directions.
+ * cd/cid ascending; writes at most m ids to out; returns the count. */
+static uint32_t select_heuristic(const struct builder *b, const float *cd,
+				 const uint32_t *cid, size_t nc, uint32_t m,
+				 uint32_t *out)
+{
+	uint32_t got = 0;
+	for (size_t i = 0; i < nc && got < m; i++) {
+		const float *xc = b->x + (size_t)cid[i] * b->d;
+		int good = 1;
+		for (uint32_t r = 0; r < got && good; r++)
+			if (dist(b, xc, out[r]) < cd[i])
+				good = 0;
+		if (good)
+			out[got++] = cid[i];
+	}
+	return got;
+}
+
+/* Adds i to e's list on layer lc, re-selecting when the list is full. */
+static void link_back(const struct builder *b, struct tstate *t, uint32_t e,
+		      uint32_t i, uint32_t lc)
+{
+	uint32_t mmax = lc ? b->M : b->M0, *l, cnt;
+	LOCK(&b->locks[e]);
+	l = links(b, e, lc);
+	cnt = l[0];
+	if (cnt < mmax) {
+		l[1 + cnt] = i;
+		l[0] = cnt + 1;
+	} else {
+		const float *xe = b->x + (size_t)e * b->d;
+		size_t nc = 0;
+		/* candidates: the current links and i, sorted by distance to e */
+		for (uint32_t j = 0; j <= cnt; j++) {
+			uint32_t c = j < cnt ? l[1 + j] : i;
+			float dc = dist(b, xe, c);
+			size_t p = nc++;
+			while (p > 0 && t->sd[p - 1] > dc) {
+				t->sd[p] = t->sd[p - 1];
+				t->sid[p] = t->sid[p - 1];
+				p--;
+			}
+			t->sd[p] = dc;
+			t->sid[p] = c;
+		}
+		l[0] = select_heuristic(b, t->sd, t->sid, nc, mmax, l + 1);
+	}
+	UNLOCK(&b->locks[e]);
+}
+
+/* Algorithm 1. */
+static int insert(struct builder *b, struct tstate *t, uint32_t i)
+{
+	struct vp_hnsw_graph *g = b->g;
+	const float *q = b->x + (size_t)i * b->d;
+	uint32_t level = g->levels[i], ep, maxl, sel[VP_HNSW_M_MAX * 2];
+	float dep;
+	int rc;
+
+	LOCK(&b->glock);
+	ep = g->entry;
+	maxl = g->maxlevel;
+	UNLOCK(&b->glock);
+	dep = dist(b, q, ep);
+	/* greedy descent through the layers above the node's own */
+	for (uint32_t lc = maxl; lc > level; lc--) {
+		int changed = 1;
+		while (changed) {
+			uint32_t cnt = copy_links(b, ep, lc, t->buf);
+			changed = 0;
+			for (uint32_t j = 0; j < cnt; j++) {
+				float dn = dist(b, q, t->buf[j]);
+				if (dn < dep) {
+					dep = dn;
+					ep = t->buf[j];
+					changed = 1;
+				}
+			}
+		}
+	}
+	for (uint32_t lc = level < maxl ? level : maxl;; lc--) {
+		uint32_t nsel, *l;
+		if ((rc = search_layer(b, t, q, ep, dep, b->efc, lc)))
+			return rc;
+		/* hnswlib and the paper select M on every layer; layer 0 may
+		 * grow to M0 through links made back from later nodes */
+		nsel = select_heuristic(b, t->wd, t->wid, t->wn, b->M, sel);
+		LOCK(&b->locks[i]);
+		l = links(b, i, lc);
+		memcpy(l + 1, sel, nsel * sizeof *sel);
+		l[0] = nsel;
+		UNLOCK(&b->locks[i]);
+		for (uint32_t j = 0; j < nsel; j++)
+			link_back(b, t, sel[j], i, lc);
+		ep = t->wid[0];
+		dep = t->wd[0];
+		if (lc == 0)
+			break;
+	}
+	if (level > maxl) {
+		LOCK(&b->glock);
+		if (level > g->maxlevel) {
+			g->maxlevel = level;
+			g->entry = i;
+		}
+		UNLOCK(&b->glock);
+	}
+	return 0;
+}
+
+static int tstate_init(struct tstate *t, const struct builder *b)
+{
+	memset(t, 0, sizeof *t);
+	if (vp_visited_init(&t->vis, b->n) ||
+	    vp_nheap_reserve(&t->cand, b->efc + b->M0 + 1) ||
+	    vp_nheap_reserve(&t->res, b->efc + 2))
+		return VP_E_NOMEM;
+	t->buf = malloc((b->M0 + 1) * sizeof *t->buf);
+	t->wd = malloc((b->efc + 2) * sizeof *t->wd);
+	t->wid = malloc((b->efc + 2) * sizeof *t->wid);
+	t->sd = malloc((b->M0 + 2) * sizeof *t->sd);
+	t->sid = malloc((b->M0 + 2) * sizeof *t->sid);
+	return t->buf && t->wd && t->wid && t->sd && t->sid ? 0 : VP_E_NOMEM;
+}
+
+static void tstate_free(struct tstate *t)
+{
+	free(t->vis.tag);
+	vp_nheap_free(&t->cand);
+	vp_nheap_free(&t->res);
+	free(t->buf);
+	free(t->wd);
+	free(t->wid);
+	free(t->sd);
+	free(t->sid);
+}
+
+void vp_hnsw_graph_release(struct vp_hnsw_graph *g)
+{
+	free(g->levels);
+	free(g->l0);
+	free(g->upoff);
+	free(g->upper);
+	memset(g, 0, sizeof *g);
+}
+
+int vp_hnsw_build(const float *x, size_t n, size_t d, int metric, int M,
+		  int efc, int threads, uint64_t seed, vp_progress_fn progress,
+		  void *ctx, struct vp_hnsw_graph *g, struct vp_error *err)
+{
+	struct builder b;
+	double mult = 1.0 / log((double)M);
+	size_t blocks = 0, done = 0;
+	int failed = 0;
+
+	memset(g, 0, sizeof *g);
+	if (n == 0 || n > UINT32_MAX - 1)
+		return vp_seterr(err, VP_E_ARG, "hnsw: %zu vectors (1..%u)", n,
+				 UINT32_MAX - 1);
+	g->n = (uint32_t)n;
+	g->M = (uint32_t)M;
+	g->M0 = 2 * (uint32_t)M;
+	g->levels = malloc(n);
+	g->upoff = calloc(n, sizeof *g->upoff);
+	g->l0 = calloc(n * (1 + g->M0), sizeof *g->l0);
+	if (!g->levels || !g->upoff || !g->l0)
+		goto nomem;
+	/* levels: floor(-ln(U) * mL), mL = 1/ln(M) (section 4 of the paper) */
+	for (size_t i = 0; i < n; i++) {
+		struct vp_rng r;
+		double u, lv;
+		vp_rng_seed(&r, seed ^ (0x9e3779b97f4a7c15ull * (i + 1)));
+		u = vp_rng_uniform(&r);
+		lv = -log(u > 1e-300 ? u : 1e-300) * mult;
+		g->levels[i] = (uint8_t)(lv < VP_HNSW_MAX_LEVEL ? lv : VP_HNSW_MAX_LEVEL);
+		g->upoff[i] = (uint32_t)blocks;
+		blocks += g->levels[i];
+	}
+	g->nblocks = blocks;
+	g->upper = calloc(blocks ? blocks * (1 + g->M) : 1, sizeof *g->upper);
+	if (!g->upper)
+		goto nomem;
+	g->entry = 0;
+	g->maxlevel = g->levels[0];
+
+	memset(&b, 0, sizeof b);
+	b.x = x;
+	b.n = n;
+	b.d = d;
+	b.metric = metric;
+	b.k = vp_kernels();
+	b.M = g->M;
+	b.M0 = g->M0;
+	b.efc = (size_t)efc;
+	b.g = g;
+	b.locks = malloc(n * sizeof *b.locks);
+	if (!b.locks)
+		goto nomem;
+	for (size_t i = 0; i < n; i++)
+		LOCK_INIT(&b.locks[i]);
+	LOCK_INIT(&b.glock);
+#pragma omp parallel num_threads(threads) reduction(| : failed)
+	{
+		struct tstate t;
+		int tid = 0;
+#ifdef _OPENMP
+		tid = omp_get_thread_num();
+#endif
+		if (tstate_init(&t, &b))
+			failed = 1;
+		/* node 0 is the first entry point; the rest go in parallel */
+#pragma omp for schedule(dynamic, 64)
+		for (size_t i = 1; i < n; i++) {
+			if (failed || insert(&b, &t, (uint32_t)i)) {
+				failed = 1;
+				continue;
+			}
+			size_t dn = __atomic_add_fetch(&done, 1, __ATOMIC_RELAXED);
+			if (progress && tid == 0 && (dn & 1023) == 0)
+				progress(ctx, dn, n);
+		}
+		tstate_free(&t);
+	}
+	for (size_t i = 0; i < n; i++)
+		LOCK_FREE(&b.locks[i]);
+	LOCK_FREE(&b.glock);
+	free(b.locks);
+	if (failed)
+		goto nomem;
+	return 0;
+nomem:
+	vp_hnsw_graph_release(g);
+	return vp_seterr(err, VP_E_NOMEM, "hnsw: out of memory");
+}

@@ -1,0 +1,265 @@
+/*
+ * vp_hnsw_search: K-NN-SEARCH (Algorithm 5 of Malkov & Yashunin) over a
+ * graph mapped from an index file: greedy descent through the upper layers,
+ * then a best-first search of layer 0 with a candidate list of ef.
+ *
+ * Layer 0 is a flat fixed-degree array, so a node's links are one
+ * contiguous read; while a node's neighbours are scored, the vectors of the
+ * next unvisited neighbours are prefetched, hiding most of the memory
+ * latency that dominates graph search.  Visited sets and heaps live in a
+ * per-thread pool reused across queries.
+ */
+#include "vp_hnsw.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
+#include "vp_hnsw_int.h"
+
+int vp_hnsw_open(struct vp_hnsw *h, const struct vp_index *ix, uint32_t seg,
+		 struct vp_error *err)
+{
+	const uint32_t *meta;
+	const void *p;
+	uint64_t n = ix->hdr.count, d = ix->hdr.dim, vb;
+	const struct vp_section *s;
+	int rc;
+
+	memset(h, 0, sizeof *h);
+	if (vp_mul_ok(n, d * 4, &vb))
+		return vp_seterr(err, VP_E_CORRUPT, "%s: corrupt index: size overflow", ix->path);
+	if ((rc = vp_index_need(ix, "vectors", seg, vb, &p, err)))
+		return rc;
+	h->x = p;
+	if ((rc = vp_index_need(ix, "hnsw_meta", seg, 16, &p, err)))
+		return rc;
+	meta = p;
+	h->entry = meta[0];
+	h->maxlevel = meta[1];
+	h->M = meta[2];
+	h->M0 = meta[3];
+	if (h->M < VP_HNSW_M_MIN || h->M > VP_HNSW_M_MAX || h->M0 != 2 * h->M ||
+	    h->entry >= n || h->maxlevel > VP_HNSW_MAX_LEVEL)
+		return vp_seterr(err, VP_E_CORRUPT, "%s: corrupt index: bad hnsw "
+				 "parameters (M %u, entry %u, max level %u)",
+				 ix->path, h->M, h->entry, h->maxlevel);
+	if ((rc = vp_index_need(ix, "hnsw_levels", seg, n, &p, err)))
+		return rc;
+	h->levels = p;
+	if ((rc = vp_index_need(ix, "hnsw_l0", seg, n * (1 + h->M0) * 4, &p, err)) ||
+	    (rc = vp_index_need(ix, "hnsw_upoff", seg, n * 4, &p, err)))
+		return rc;
+	h->l0 = vp_index_data(ix, vp_index_find(ix, "hnsw_l0", seg));
+	h->upoff = p;
+	s = vp_index_find(ix, "hnsw_upper", seg);
+	if (!s || s->length % ((1 + h->M) * 4))
+		return vp_seterr(err, VP_E_CORRUPT, "%s: corrupt index: section "
+				 "'hnsw_upper' missing or mis-sized", ix->path);
+	h->upper = vp_index_data(ix, s);
+	h->nblocks = s->length / ((1 + h->M) * 4);
+	/* every link and offset inside its bounds: a hostile file cannot
+	 * steer the search outside the mapping */
+	for (uint64_t i = 0; i < n; i++) {
+		const uint32_t *l = h->l0 + i * (1 + h->M0);
+		if (l[0] > h->M0)
+			goto bad;
+		for (uint32_t j = 1; j <= l[0]; j++)
+			if (l[j] >= n)
+				goto bad;
+		if (h->levels[i] > h->maxlevel ||
+		    (uint64_t)h->upoff[i] + h->levels[i] > h->nblocks)
+			goto bad;
+	}
+	if (h->levels[h->entry] != h->maxlevel)
+		goto bad;
+	for (size_t b = 0; b < h->nblocks; b++) {
+		const uint32_t *l = h->upper + b * (1 + h->M);
+		if (l[0] > h->M)
+			goto bad;
+		for (uint32_t j = 1; j <= l[0]; j++)
+			if (l[j] >= n)
+				goto bad;
+	}
+	h->n = n;
+	h->d = d;
+	h->metric = (int)ix->hdr.metric;
+	return 0;
+bad:
+	return vp_seterr(err, VP_E_CORRUPT, "%s: corrupt index: hnsw link out "
+			 "of range", ix->path);
+}
+
+struct hstate {
+	struct vp_visited vis;
+	struct vp_nheap cand, res;
+};
+
+static void hstate_free(struct hstate *s)
+{
+	if (!s)
+		return;
+	free(s->vis.tag);
+	vp_nheap_free(&s->cand);
+	vp_nheap_free(&s->res);
+	free(s);
+}
+
+void vp_hnsw_pool_release(struct vp_hnsw_pool *p)
+{
+	for (int t = 0; t < p->nthreads; t++)
+		hstate_free(p->per_thread[t]);
+	free(p->per_thread);
+	memset(p, 0, sizeof *p);
+}
+
+static int pool_ready(struct vp_hnsw_pool *p, int threads, size_t n)
+{
+	if (p->nthreads >= threads)
+		return 0;
+	void **a = realloc(p->per_thread, (size_t)threads * sizeof *a);
+	if (!a)
+		return -1;
+	p->per_thread = a;
+	for (int t = p->nthreads; t < threads; t++) {
+		struct hstate *s = calloc(1, sizeof *s);
+		if (!s || vp_visited_init(&s->vis, n)) {
+			free(s);
+			return -1;
+		}
+		a[t] = s;
+		p->nthreads = t + 1;
+	}
+	return 0;
+}
+
+static inline void prefetch_vec(const float *v, size_t d)
+{
+	/* the first lines are needed first; the hardware prefetcher follows */
+	const char *p = (const char *)v;
+	__builtin_prefetch(p);
+	__builtin_prefetch(p + 64);
+	if (d > 32) {
+		__builtin_prefetch(p + 128);
+		__builtin_prefetch(p + 192);
+	}
+}
+
+static int search_one(const struct vp_hnsw *h, const struct vp_kernels *kern,
+		      struct hstate *s, const float *q, size_t k, size_t ef,
+		      float *dist, int64_t *ids)
+{
+	const size_t d = h->d, stride0 = 1 + h->M0;
+	uint32_t ep = h->entry;
+	float dep = vp_hnsw_dist(kern, h->metric, q, h->x + (size_t)ep * d, d);
+	struct vp_nheap *cand = &s->cand, *res = &s->res;
+	size_t got;
+
+	for (uint32_t lc = h->maxlevel; lc > 0; lc--) {
+		int changed = 1;
+		while (changed) {
+			const uint32_t *l = h->upper +
+				((size_t)h->upoff[ep] + lc - 1) * (1 + h->M);
+			changed = 0;
+			for (uint32_t j = 1; j <= l[0]; j++) {
+				float dn = vp_hnsw_dist(kern, h->metric, q,
+							h->x + (size_t)l[j] * d, d);
+				if (dn < dep) {
+					dep = dn;
+					ep = l[j];
+					changed = 1;
+				}
+			}
+		}
+	}
+	if (ef < k)
+		ef = k;
+	if (vp_nheap_reserve(res, ef + 2) || vp_nheap_reserve(cand, ef + h->M0 + 2))
+		return VP_E_NOMEM;
+	vp_visited_next(&s->vis);
+	cand->n = res->n = 0;
+	vp_visited_test_set(&s->vis, ep);
+	vp_nheap_push(cand, dep, ep);
+	vp_nheap_push(res, -dep, ep);
+	while (cand->n) {
+		float dc = cand->d[0], bound;
+		uint32_t c = cand->id[0];
+		const uint32_t *l;
+		uint32_t cnt;
+		if (res->n >= ef && dc > -res->d[0])
+			break;
+		vp_nheap_pop(cand);
+		l = h->l0 + (size_t)c * stride0;
+		cnt = l[0];
+		if (cand->n + cnt + 1 > cand->cap &&
+		    vp_nheap_reserve(cand, 2 * (cand->n + cnt + 1)))
+			return VP_E_NOMEM;
+		/* prefetch ahead: the next neighbours' vectors and tags */
+		for (uint32_t j = 1; j <= cnt && j <= 4; j++)
+			prefetch_vec(h->x + (size_t)l[j] * d, d);
+		bound = res->n >= ef ? -res->d[0] : INFINITY;
+		for (uint32_t j = 1; j <= cnt; j++) {
+			uint32_t nb = l[j];
+			float dn;
+			if (j + 4 <= cnt)
+				prefetch_vec(h->x + (size_t)l[j + 4] * d, d);
+			if (vp_visited_test_set(&s->vis, nb))
+				continue;
+			dn = vp_hnsw_dist(kern, h->metric, q, h->x + (size_t)nb * d, d);
+			if (dn < bound) {
+				vp_nheap_push(cand, dn, nb);
+				vp_nheap_push(res, -dn, nb);
+				if (res->n > ef)
+					vp_nheap_pop(res);
+				bound = res->n >= ef ? -res->d[0] : INFINITY;
+			}
+		}
+	}
+	/* drop the ef - k farthest, then read the rest out ascending */
+	while (res->n > k)
+		vp_nheap_pop(res);
+	got = res->n;
+	for (size_t r = got; r-- > 0;) {
+		float v = -res->d[0];
+		if (h->metric == VP_METRIC_COSINE)
+			v += 1.0f;
+		dist[r] = v;
+		ids[r] = h->id_base + res->id[0];
+		vp_nheap_pop(res);
+	}
+	for (size_t r = got; r < k; r++) {
+		dist[r] = INFINITY;
+		ids[r] = -1;
+	}
+	return 0;
+}
+
+int vp_hnsw_search(const struct vp_hnsw *h, struct vp_hnsw_pool *pool,
+		   const float *q, size_t nq, size_t k, size_t ef, int threads,
+		   float *dist, int64_t *ids, struct vp_error *err)
+{
+	const struct vp_kernels *kern = vp_kernels();
+	int failed = 0, nt;
+
+	if (threads < 1)
+		threads = 1;
+	nt = nq < (size_t)threads ? (int)nq : threads;
+	if (nt < 1)
+		return 0;
+	if (pool_ready(pool, nt, h->n))
+		return vp_seterr(err, VP_E_NOMEM, "out of memory");
+#pragma omp parallel for num_threads(nt) schedule(dynamic, 16) reduction(| : failed)
+	for (size_t i = 0; i < nq; i++) {
+		int t = 0;
+#ifdef _OPENMP
+		t = omp_get_thread_num();
+#endif
+		if (search_one(h, kern, pool->per_thread[t], q + i * h->d, k, ef,
+			       dist + i * k, ids + i * k))
+			failed = 1;
+	}
+	return failed ? vp_seterr(err, VP_E_NOMEM, "out of memory") : 0;
+}
