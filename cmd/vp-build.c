@@ -114,9 +114,6 @@ int main(int argc, char **argv)
 	for (int i = 0; i < nparams; i++)
 		if (vp_params_parse(&o.params, params[i], o.type, VP_STAGE_BUILD, &err))
 			vp_usage_error("%s", err.msg);
-	if (o.type != VP_TYPE_FLAT && o.type != VP_TYPE_HNSW)
-		vp_die(VP_EXIT_USAGE, "index type %s is not available in this "
-		       "version of vp (FLAT and HNSW only)", vp_index_type_name(o.type));
 
 	/* Read first: a bad input must never touch the target. */
 	if ((rc = vp_reader_open(&r, in, fmt, &err)))

@@ -6,6 +6,7 @@
 #include <time.h>
 
 #include "vp_dist.h"
+#include "vp_ivf.h"
 #include "vp_sys.h"
 
 void vp_build_opts_init(struct vp_build_opts *o)
@@ -25,6 +26,7 @@ int vp_build_index(struct vp_index_writer *w, float *data, size_t n,
 	struct vp_index_header h;
 	struct vp_section_src secs[8];
 	struct vp_hnsw_graph g = { 0 };
+	struct vp_ivf_built ivf = { 0 };
 	uint64_t t0 = vp_now_usec(), bytes;
 	uint32_t meta[4];
 	float *norms = NULL;
@@ -33,10 +35,8 @@ int vp_build_index(struct vp_index_writer *w, float *data, size_t n,
 
 	if (n == 0)
 		return vp_seterr(err, VP_E_FORMAT, "no vectors to index");
-	if (o->type != VP_TYPE_FLAT && o->type != VP_TYPE_HNSW)
-		return vp_seterr(err, VP_E_UNSUPP, "index type %s is not "
-				 "available in this version of vp",
-				 vp_index_type_name(o->type));
+	if (o->type < VP_TYPE_FLAT || o->type > VP_TYPE_HNSW)
+		return vp_seterr(err, VP_E_UNSUPP, "unknown index type %d", o->type);
 	if (vp_mul_ok((uint64_t)n, (uint64_t)dim * sizeof(float), &bytes))
 		return vp_seterr(err, VP_E_ARG, "index too large");
 	if (o->metric == VP_METRIC_COSINE)
@@ -52,9 +52,36 @@ int vp_build_index(struct vp_index_writer *w, float *data, size_t n,
 	h.created = (uint64_t)time(NULL);
 	for (int i = 0; i < VP_P_COUNT && i < VP_INDEX_NPARAMS; i++)
 		h.params[i] = o->params.val[i];
-	secs[ns++] = (struct vp_section_src){ "vectors", 0, 4096, data, bytes };
+	/* IVF_FLAT and IVF_SQ8 keep only their list-ordered codes */
+	if (o->type != VP_TYPE_IVF_FLAT && o->type != VP_TYPE_IVF_SQ8)
+		secs[ns++] = (struct vp_section_src){ "vectors", 0, 4096, data, bytes };
 
-	if (o->type == VP_TYPE_FLAT) {
+	if (o->type == VP_TYPE_IVF_FLAT || o->type == VP_TYPE_IVF_SQ8 ||
+	    o->type == VP_TYPE_IVF_PQ) {
+		size_t nl = (size_t)o->params.val[VP_P_NLIST];
+		rc = vp_ivf_build(data, n, dim, o->type, o->metric, nl,
+				  (size_t)o->params.val[VP_P_PQ_M], o->threads,
+				  o->seed, &ivf, err);
+		if (rc)
+			return rc;
+		h.params[VP_P_PQ_M] = ivf.m;
+		secs[ns++] = (struct vp_section_src){ "ivf_centroids", 0, 64, ivf.centroids,
+						      (uint64_t)nl * dim * 4 };
+		secs[ns++] = (struct vp_section_src){ "ivf_offsets", 0, 64, ivf.offsets,
+						      (nl + 1) * 8 };
+		secs[ns++] = (struct vp_section_src){ "ivf_ids", 0, 64, ivf.ids, n * 4 };
+		secs[ns++] = (struct vp_section_src){ "ivf_data", 0, 4096, ivf.data,
+						      ivf.data_bytes };
+		if (ivf.norms)
+			secs[ns++] = (struct vp_section_src){ "ivf_norms", 0, 64, ivf.norms, n * 4 };
+		if (ivf.sq8_min) {
+			secs[ns++] = (struct vp_section_src){ "sq8_min", 0, 64, ivf.sq8_min, dim * 4 };
+			secs[ns++] = (struct vp_section_src){ "sq8_step", 0, 64, ivf.sq8_step, dim * 4 };
+		}
+		if (ivf.codebooks)
+			secs[ns++] = (struct vp_section_src){ "pq_codebooks", 0, 64, ivf.codebooks,
+							      (uint64_t)dim * VP_PQ_KSUB * 4 };
+	} else if (o->type == VP_TYPE_FLAT) {
 		norms = malloc(n * sizeof *norms);
 		if (!norms)
 			return vp_seterr(err, VP_E_NOMEM, "out of memory");
@@ -84,5 +111,6 @@ int vp_build_index(struct vp_index_writer *w, float *data, size_t n,
 	rc = vp_index_writer_commit(w, &h, secs, ns, err);
 	free(norms);
 	vp_hnsw_graph_release(&g);
+	vp_ivf_built_release(&ivf);
 	return rc;
 }

@@ -48,9 +48,38 @@ static void dot_block_portable(const float *Q, size_t nq, const float *X,
 			C[i * ldc + j] = dot_portable(Q + i * d, X + j * d, d);
 }
 
+float vp_sq8_l2_portable(const float *qs, const uint8_t *c, const float *w,
+			 size_t d)
+{
+	float s[8] = { 0 };
+	size_t i = 0;
+	for (; i + 8 <= d; i += 8)
+		for (int j = 0; j < 8; j++) {
+			float t = qs[i + j] - (float)c[i + j];
+			s[j] += w[i + j] * t * t;
+		}
+	for (; i < d; i++) {
+		float t = qs[i] - (float)c[i];
+		s[0] += w[i] * t * t;
+	}
+	return ((s[0] + s[1]) + (s[2] + s[3])) + ((s[4] + s[5]) + (s[6] + s[7]));
+}
+
+float vp_sq8_dot_portable(const float *qw, const uint8_t *c, size_t d)
+{
+	float s[8] = { 0 };
+	size_t i = 0;
+	for (; i + 8 <= d; i += 8)
+		for (int j = 0; j < 8; j++)
+			s[j] += qw[i + j] * (float)c[i + j];
+	for (; i < d; i++)
+		s[0] += qw[i] * (float)c[i];
+	return ((s[0] + s[1]) + (s[2] + s[3])) + ((s[4] + s[5]) + (s[6] + s[7]));
+}
+
 const struct vp_kernels vp_kernels_portable = {
 	"portable", VP_SIMD_PORTABLE, l2_portable, dot_portable,
-	dot_block_portable,
+	dot_block_portable, vp_sq8_l2_portable, vp_sq8_dot_portable,
 };
 
 enum vp_simd vp_simd_cpu_level(void)

@@ -16,6 +16,7 @@
 #define VP_DIST_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 enum vp_metric { VP_METRIC_L2 = 0, VP_METRIC_IP = 1, VP_METRIC_COSINE = 2 };
 
@@ -32,7 +33,17 @@ struct vp_kernels {
 	 * apart.  The blocked core of exact search (the GEMM formulation). */
 	void (*dot_block)(const float *Q, size_t nq, const float *X, size_t nx,
 			  size_t d, float *C, size_t ldc);
+	/* 8-bit scalar-quantized codes c against a prepared query:
+	 * sq8_l2 = sum w[j] * (qs[j] - c[j])^2, sq8_dot = sum qw[j] * c[j] */
+	float (*sq8_l2)(const float *qs, const uint8_t *c, const float *w,
+			size_t d);
+	float (*sq8_dot)(const float *qw, const uint8_t *c, size_t d);
 };
+
+/* The portable SQ8 kernels (also used by the AVX2 table). */
+float vp_sq8_l2_portable(const float *qs, const uint8_t *c, const float *w,
+			 size_t d);
+float vp_sq8_dot_portable(const float *qw, const uint8_t *c, size_t d);
 
 /* Returns the kernels in use: the best the CPU has, capped by VP_SIMD. */
 const struct vp_kernels *vp_kernels(void);

@@ -139,5 +139,6 @@ static void dot_block_avx2(const float *Q, size_t nq, const float *X,
 
 const struct vp_kernels vp_kernels_avx2 = {
 	"avx2", VP_SIMD_AVX2, l2_avx2, dot_avx2, dot_block_avx2,
+	vp_sq8_l2_portable, vp_sq8_dot_portable,
 };
 #endif

@@ -191,7 +191,53 @@ static void dot_block_avx512(const float *Q, size_t nq, const float *X,
 			C[i * ldc + j] = dot_avx512(Q + i * d, X + j * d, d);
 }
 
+/* 16 codes widened to floats. */
+static inline __m512 load_codes(const uint8_t *c)
+{
+	return _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)c)));
+}
+
+static inline __m512 load_codes_tail(const uint8_t *c, __mmask16 m)
+{
+	return _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(_mm_maskz_loadu_epi8(m, c)));
+}
+
+static float sq8_l2_avx512(const float *qs, const uint8_t *c, const float *w,
+			   size_t d)
+{
+	__m512 s0 = _mm512_setzero_ps(), s1 = _mm512_setzero_ps();
+	size_t i = 0;
+	for (; i + 32 <= d; i += 32) {
+		__m512 t0 = _mm512_sub_ps(_mm512_loadu_ps(qs + i), load_codes(c + i));
+		__m512 t1 = _mm512_sub_ps(_mm512_loadu_ps(qs + i + 16), load_codes(c + i + 16));
+		s0 = _mm512_fmadd_ps(_mm512_mul_ps(t0, t0), _mm512_loadu_ps(w + i), s0);
+		s1 = _mm512_fmadd_ps(_mm512_mul_ps(t1, t1), _mm512_loadu_ps(w + i + 16), s1);
+	}
+	for (; i < d; i += 16) {
+		__mmask16 m = d - i >= 16 ? (__mmask16)0xffff : tail_mask(d - i);
+		__m512 t = _mm512_sub_ps(_mm512_maskz_loadu_ps(m, qs + i), load_codes_tail(c + i, m));
+		s0 = _mm512_fmadd_ps(_mm512_mul_ps(t, t), _mm512_maskz_loadu_ps(m, w + i), s0);
+	}
+	return _mm512_reduce_add_ps(_mm512_add_ps(s0, s1));
+}
+
+static float sq8_dot_avx512(const float *qw, const uint8_t *c, size_t d)
+{
+	__m512 s0 = _mm512_setzero_ps(), s1 = _mm512_setzero_ps();
+	size_t i = 0;
+	for (; i + 32 <= d; i += 32) {
+		s0 = _mm512_fmadd_ps(_mm512_loadu_ps(qw + i), load_codes(c + i), s0);
+		s1 = _mm512_fmadd_ps(_mm512_loadu_ps(qw + i + 16), load_codes(c + i + 16), s1);
+	}
+	for (; i < d; i += 16) {
+		__mmask16 m = d - i >= 16 ? (__mmask16)0xffff : tail_mask(d - i);
+		s0 = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(m, qw + i), load_codes_tail(c + i, m), s0);
+	}
+	return _mm512_reduce_add_ps(_mm512_add_ps(s0, s1));
+}
+
 const struct vp_kernels vp_kernels_avx512 = {
 	"avx512", VP_SIMD_AVX512, l2_avx512, dot_avx512, dot_block_avx512,
+	sq8_l2_avx512, sq8_dot_avx512,
 };
 #endif

@@ -138,17 +138,32 @@ static void scan(const struct vp_flat *f, const struct vp_kernels *kern,
 	}
 }
 
+void vp_flat_scan1(const struct vp_flat *f, const float *q, size_t lo,
+		   size_t hi, struct vp_topk *h, float *c)
+{
+	const struct vp_kernels *kern = vp_kernels();
+	for (size_t j0 = lo; j0 < hi; j0 += VP_FLAT_XBLOCK) {
+		size_t nb = hi - j0 < VP_FLAT_XBLOCK ? hi - j0 : VP_FLAT_XBLOCK;
+		kern->dot_block(q, 1, f->x + j0 * f->d, nb, f->d, c, VP_FLAT_XBLOCK);
+		fold(h, c, f->metric == VP_METRIC_L2 ? f->norms + j0 : NULL, nb,
+		     f->id_base + (int64_t)j0);
+	}
+}
+
+float vp_flat_dist(int metric, float partial, float qnorm)
+{
+	if (metric == VP_METRIC_L2)
+		return fmaxf(partial + qnorm, 0.0f);
+	return metric == VP_METRIC_COSINE ? partial + 1.0f : partial;
+}
+
 /* Turns got partial distances (no query norm) into the metric's
  * distances and pads the list to k. */
 static void finalize(const struct vp_flat *f, float qn, size_t got, size_t k,
 		     float *dist, int64_t *ids)
 {
-	for (size_t r = 0; r < got; r++) {
-		if (f->metric == VP_METRIC_L2)
-			dist[r] = fmaxf(dist[r] + qn, 0.0f);
-		else if (f->metric == VP_METRIC_COSINE)
-			dist[r] += 1.0f;
-	}
+	for (size_t r = 0; r < got; r++)
+		dist[r] = vp_flat_dist(f->metric, dist[r], qn);
 	for (size_t r = got; r < k; r++) {
 		dist[r] = INFINITY;
 		ids[r] = -1;

@@ -16,6 +16,7 @@
 #include <stdint.h>
 
 #include "vp_err.h"
+#include "vp_topk.h"
 
 /* Tuning of the blocked scan (not user knobs: fixed by the cache sizes). */
 #define VP_FLAT_QBLOCK 128 /* queries kept in L2 while base vectors stream */
@@ -28,6 +29,16 @@ struct vp_flat {
 	int metric;
 	int64_t id_base;    /* external id of row 0 */
 };
+
+/* One query against rows [lo, hi): pushes partial distances (without the
+ * query's own norm, see vp_flat_dist) into h with ids id_base + row.  c is
+ * scratch of VP_FLAT_XBLOCK floats.  The building block of IVF_FLAT. */
+void vp_flat_scan1(const struct vp_flat *f, const float *q, size_t lo,
+		   size_t hi, struct vp_topk *h, float *c);
+
+/* Turns a partial distance from vp_flat_scan1 into the metric's distance;
+ * qnorm is the query's squared norm. */
+float vp_flat_dist(int metric, float partial, float qnorm);
 
 /* Per-thread scratch kept between calls, so that a search allocates
  * nothing once warm (the latency loop calls search once per query). */

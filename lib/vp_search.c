@@ -26,10 +26,9 @@ int vp_searcher_open(struct vp_searcher *s, const char *path, int verify,
 		return 0;
 	}
 	if (h->type != VP_TYPE_FLAT) {
-		rc = vp_seterr(err, VP_E_UNSUPP, "%s: index type %s is not "
-			       "supported by this version of vp", path,
-			       vp_index_type_name((int)h->type));
-		goto fail;
+		if ((rc = vp_ivf_open(&s->ivf, &s->ix, 0, err)))
+			goto fail;
+		return 0;
 	}
 	if (vp_mul_ok(h->count, (uint64_t)h->dim * 4, &vbytes)) {
 		rc = vp_seterr(err, VP_E_CORRUPT, "%s: corrupt index: size "
@@ -47,6 +46,7 @@ int vp_searcher_open(struct vp_searcher *s, const char *path, int verify,
 	s->flat.id_base = 0;
 	return 0;
 fail:
+	vp_ivf_close(&s->ivf);
 	vp_index_close(&s->ix);
 	return rc;
 }
@@ -69,6 +69,11 @@ int vp_searcher_search(struct vp_searcher *s, const float *q, size_t nq,
 			vp_normalize(s->qbuf + i * d, d);
 		q = s->qbuf;
 	}
+	if (s->ix.hdr.type >= VP_TYPE_IVF_FLAT && s->ix.hdr.type <= VP_TYPE_IVF_PQ)
+		return vp_ivf_search(&s->ivf, &s->ipool, q, nq, k,
+				     (size_t)ps->val[VP_P_NPROBE],
+				     (size_t)ps->val[VP_P_REFINE], threads, dist,
+				     ids, err);
 	if (s->ix.hdr.type == VP_TYPE_HNSW)
 		return vp_hnsw_search(&s->hnsw, &s->hpool, q, nq, k,
 				      (size_t)ps->val[VP_P_EF], threads, dist, ids,
@@ -82,6 +87,8 @@ void vp_searcher_close(struct vp_searcher *s)
 	vp_index_close(&s->ix);
 	vp_flat_pool_release(&s->pool);
 	vp_hnsw_pool_release(&s->hpool);
+	vp_ivf_pool_release(&s->ipool);
+	vp_ivf_close(&s->ivf);
 	free(s->qbuf);
 	memset(s, 0, sizeof *s);
 }

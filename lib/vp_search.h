@@ -14,6 +14,7 @@
 #include "vp_err.h"
 #include "vp_flat.h"
 #include "vp_hnsw.h"
+#include "vp_ivf.h"
 #include "vp_index.h"
 #include "vp_params.h"
 
@@ -23,6 +24,8 @@ struct vp_searcher {
 	struct vp_flat_pool pool; /* per-thread scratch, reused across calls */
 	struct vp_hnsw hnsw;
 	struct vp_hnsw_pool hpool;
+	struct vp_ivf ivf;
+	struct vp_ivf_pool ipool;
 	float *qbuf; /* normalised copies of cosine queries */
 	size_t qcap;
 };

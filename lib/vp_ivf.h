@@ -1,0 +1,101 @@
+/*
+ * vp_ivf: inverted-file indexes (Jegou, Douze & Schmid, "Product
+ * quantization for nearest neighbor search", 2011, section IV): a k-means
+ * coarse quantizer of nlist centroids; each vector stored in the list of its
+ * nearest centroid; a query scans the nprobe lists nearest to it.
+ *
+ * Three list encodings:
+ *   IVF_FLAT  float32 vectors (exact distances within the probed lists)
+ *   IVF_SQ8   8-bit scalar quantization, per-dimension min and step kept in
+ *             the file; decoding is within half a step of the original
+ *   IVF_PQ    product quantization of the residual to the list centroid, m
+ *             sub-quantizers of 256 centroids, asymmetric distance tables;
+ *             refine=R re-ranks the R best with the original vectors
+ *
+ * Sections (segment s): ivf_centroids (nlist x d f32), ivf_offsets
+ * (nlist+1 u64, list l is rows offsets[l]..offsets[l+1]), ivf_ids (u32 row
+ * of each list entry), ivf_data (the codes in list order: d f32, d u8 or m
+ * u8 per entry), and per type: ivf_norms (IVF_FLAT, f32), sq8_min and
+ * sq8_step (IVF_SQ8, d f32 each), pq_codebooks (m x 256 x d/m f32) and
+ * vectors (IVF_PQ, the originals, for refine).
+ */
+#ifndef VP_IVF_H
+#define VP_IVF_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "vp_err.h"
+#include "vp_index.h"
+#include "vp_topk.h"
+
+#define VP_IVF_NLIST_DEFAULT 256
+#define VP_IVF_NLIST_MIN 1
+#define VP_IVF_NLIST_MAX 65536
+#define VP_IVF_NPROBE_DEFAULT 8
+#define VP_IVF_NPROBE_MIN 1
+#define VP_IVF_NPROBE_MAX 65536
+#define VP_PQ_KSUB 256 /* nbits = 8 */
+
+/* An IVF index in memory while it is built; the arrays become sections. */
+struct vp_ivf_built {
+	uint32_t nlist, m;
+	float *centroids;
+	uint64_t *offsets;
+	uint32_t *ids;
+	void *data;
+	size_t data_bytes;
+	float *norms;     /* IVF_FLAT */
+	float *sq8_min;   /* IVF_SQ8 */
+	float *sq8_step;
+	float *codebooks; /* IVF_PQ */
+};
+
+/* Builds an IVF index of type (VP_TYPE_IVF_FLAT, _SQ8, _PQ) over n rows of
+ * x.  m is the PQ sub-quantizer count (0: chosen from d).  Returns 0,
+ * VP_E_ARG (m does not divide d, nlist > n) or VP_E_NOMEM. */
+int vp_ivf_build(const float *x, size_t n, size_t d, int type, int metric,
+		 size_t nlist, size_t m, int threads, uint64_t seed,
+		 struct vp_ivf_built *b, struct vp_error *err);
+
+void vp_ivf_built_release(struct vp_ivf_built *b);
+
+/* Picks the PQ sub-quantizer count for dimension d: the largest divisor of
+ * d that is at most 64 and leaves sub-vectors of at least 8 dimensions
+ * (56 for d=784); d itself when none. */
+size_t vp_pq_default_m(size_t d);
+
+/* A read-only view of an IVF index in a mapping. */
+struct vp_ivf {
+	int type, metric;
+	size_t n, d, nlist, m, dsub;
+	const float *centroids, *cnorms_unused;
+	const uint64_t *offsets;
+	const uint32_t *ids;
+	const unsigned char *data;
+	const float *norms, *sq8_min, *sq8_step, *codebooks, *vectors;
+	float *cnorms;  /* centroid squared norms, computed on open */
+	int64_t id_base;
+};
+
+/* Finds and validates the sections of segment seg.  Returns 0 or
+ * VP_E_CORRUPT / VP_E_NOMEM. */
+int vp_ivf_open(struct vp_ivf *v, const struct vp_index *ix, uint32_t seg,
+		struct vp_error *err);
+void vp_ivf_close(struct vp_ivf *v);
+
+struct vp_ivf_pool {
+	void **per_thread;
+	int nthreads;
+};
+void vp_ivf_pool_release(struct vp_ivf_pool *p);
+
+/* Searches nq queries scanning nprobe lists each; refine applies to IVF_PQ
+ * (0: rank by the PQ distances alone).  Writes nq*k ascending distances and
+ * ids (+inf / -1 past what was found).  Returns 0 or VP_E_NOMEM. */
+int vp_ivf_search(const struct vp_ivf *v, struct vp_ivf_pool *pool,
+		  const float *q, size_t nq, size_t k, size_t nprobe,
+		  size_t refine, int threads, float *dist, int64_t *ids,
+		  struct vp_error *err);
+
+#endif

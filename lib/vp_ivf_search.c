@@ -1,0 +1,371 @@
+/*
+ * vp_ivf_search: probe the nprobe nearest lists of each query.
+ *
+ * IVF_FLAT lists are small FLAT indexes: they are scanned with the same
+ * register-tiled kernel and vectorised top-k fold as exact search.  IVF_SQ8
+ * scores codes against a query prepared once ((q - min) / step), so a code
+ * is widened and subtracted, never decoded.  IVF_PQ builds one distance
+ * table per probed list (the residual of the query to that list's centroid
+ * against every codebook entry) and scores a code as m table lookups.
+ */
+#include "vp_ivf.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
+#include "vp_dist.h"
+#include "vp_flat.h"
+#include "vp_params.h"
+
+int vp_ivf_open(struct vp_ivf *v, const struct vp_index *ix, uint32_t seg,
+		struct vp_error *err)
+{
+	uint64_t n = ix->hdr.count, d = ix->hdr.dim, nlist, m = 0, code;
+	const struct vp_section *s;
+	const void *p;
+	int rc;
+
+	memset(v, 0, sizeof *v);
+	v->type = (int)ix->hdr.type;
+	v->metric = (int)ix->hdr.metric;
+	s = vp_index_find(ix, "ivf_offsets", seg);
+	if (!s || s->length < 16 || s->length % 8)
+		return vp_seterr(err, VP_E_CORRUPT, "%s: corrupt index: section "
+				 "'ivf_offsets' missing or mis-sized", ix->path);
+	nlist = s->length / 8 - 1;
+	v->offsets = vp_index_data(ix, s);
+	if (v->offsets[0] != 0 || v->offsets[nlist] != n)
+		goto bad;
+	for (uint64_t l = 0; l < nlist; l++)
+		if (v->offsets[l] > v->offsets[l + 1])
+			goto bad;
+	if ((rc = vp_index_need(ix, "ivf_centroids", seg, nlist * d * 4, &p, err)))
+		return rc;
+	v->centroids = p;
+	if ((rc = vp_index_need(ix, "ivf_ids", seg, n * 4, &p, err)))
+		return rc;
+	v->ids = p;
+	for (uint64_t i = 0; i < n; i++)
+		if (v->ids[i] >= n)
+			goto bad;
+	if (v->type == VP_TYPE_IVF_FLAT) {
+		code = d * 4;
+		if ((rc = vp_index_need(ix, "ivf_norms", seg, n * 4, &p, err)))
+			return rc;
+		v->norms = p;
+	} else if (v->type == VP_TYPE_IVF_SQ8) {
+		code = d;
+		if ((rc = vp_index_need(ix, "sq8_min", seg, d * 4, &p, err)))
+			return rc;
+		v->sq8_min = p;
+		if ((rc = vp_index_need(ix, "sq8_step", seg, d * 4, &p, err)))
+			return rc;
+		v->sq8_step = p;
+	} else {
+		m = (uint64_t)ix->hdr.params[VP_P_PQ_M]; /* resolved at build */
+		if (m < 1 || m > d || d % m)
+			return vp_seterr(err, VP_E_CORRUPT, "%s: corrupt index: "
+					 "pq m=%llu does not divide %llu", ix->path,
+					 (unsigned long long)m, (unsigned long long)d);
+		code = m;
+		if ((rc = vp_index_need(ix, "pq_codebooks", seg, m * VP_PQ_KSUB * (d / m) * 4,
+					&p, err)))
+			return rc;
+		v->codebooks = p;
+		if ((rc = vp_index_need(ix, "vectors", seg, n * d * 4, &p, err)))
+			return rc;
+		v->vectors = p;
+	}
+	if ((rc = vp_index_need(ix, "ivf_data", seg, n * code, &p, err)))
+		return rc;
+	v->data = p;
+	v->n = n;
+	v->d = d;
+	v->nlist = nlist;
+	v->m = m;
+	v->dsub = m ? d / m : 0;
+	v->cnorms = malloc(nlist * sizeof *v->cnorms);
+	if (!v->cnorms)
+		return vp_seterr(err, VP_E_NOMEM, "out of memory");
+	vp_sqnorms(v->centroids, nlist, d, v->cnorms);
+	return 0;
+bad:
+	return vp_seterr(err, VP_E_CORRUPT, "%s: corrupt index: inverted lists "
+			 "out of range", ix->path);
+}
+
+void vp_ivf_close(struct vp_ivf *v)
+{
+	free(v->cnorms);
+	v->cnorms = NULL;
+}
+
+struct istate {
+	struct vp_topk heap, coarse, fin;
+	size_t k;
+	float *c;      /* dot block scratch, max(nlist, XBLOCK) */
+	float *qp;     /* prepared query: SQ8 qs or qw; PQ residual */
+	float *w;      /* SQ8 weights */
+	float *table;  /* PQ distance table, m x 256 */
+	float *cd;     /* coarse candidates */
+	int64_t *ci;
+	float *rd;     /* refine candidates */
+	int64_t *ri;
+};
+
+static void istate_free(struct istate *s)
+{
+	if (!s)
+		return;
+	vp_topk_release(&s->heap);
+	vp_topk_release(&s->coarse);
+	vp_topk_release(&s->fin);
+	free(s->c);
+	free(s->qp);
+	free(s->w);
+	free(s->table);
+	free(s->cd);
+	free(s->ci);
+	free(s->rd);
+	free(s->ri);
+	free(s);
+}
+
+void vp_ivf_pool_release(struct vp_ivf_pool *p)
+{
+	for (int t = 0; t < p->nthreads; t++)
+		istate_free(p->per_thread[t]);
+	free(p->per_thread);
+	memset(p, 0, sizeof *p);
+}
+
+static struct istate *istate_new(const struct vp_ivf *v, size_t kk, size_t k,
+				 size_t nprobe)
+{
+	struct istate *s = calloc(1, sizeof *s);
+	size_t cn = v->nlist > VP_FLAT_XBLOCK ? v->nlist : VP_FLAT_XBLOCK;
+	if (!s)
+		return NULL;
+	s->k = kk;
+	if (vp_topk_init(&s->heap, kk) || vp_topk_init(&s->coarse, nprobe) ||
+	    vp_topk_init(&s->fin, k))
+		goto fail;
+	s->c = malloc(cn * sizeof *s->c);
+	s->qp = malloc(v->d * sizeof *s->qp);
+	s->w = malloc(v->d * sizeof *s->w);
+	s->table = malloc((v->m ? v->m : 1) * VP_PQ_KSUB * sizeof *s->table);
+	s->cd = malloc(nprobe * sizeof *s->cd);
+	s->ci = malloc(nprobe * sizeof *s->ci);
+	s->rd = malloc(kk * sizeof *s->rd);
+	s->ri = malloc(kk * sizeof *s->ri);
+	if (s->c && s->qp && s->w && s->table && s->cd && s->ci && s->rd && s->ri)
+		return s;
+fail:
+	istate_free(s);
+	return NULL;
+}
+
+/* Scores every code of list l for IVF_SQ8 into s->heap (ids = positions). */
+static void scan_sq8(const struct vp_ivf *v, const struct vp_kernels *kern,
+		     struct istate *s, size_t l, float cst)
+{
+	const size_t d = v->d;
+	for (uint64_t p = v->offsets[l]; p < v->offsets[l + 1]; p++) {
+		const uint8_t *c = v->data + p * d;
+		float dd = v->metric == VP_METRIC_L2
+				   ? cst + kern->sq8_l2(s->qp, c, s->w, d)
+				   : -(cst + kern->sq8_dot(s->qp, c, d));
+		vp_topk_push(&s->heap, dd, (int64_t)p);
+	}
+}
+
+/* Builds the PQ table of list l (or the list-independent IP table when
+ * l is SIZE_MAX) and scores the list's codes into s->heap. */
+static void pq_table(const struct vp_ivf *v, const float *q, struct istate *s,
+		     size_t l)
+{
+	const size_t d = v->d, ds = v->dsub;
+	const float *r = q;
+	if (v->metric == VP_METRIC_L2) {
+		const float *c = v->centroids + l * d;
+		for (size_t j = 0; j < d; j++)
+			s->qp[j] = q[j] - c[j];
+		r = s->qp;
+	}
+	for (size_t sq = 0; sq < v->m; sq++) {
+		const float *cb = v->codebooks + sq * VP_PQ_KSUB * ds;
+		float *t = s->table + sq * VP_PQ_KSUB;
+		for (size_t j = 0; j < VP_PQ_KSUB; j++) {
+			float acc = 0;
+			for (size_t u = 0; u < ds; u++) {
+				float e = v->metric == VP_METRIC_L2
+						  ? r[sq * ds + u] - cb[j * ds + u]
+						  : r[sq * ds + u] * cb[j * ds + u];
+				acc += v->metric == VP_METRIC_L2 ? e * e : e;
+			}
+			t[j] = v->metric == VP_METRIC_L2 ? acc : -acc;
+		}
+	}
+}
+
+static void scan_pq(const struct vp_ivf *v, struct istate *s, size_t l,
+		    float cst)
+{
+	const size_t m = v->m;
+	const float *t = s->table;
+	for (uint64_t p = v->offsets[l]; p < v->offsets[l + 1]; p++) {
+		const uint8_t *c = v->data + p * m;
+		float a0 = cst, a1 = 0, a2 = 0, a3 = 0;
+		size_t sq = 0;
+		for (; sq + 4 <= m; sq += 4) {
+			a0 += t[sq * VP_PQ_KSUB + c[sq]];
+			a1 += t[(sq + 1) * VP_PQ_KSUB + c[sq + 1]];
+			a2 += t[(sq + 2) * VP_PQ_KSUB + c[sq + 2]];
+			a3 += t[(sq + 3) * VP_PQ_KSUB + c[sq + 3]];
+		}
+		for (; sq < m; sq++)
+			a0 += t[sq * VP_PQ_KSUB + c[sq]];
+		vp_topk_push(&s->heap, (a0 + a1) + (a2 + a3), (int64_t)p);
+	}
+}
+
+static void search_one(const struct vp_ivf *v, const struct vp_kernels *kern,
+		       struct istate *s, const float *q, size_t k,
+		       size_t nprobe, size_t refine, float *dist, int64_t *ids)
+{
+	const size_t d = v->d;
+	size_t np, got;
+	float qn = kern->dot(q, q, d), cst = 0;
+
+	/* coarse: the nprobe centroids nearest in L2 */
+	kern->dot_block(q, 1, v->centroids, v->nlist, d, s->c, v->nlist);
+	vp_topk_reset(&s->coarse);
+	for (size_t l = 0; l < v->nlist; l++)
+		vp_topk_push(&s->coarse, v->cnorms[l] - 2.0f * s->c[l], (int64_t)l);
+	np = vp_topk_extract(&s->coarse, s->cd, s->ci);
+	vp_topk_reset(&s->heap);
+
+	if (v->type == VP_TYPE_IVF_FLAT) {
+		struct vp_flat f = { (const float *)v->data, v->norms, v->n, d,
+				     v->metric, 0 };
+		for (size_t i = 0; i < np; i++) {
+			size_t l = (size_t)s->ci[i];
+			vp_flat_scan1(&f, q, v->offsets[l], v->offsets[l + 1],
+				      &s->heap, s->c);
+		}
+	} else if (v->type == VP_TYPE_IVF_SQ8) {
+		/* L2: sum step^2 (qs - c)^2 with qs = (q - min) / step; a
+		 * dimension of step 0 is a constant (q - min)^2.
+		 * IP: <q, min> + sum (q step) c. */
+		for (size_t j = 0; j < d; j++) {
+			float st = v->sq8_step[j], df = q[j] - v->sq8_min[j];
+			if (v->metric == VP_METRIC_L2) {
+				if (st > 0) {
+					s->qp[j] = df / st;
+					s->w[j] = st * st;
+				} else {
+					s->qp[j] = 0;
+					s->w[j] = 0;
+					cst += df * df;
+				}
+			} else {
+				s->qp[j] = q[j] * st;
+				cst += q[j] * v->sq8_min[j];
+			}
+		}
+		for (size_t i = 0; i < np; i++)
+			scan_sq8(v, kern, s, (size_t)s->ci[i], cst);
+	} else {
+		if (v->metric != VP_METRIC_L2)
+			pq_table(v, q, s, SIZE_MAX);
+		for (size_t i = 0; i < np; i++) {
+			size_t l = (size_t)s->ci[i];
+			if (v->metric == VP_METRIC_L2)
+				pq_table(v, q, s, l);
+			else
+				cst = -kern->dot(q, v->centroids + l * d, d);
+			scan_pq(v, s, l, cst);
+		}
+	}
+	got = vp_topk_extract(&s->heap, s->rd, s->ri);
+	if (v->type == VP_TYPE_IVF_PQ && refine > 0) {
+		/* re-rank the PQ candidates with exact distances */
+		vp_topk_reset(&s->fin);
+		for (size_t r = 0; r < got; r++) {
+			uint32_t row = v->ids[s->ri[r]];
+			vp_topk_push(&s->fin, vp_distance(v->metric, q,
+							  v->vectors + (size_t)row * d, d),
+				     (int64_t)row);
+		}
+		got = vp_topk_extract(&s->fin, dist, ids);
+		for (size_t r = 0; r < got; r++)
+			ids[r] += v->id_base;
+	} else {
+		if (got > k)
+			got = k;
+		for (size_t r = 0; r < got; r++) {
+			float dd = s->rd[r];
+			if (v->type == VP_TYPE_IVF_FLAT)
+				dd = vp_flat_dist(v->metric, dd, qn);
+			else if (v->metric == VP_METRIC_COSINE)
+				dd += 1.0f;
+			else if (v->metric == VP_METRIC_L2 && dd < 0)
+				dd = 0;
+			dist[r] = dd;
+			ids[r] = v->id_base + v->ids[s->ri[r]];
+		}
+	}
+	for (size_t r = got; r < k; r++) {
+		dist[r] = INFINITY;
+		ids[r] = -1;
+	}
+}
+
+int vp_ivf_search(const struct vp_ivf *v, struct vp_ivf_pool *pool,
+		  const float *q, size_t nq, size_t k, size_t nprobe,
+		  size_t refine, int threads, float *dist, int64_t *ids,
+		  struct vp_error *err)
+{
+	const struct vp_kernels *kern = vp_kernels();
+	size_t kk = k, np = nprobe < v->nlist ? nprobe : v->nlist;
+	int nt;
+
+	if (v->type == VP_TYPE_IVF_PQ && refine > k)
+		kk = refine;
+	if (threads < 1)
+		threads = 1;
+	nt = nq < (size_t)threads ? (int)nq : threads;
+	if (nt < 1)
+		return 0;
+	/* the scratch depends on k, refine and nprobe: remake when they change */
+	if (pool->nthreads && ((struct istate *)pool->per_thread[0])->k != kk)
+		vp_ivf_pool_release(pool);
+	if (pool->nthreads && (((struct istate *)pool->per_thread[0])->coarse.k != np ||
+			       ((struct istate *)pool->per_thread[0])->fin.k != k))
+		vp_ivf_pool_release(pool);
+	if (pool->nthreads < nt) {
+		void **a = realloc(pool->per_thread, (size_t)nt * sizeof *a);
+		if (!a)
+			return vp_seterr(err, VP_E_NOMEM, "out of memory");
+		pool->per_thread = a;
+		for (int t = pool->nthreads; t < nt; t++) {
+			if (!(a[t] = istate_new(v, kk, k, np)))
+				return vp_seterr(err, VP_E_NOMEM, "out of memory");
+			pool->nthreads = t + 1;
+		}
+	}
+#pragma omp parallel for num_threads(nt) schedule(dynamic, 8)
+	for (size_t i = 0; i < nq; i++) {
+		int t = 0;
+#ifdef _OPENMP
+		t = omp_get_thread_num();
+#endif
+		search_one(v, kern, pool->per_thread[t], q + i * v->d, k, np,
+			   refine, dist + i * k, ids + i * k);
+	}
+	return 0;
+}
