@@ -108,8 +108,6 @@ load helpers
 	[[ "$output" == *"parameter 'nlist' does not apply to FLAT indexes"* ]]
 	run -2 vp-build -p nonsense -o x.vpi base.fvecs
 	run -2 vp-build -j 0 -o x.vpi base.fvecs
-	run -2 vp-build -t IVF_PQ -o x.vpi base.fvecs
-	[[ "$output" == *"IVF_PQ is not available"* ]]
 	run -2 vp-build -o x.vpi base.fvecs extra-arg
 	[ ! -e x.vpi ]
 }

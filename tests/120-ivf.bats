@@ -1,0 +1,72 @@
+#!/usr/bin/env bats
+# IVF_FLAT, IVF_SQ8, IVF_PQ through the programs.
+load helpers
+
+ivf_data() {
+	vp-gen -n 5000 -d 32 -c 40 --spread 0.3 -o base.fvecs
+	vp-gen -n 200 -d 32 -c 40 --spread 0.3 --first 5000 -o query.fvecs
+	vp-build -o flat.vpi base.fvecs
+	vp-search -i flat.vpi -k 10 -f ivecs query.fvecs > gt.ivecs
+}
+
+recall_of() { # recall_of PARAM JSON
+	printf '%s\n' "$2" | sed -n "s/.*\"param\": \"$1\", \"recall\": \([0-9.]*\).*/\1/p"
+}
+
+@test "each IVF type reaches recall@10 >= 0.9 at a moderate nprobe" {
+	ivf_data
+	for t in IVF_FLAT IVF_SQ8; do
+		vp-build -t $t -p nlist=32 -o $t.vpi base.fvecs
+		run -0 vp-bench -i $t.vpi -q query.fvecs -g gt.ivecs -p nprobe=8 --json
+		r=$(recall_of nprobe=8 "$output")
+		awk -v r="$r" 'BEGIN { exit !(r >= 0.9) }' || { echo "$t recall $r"; false; }
+	done
+	vp-build -t IVF_PQ -p nlist=32 -p m=8 -o pq.vpi base.fvecs
+	run -0 vp-bench -i pq.vpi -q query.fvecs -g gt.ivecs -p refine=0,100 --json
+	r0=$(recall_of refine=0 "$output")
+	r100=$(recall_of refine=100 "$output")
+	awk -v a="$r0" -v b="$r100" 'BEGIN { exit !(b >= 0.9 && b > a) }' || { echo "pq recall $r0 -> $r100"; false; }
+}
+
+@test "all lists probed, IVF_FLAT is exact" {
+	ivf_data
+	vp-build -t IVF_FLAT -p nlist=16 -o ivf.vpi base.fvecs
+	[ "$(vp-search -i ivf.vpi -p nprobe=16 -k 10 -f ivecs query.fvecs | cksum)" = "$(cksum < gt.ivecs)" ]
+}
+
+@test "IVF parameters: bounds, applicability, m dividing the dimension" {
+	ivf_data
+	run -2 vp-build -t IVF_FLAT -p nlist=0 -o x.vpi base.fvecs
+	run -2 vp-build -t IVF_FLAT -p m=8 -o x.vpi base.fvecs
+	[[ "$output" == *"parameter 'm' does not apply to IVF_FLAT indexes"* ]]
+	run -2 vp-build -t IVF_PQ -p m=5 -o x.vpi base.fvecs
+	[[ "$output" == *"m=5 does not divide the dimension 32"* ]]
+	run -2 vp-build -t IVF_FLAT -p nlist=6000 -o x.vpi base.fvecs
+	[[ "$output" == *"nlist 6000 is more than the 5000 vectors"* ]]
+	vp-build -t IVF_SQ8 -p nlist=8 -o sq.vpi base.fvecs
+	run -2 vp-search -i sq.vpi -p refine=10 query.fvecs
+	[[ "$output" == *"parameter 'refine' does not apply to IVF_SQ8 indexes"* ]]
+	run -2 vp-search -i sq.vpi -p ef=10 query.fvecs
+	run -0 vp-search -i sq.vpi -p nprobe=65536 -k 2 query.fvecs
+}
+
+@test "a damaged inverted list is refused on open" {
+	ivf_data
+	vp-build -t IVF_FLAT -p nlist=8 -o ivf.vpi base.fvecs
+	off=$(vp-diag --no-stats --no-verify ivf.vpi | awk '$1 == "ivf_offsets" { print $3 }')
+	perl -e 'open(my $h, "+<:raw", $ARGV[0]) or die; seek($h, $ARGV[1] + 8, 0); print $h pack("Q<", 999999)' ivf.vpi "$off"
+	run -3 vp-search -i ivf.vpi query.fvecs
+	[[ "$output" == *"ivf.vpi: corrupt index: inverted lists out of range"* ]]
+}
+
+@test "IVF with inner product and cosine" {
+	ivf_data
+	vp-build -m cosine -o fc.vpi base.fvecs
+	vp-search -i fc.vpi -k 10 -f ivecs query.fvecs > gtc.ivecs
+	for t in IVF_FLAT IVF_SQ8; do
+		vp-build -t $t -m cosine -p nlist=16 -o c.vpi base.fvecs
+		run -0 vp-bench -i c.vpi -q query.fvecs -g gtc.ivecs -p nprobe=16 --json
+		r=$(recall_of nprobe=16 "$output")
+		awk -v r="$r" 'BEGIN { exit !(r >= 0.9) }' || { echo "$t cosine recall $r"; false; }
+	done
+}
