@@ -111,6 +111,12 @@ static void bench_one(struct vp_searcher *s, const float *q, size_t nq,
 	free(ids);
 }
 
+/* Vectors inserted per second. */
+static double eps(uint64_t count, uint64_t usec)
+{
+	return usec ? (double)count * 1e6 / (double)usec : 0;
+}
+
 static void json_str(const char *s)
 {
 	putchar('"');
@@ -328,11 +334,21 @@ int main(int argc, char **argv)
 		printf("  \"index\": {\"path\": ");
 		json_str(index);
 		printf(", \"type\": \"%s\", \"metric\": \"%s\", \"count\": %llu, "
-		       "\"dim\": %u, \"size_bytes\": %lld, \"build_seconds\": %.6f},\n",
+		       "\"dim\": %u, \"size_bytes\": %lld, \"build_seconds\": %.6f, "
+		       "\"build_eps\": %.1f,\n    \"segments\": [",
 		       vp_index_type_name((int)s.ix.hdr.type),
 		       vp_metric_name((int)s.ix.hdr.metric),
 		       (unsigned long long)s.ix.hdr.count, s.ix.hdr.dim,
-		       (long long)st.st_size, (double)s.ix.hdr.build_usec / 1e6);
+		       (long long)st.st_size, (double)s.ix.hdr.build_usec / 1e6,
+		       eps(s.ix.hdr.count, s.ix.hdr.build_usec));
+		for (size_t g = 0; g < s.nseg; g++)
+			printf("%s{\"count\": %llu, \"first_id\": %llu, \"build_seconds\": %.6f, "
+			       "\"build_eps\": %.1f}", g ? ", " : "",
+			       (unsigned long long)s.seg[g].meta.count,
+			       (unsigned long long)s.seg[g].meta.id_base,
+			       (double)s.seg[g].meta.build_usec / 1e6,
+			       eps(s.seg[g].meta.count, s.seg[g].meta.build_usec));
+		printf("]},\n");
 		printf("  \"queries\": %zu,\n  \"k\": %zu,\n  \"mode\": \"%s\",\n"
 		       "  \"threads\": %d,\n", nq, k, latency ? "latency" : "throughput",
 		       latency ? 1 : threads);
@@ -366,11 +382,22 @@ int main(int argc, char **argv)
 		printf("  ],\n  \"peak_rss_bytes\": %llu\n}\n",
 		       (unsigned long long)vp_peak_rss());
 	} else {
-		printf("# index %s: %s %s, %llu x %u, %.1f MB, built in %.2f s\n",
+		printf("# index %s: %s %s, %llu x %u, %.1f MB, built in %.2f s (%.0f vectors/s)",
 		       index, vp_index_type_name((int)s.ix.hdr.type),
 		       vp_metric_name((int)s.ix.hdr.metric),
 		       (unsigned long long)s.ix.hdr.count, s.ix.hdr.dim,
-		       (double)st.st_size / 1e6, (double)s.ix.hdr.build_usec / 1e6);
+		       (double)st.st_size / 1e6, (double)s.ix.hdr.build_usec / 1e6,
+		       eps(s.ix.hdr.count, s.ix.hdr.build_usec));
+		if (s.nseg > 1) {
+			printf(", %zu segments:", s.nseg);
+			for (size_t g = 0; g < s.nseg; g++)
+				printf(" %llu in %.2f s (%.0f/s)%s",
+				       (unsigned long long)s.seg[g].meta.count,
+				       (double)s.seg[g].meta.build_usec / 1e6,
+				       eps(s.seg[g].meta.count, s.seg[g].meta.build_usec),
+				       g + 1 < s.nseg ? "," : "");
+		}
+		printf("\n");
 		printf("# %zu queries, k=%zu, mode %s, %d thread%s, kernels %s, peak RSS %.1f MB\n",
 		       nq, k, latency ? "latency" : "throughput", latency ? 1 : threads,
 		       (latency || threads == 1) ? "" : "s", si.simd_used,

@@ -15,9 +15,14 @@ static void usage(void)
 	       "INPUT is - or missing).  The index is written to a temporary file and\n"
 	       "renamed over INDEX, so readers never see a partial index.\n\n"
 	       "  -o, --output INDEX   index file to write (required)\n"
-	       "  -t, --type TYPE      FLAT (default)\n"
+	       "  -t, --type TYPE      FLAT (default, exact), IVF_FLAT, IVF_SQ8, IVF_PQ\n"
+	       "                       or HNSW\n"
 	       "  -m, --metric M       l2 (default), ip or cosine\n"
-	       "  -p, --param KEY=VAL  build parameter (none for FLAT)\n"
+	       "  -p, --param KEY=VAL  build parameter: nlist (IVF_*), m (IVF_PQ),\n"
+	       "                       M, efConstruction (HNSW)\n"
+	       "      --segment-size N split the input into segments of N vectors\n"
+	       "      --append         add INPUT to INDEX as new segments, with the\n"
+	       "                       index's type, metric and parameters\n"
 	       "  -j, --threads N      build threads (default: all processors)\n"
 	       "  -F, --format F       input format: fvecs, bvecs, fbin, u8bin\n"
 	       "                       (default: from the file name; fvecs for stdin)\n"
@@ -58,6 +63,8 @@ int main(int argc, char **argv)
 		{ "format", required_argument, NULL, 'F' },
 		{ "seed", required_argument, NULL, 's' },
 		{ "quiet", no_argument, NULL, 'q' },
+		{ "segment-size", required_argument, NULL, 'S' },
+		{ "append", no_argument, NULL, 'A' },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
 		{ NULL, 0, NULL, 0 },
@@ -68,7 +75,8 @@ int main(int argc, char **argv)
 	struct vp_reader r;
 	const char *out = NULL, *in = "-", *params[64];
 	enum vp_vecfmt fmt = VP_FMT_AUTO;
-	int nparams = 0, c, rc;
+	int nparams = 0, c, rc, append = 0, type_given = 0, metric_given = 0;
+	struct vp_index old;
 	float *data = NULL;
 	size_t n = 0, cap = 0;
 
@@ -79,11 +87,13 @@ int main(int argc, char **argv)
 		switch (c) {
 		case 'o': out = optarg; break;
 		case 't':
+			type_given = 1;
 			if ((o.type = vp_index_type_parse(optarg)) < 0)
 				vp_usage_error("--type: unknown index type '%s' (FLAT, "
 					       "IVF_FLAT, IVF_SQ8, IVF_PQ, HNSW)", optarg);
 			break;
 		case 'm':
+			metric_given = 1;
 			if ((o.metric = vp_metric_parse(optarg)) < 0)
 				vp_usage_error("--metric: '%s' is not l2, ip or cosine", optarg);
 			break;
@@ -100,6 +110,8 @@ int main(int argc, char **argv)
 			break;
 		case 's': o.seed = (uint64_t)vp_opt_int("--seed", optarg, 0, INT64_MAX); break;
 		case 'q': vp_verbose = 0; break;
+		case 'S': o.segment_size = (uint64_t)vp_opt_int("--segment-size", optarg, 1, VP_SEGMENT_SIZE_MAX); break;
+		case 'A': append = 1; break;
 		case 'h': usage(); vp_close_stdout(); return 0;
 		case 'V': vp_version();
 		default: vp_usage_error("bad option");
@@ -111,6 +123,21 @@ int main(int argc, char **argv)
 		vp_usage_error("unexpected argument '%s'", argv[optind]);
 	if (!out)
 		vp_usage_error("-o INDEX is required");
+	if (append) {
+		/* the index decides type, metric and parameters */
+		if (nparams)
+			vp_usage_error("--append takes the build parameters from the index; no -p");
+		if (vp_index_open(&old, out, &err))
+			vp_die_err(&err);
+		if (type_given && (uint32_t)o.type != old.hdr.type)
+			vp_usage_error("--append: %s is a %s index, not %s", out,
+				       vp_index_type_name((int)old.hdr.type),
+				       vp_index_type_name(o.type));
+		if (metric_given && (uint32_t)o.metric != old.hdr.metric)
+			vp_usage_error("--append: %s uses metric %s, not %s", out,
+				       vp_metric_name((int)old.hdr.metric),
+				       vp_metric_name(o.metric));
+	}
 	for (int i = 0; i < nparams; i++)
 		if (vp_params_parse(&o.params, params[i], o.type, VP_STAGE_BUILD, &err))
 			vp_usage_error("%s", err.msg);
@@ -139,6 +166,9 @@ int main(int argc, char **argv)
 	vp_progress_done();
 	if (n == 0)
 		vp_die(VP_EXIT_DATA, "%s: no vectors to index", r.name);
+	if (append && r.dim != old.hdr.dim)
+		vp_die(VP_EXIT_DATA, "%s: vectors have dimension %u, index %s has %u",
+		       r.name, r.dim, out, old.hdr.dim);
 
 	if (vp_index_writer_open(&w, out, &err))
 		vp_die_err(&err);
@@ -149,7 +179,11 @@ int main(int argc, char **argv)
 	signal(SIGHUP, on_signal);
 	vp_progress("building %s index of %zu vectors", vp_index_type_name(o.type), n);
 	o.progress = build_progress;
-	rc = vp_build_index(&w, data, n, r.dim, &o, &err);
+	if (append) {
+		rc = vp_build_append(&w, &old, data, n, r.dim, &o, &err);
+		vp_index_close(&old);
+	} else
+		rc = vp_build_index(&w, data, n, r.dim, &o, &err);
 	have_tmp = 0;
 	vp_progress_done();
 	if (rc)

@@ -92,6 +92,36 @@ int main(int argc, char **argv)
 	       (double)ix.size / 1e6, (double)ix.hdr.count * ix.hdr.dim * 4 / 1e6);
 	printf("built          %s in %.3f s, seed %llu\n", when,
 	       (double)ix.hdr.build_usec / 1e6, (unsigned long long)ix.hdr.seed);
+	{
+		struct vp_segment_meta *metas;
+		long nseg = vp_index_segments(&ix, &metas, &err);
+		if (nseg < 0) {
+			printf("segments       unreadable\n");
+			vp_warn("%s", err.msg);
+			problems++;
+		} else {
+			printf("segments       %ld\n", nseg);
+			for (long g = 0; g < nseg && nseg > 1; g++)
+				printf("  segment %-4ld ids %llu..%llu, built in %.3f s\n", g,
+				       (unsigned long long)metas[g].id_base,
+				       (unsigned long long)(metas[g].id_base + metas[g].count - 1),
+				       (double)metas[g].build_usec / 1e6);
+			free(metas);
+		}
+	}
+	{
+		static const char *const pn[] = { "nlist", "m", "nbits", "M", "efConstruction" };
+		static const int pid[] = { VP_P_NLIST, VP_P_PQ_M, VP_P_NBITS, VP_P_HNSW_M, VP_P_EFC };
+		int any = 0;
+		for (int i = 0; i < 5; i++)
+			if (vp_param_defs[pid[i]].types & VP_T(ix.hdr.type)) {
+				printf("%s%s=%lld", any ? ", " : "parameters     ", pn[i],
+				       (long long)ix.hdr.params[pid[i]]);
+				any = 1;
+			}
+		if (any)
+			printf("\n");
+	}
 	printf("sections       %u\n", ix.nsections);
 	printf("  %-15s %7s %12s %12s %-16s %s\n", "name", "segment", "offset",
 	       "length", "xxh64", verify ? "check" : "");
@@ -113,12 +143,17 @@ int main(int argc, char **argv)
 		       (unsigned long long)s->xxh64, check);
 	}
 	if (stats) {
-		const struct vp_section *vs = vp_index_find(&ix, "vectors", 0);
-		if (vs && vs->length == ix.hdr.count * ix.hdr.dim * 4) {
+		/* every segment's vectors (IVF_FLAT and IVF_SQ8 keep only codes) */
+		double mn = INFINITY, mx = 0, sum = 0;
+		uint64_t nan = 0, zero = 0, seen = 0;
+		for (uint32_t si = 0; si < ix.nsections; si++) {
+			const struct vp_section *vs = &ix.sections[si];
 			const float *x = vp_index_data(&ix, vs);
-			double mn = INFINITY, mx = 0, sum = 0;
-			uint64_t nan = 0, zero = 0;
-			for (uint64_t i = 0; i < ix.hdr.count; i++) {
+			uint64_t rows;
+			if (strcmp(vs->name, "vectors") || vs->length % ((uint64_t)ix.hdr.dim * 4))
+				continue;
+			rows = vs->length / ((uint64_t)ix.hdr.dim * 4);
+			for (uint64_t i = 0; i < rows; i++, seen++) {
 				const float *v = x + i * ix.hdr.dim;
 				double s2 = 0;
 				int bad = 0;
@@ -136,19 +171,21 @@ int main(int argc, char **argv)
 				mn = s2 < mn ? s2 : mn;
 				mx = s2 > mx ? s2 : mx;
 				sum += s2;
-				if ((i & 4095) == 0)
-					vp_progress("statistics %llu/%llu", (unsigned long long)i,
+				if ((seen & 4095) == 0)
+					vp_progress("statistics %llu/%llu", (unsigned long long)seen,
 						    (unsigned long long)ix.hdr.count);
 			}
-			vp_progress_done();
-			if (ix.hdr.count > nan)
-				printf("norms          min %.6g, mean %.6g, max %.6g\n", mn,
-				       sum / (double)(ix.hdr.count - nan), mx);
+		}
+		vp_progress_done();
+		if (seen > nan)
+			printf("norms          min %.6g, mean %.6g, max %.6g\n", mn,
+			       sum / (double)(seen - nan), mx);
+		if (seen) {
 			printf("zero vectors   %llu\n", (unsigned long long)zero);
 			printf("nan vectors    %llu\n", (unsigned long long)nan);
-			if (nan)
-				problems++;
 		}
+		if (nan)
+			problems++;
 	}
 	if (problems) {
 		if (err.msg[0])

@@ -69,10 +69,10 @@ struct vp_hnsw {
 	int64_t id_base;
 };
 
-/* Finds and validates the HNSW sections of segment seg.  Returns 0 or
+/* Finds and validates the HNSW sections of segment seg (n rows).  Returns 0 or
  * VP_E_CORRUPT naming what is wrong. */
 int vp_hnsw_open(struct vp_hnsw *h, const struct vp_index *ix, uint32_t seg,
-		 struct vp_error *err);
+		 uint64_t n, struct vp_error *err);
 
 /* Per-thread search state kept between calls (visited tags, heaps). */
 struct vp_hnsw_pool {

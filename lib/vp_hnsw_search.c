@@ -21,11 +21,11 @@
 #include "vp_hnsw_int.h"
 
 int vp_hnsw_open(struct vp_hnsw *h, const struct vp_index *ix, uint32_t seg,
-		 struct vp_error *err)
+		 uint64_t n, struct vp_error *err)
 {
 	const uint32_t *meta;
 	const void *p;
-	uint64_t n = ix->hdr.count, d = ix->hdr.dim, vb;
+	uint64_t d = ix->hdr.dim, vb;
 	const struct vp_section *s;
 	int rc;
 

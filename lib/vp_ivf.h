@@ -78,10 +78,10 @@ struct vp_ivf {
 	int64_t id_base;
 };
 
-/* Finds and validates the sections of segment seg.  Returns 0 or
+/* Finds and validates the sections of segment seg (n rows).  Returns 0 or
  * VP_E_CORRUPT / VP_E_NOMEM. */
 int vp_ivf_open(struct vp_ivf *v, const struct vp_index *ix, uint32_t seg,
-		struct vp_error *err);
+		uint64_t n, struct vp_error *err);
 void vp_ivf_close(struct vp_ivf *v);
 
 struct vp_ivf_pool {

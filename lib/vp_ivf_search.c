@@ -22,9 +22,9 @@
 #include "vp_params.h"
 
 int vp_ivf_open(struct vp_ivf *v, const struct vp_index *ix, uint32_t seg,
-		struct vp_error *err)
+		uint64_t n, struct vp_error *err)
 {
-	uint64_t n = ix->hdr.count, d = ix->hdr.dim, nlist, m = 0, code;
+	uint64_t d = ix->hdr.dim, nlist, m = 0, code;
 	const struct vp_section *s;
 	const void *p;
 	int rc;

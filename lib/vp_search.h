@@ -1,9 +1,12 @@
 /*
- * vp_search: search an opened index, whatever its type.
+ * vp_search: search an opened index, whatever its type and however many
+ * segments it has.
  *
- * A searcher owns the mapping of one index file and the per-type view of
- * its sections.  Many processes may open the same file: the mapping is
- * read-only and shared, so the page cache holds one copy.
+ * A searcher owns the mapping of one index file and a view of each
+ * segment.  Many processes may open the same file: the mapping is read-only
+ * and shared, so the page cache holds one copy.  A query batch is searched
+ * in every segment and the per-segment top-k lists are merged; segments
+ * hold contiguous ranges of external ids, so ids are stable across appends.
  */
 #ifndef VP_SEARCH_H
 #define VP_SEARCH_H
@@ -11,23 +14,33 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "vp_build.h"
 #include "vp_err.h"
 #include "vp_flat.h"
 #include "vp_hnsw.h"
-#include "vp_ivf.h"
 #include "vp_index.h"
+#include "vp_ivf.h"
 #include "vp_params.h"
 
-struct vp_searcher {
-	struct vp_index ix;
+struct vp_segment {
+	struct vp_segment_meta meta;
 	struct vp_flat flat;
 	struct vp_flat_pool pool; /* per-thread scratch, reused across calls */
 	struct vp_hnsw hnsw;
 	struct vp_hnsw_pool hpool;
 	struct vp_ivf ivf;
 	struct vp_ivf_pool ipool;
+};
+
+struct vp_searcher {
+	struct vp_index ix;
+	struct vp_segment *seg;
+	size_t nseg;
 	float *qbuf; /* normalised copies of cosine queries */
 	size_t qcap;
+	float *pd;   /* per-segment results before the merge */
+	int64_t *pi;
+	size_t pcap;
 };
 
 /* Opens and validates an index (bounds always; checksums when verify).
