@@ -35,7 +35,16 @@
 #define VP_IVF_NPROBE_DEFAULT 8
 #define VP_IVF_NPROBE_MIN 1
 #define VP_IVF_NPROBE_MAX 65536
-#define VP_PQ_KSUB 256 /* nbits = 8 */
+#define VP_PQ_M_DEFAULT 0 /* 0: vp_pq_default_m(d) */
+#define VP_PQ_M_MIN 0
+#define VP_PQ_M_MAX 4096
+#define VP_PQ_NBITS_DEFAULT 8 /* only 8: one byte per sub-vector */
+#define VP_PQ_NBITS_MIN 8
+#define VP_PQ_NBITS_MAX 8
+#define VP_PQ_REFINE_DEFAULT 0
+#define VP_PQ_REFINE_MIN 0
+#define VP_PQ_REFINE_MAX 100000
+#define VP_PQ_KSUB 256 /* 2^nbits */
 
 /* An IVF index in memory while it is built; the arrays become sections. */
 struct vp_ivf_built {

@@ -12,6 +12,8 @@
 #include <stdint.h>
 
 #include "vp_err.h"
+#include "vp_hnsw.h"
+#include "vp_ivf.h"
 
 #define VP_K_DEFAULT 10
 #define VP_K_MIN 1
@@ -33,21 +35,29 @@ enum vp_stage { VP_STAGE_BUILD = 1, VP_STAGE_SEARCH = 2 };
 
 /* X(id, name, stage, types mask, default, min, max, what it trades) */
 #define VP_PARAM_LIST(X)                                                      \
-	X(NLIST, "nlist", VP_STAGE_BUILD, VP_TYPES_IVF, 256, 1, 65536,         \
+	X(NLIST, "nlist", VP_STAGE_BUILD, VP_TYPES_IVF, VP_IVF_NLIST_DEFAULT,  \
+	  VP_IVF_NLIST_MIN, VP_IVF_NLIST_MAX,                                 \
 	  "inverted lists (k-means centroids)")                               \
-	X(PQ_M, "m", VP_STAGE_BUILD, VP_T(4), 0, 0, 4096,                      \
+	X(PQ_M, "m", VP_STAGE_BUILD, VP_T(4), VP_PQ_M_DEFAULT, VP_PQ_M_MIN,    \
+	  VP_PQ_M_MAX,                                                        \
 	  "PQ sub-quantizers (0: chosen from the dimension)")                 \
-	X(NBITS, "nbits", VP_STAGE_BUILD, VP_T(4), 8, 8, 8,                    \
+	X(NBITS, "nbits", VP_STAGE_BUILD, VP_T(4), VP_PQ_NBITS_DEFAULT,        \
+	  VP_PQ_NBITS_MIN, VP_PQ_NBITS_MAX,                                   \
 	  "bits per PQ code")                                                 \
-	X(HNSW_M, "M", VP_STAGE_BUILD, VP_T(5), 16, 2, 128,                    \
+	X(HNSW_M, "M", VP_STAGE_BUILD, VP_T(5), VP_HNSW_M_DEFAULT,             \
+	  VP_HNSW_M_MIN, VP_HNSW_M_MAX,                                       \
 	  "HNSW links per node (2*M on level 0)")                             \
-	X(EFC, "efConstruction", VP_STAGE_BUILD, VP_T(5), 200, 8, 4096,        \
+	X(EFC, "efConstruction", VP_STAGE_BUILD, VP_T(5), VP_HNSW_EFC_DEFAULT, \
+	  VP_HNSW_EFC_MIN, VP_HNSW_EFC_MAX,                                   \
 	  "HNSW candidate list while building")                               \
-	X(NPROBE, "nprobe", VP_STAGE_SEARCH, VP_TYPES_IVF, 8, 1, 65536,        \
+	X(NPROBE, "nprobe", VP_STAGE_SEARCH, VP_TYPES_IVF,                     \
+	  VP_IVF_NPROBE_DEFAULT, VP_IVF_NPROBE_MIN, VP_IVF_NPROBE_MAX,        \
 	  "inverted lists scanned per query")                                 \
-	X(REFINE, "refine", VP_STAGE_SEARCH, VP_T(4), 0, 0, 100000,            \
+	X(REFINE, "refine", VP_STAGE_SEARCH, VP_T(4), VP_PQ_REFINE_DEFAULT,    \
+	  VP_PQ_REFINE_MIN, VP_PQ_REFINE_MAX,                                 \
 	  "PQ candidates re-ranked with exact distances (0: none)")           \
-	X(EF, "ef", VP_STAGE_SEARCH, VP_T(5), 64, 1, 65536,                    \
+	X(EF, "ef", VP_STAGE_SEARCH, VP_T(5), VP_HNSW_EF_DEFAULT,              \
+	  VP_HNSW_EF_MIN, VP_HNSW_EF_MAX,                                     \
 	  "HNSW candidate list while searching")
 
 enum vp_param_id {

@@ -129,10 +129,25 @@ int vp_searcher_search(struct vp_searcher *s, const float *q, size_t nq,
 		s->pi = pi;
 		s->pcap = cap;
 	}
-	for (size_t g = 0; g < s->nseg; g++)
-		if ((rc = search_segment(s, &s->seg[g], q, nq, k, ps, threads,
-					 s->pd + g * nq * k, s->pi + g * nq * k, err)))
-			return rc;
+	/* segments in parallel, each on one thread (every segment has its
+	 * own scratch pool, so no two threads share one) */
+	rc = 0;
+#pragma omp parallel for num_threads(threads) schedule(dynamic, 1)
+	for (size_t g = 0; g < s->nseg; g++) {
+		struct vp_error e = { 0 };
+		int r = search_segment(s, &s->seg[g], q, nq, k, ps, 1,
+				       s->pd + g * nq * k, s->pi + g * nq * k, &e);
+		if (r) {
+#pragma omp critical(vp_search_err)
+			if (!rc) {
+				rc = r;
+				if (err)
+					*err = e;
+			}
+		}
+	}
+	if (rc)
+		return rc;
 	for (size_t i = 0; i < nq; i++) {
 		const float *ld[64];
 		const int64_t *li[64];
