@@ -26,6 +26,8 @@ static void usage(void)
 	       "  -j, --threads N      build threads (default: all processors)\n"
 	       "  -F, --format F       input format: fvecs, bvecs, fbin, u8bin\n"
 	       "                       (default: from the file name; fvecs for stdin)\n"
+	       "  -c, --config FILE    take type, metric, build parameters, segment size\n"
+	       "                       and threads from a vp.yaml (options override it)\n"
 	       "  -s, --seed S         random seed recorded in the index (default %d)\n"
 	       "  -q, --quiet          no progress line\n"
 	       "  -h, --help           this help\n"
@@ -62,6 +64,7 @@ int main(int argc, char **argv)
 		{ "threads", required_argument, NULL, 'j' },
 		{ "format", required_argument, NULL, 'F' },
 		{ "seed", required_argument, NULL, 's' },
+		{ "config", required_argument, NULL, 'c' },
 		{ "quiet", no_argument, NULL, 'q' },
 		{ "segment-size", required_argument, NULL, 'S' },
 		{ "append", no_argument, NULL, 'A' },
@@ -76,6 +79,11 @@ int main(int argc, char **argv)
 	const char *out = NULL, *in = "-", *params[64];
 	enum vp_vecfmt fmt = VP_FMT_AUTO;
 	int nparams = 0, c, rc, append = 0, type_given = 0, metric_given = 0;
+	int threads_given = 0, segsize_given = 0;
+	const char *cfgpath = NULL;
+	struct vp_config cfg;
+	char *cfgtext = NULL;
+	size_t cfglen = 0;
 	struct vp_index old;
 	float *data = NULL;
 	size_t n = 0, cap = 0;
@@ -83,7 +91,7 @@ int main(int argc, char **argv)
 	vp_cli_init(argc, argv);
 	vp_build_opts_init(&o);
 	o.threads = vp_default_threads();
-	while ((c = getopt_long(argc, argv, "o:t:m:p:j:F:s:qhV", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "o:t:m:p:j:F:s:c:qhV", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'o': out = optarg; break;
 		case 't':
@@ -102,7 +110,11 @@ int main(int argc, char **argv)
 				vp_usage_error("too many -p options");
 			params[nparams++] = optarg;
 			break;
-		case 'j': o.threads = (int)vp_opt_int("--threads", optarg, VP_THREADS_MIN, VP_THREADS_MAX); break;
+		case 'j':
+			o.threads = (int)vp_opt_int("--threads", optarg, VP_THREADS_MIN, VP_THREADS_MAX);
+			threads_given = 1;
+			break;
+		case 'c': cfgpath = optarg; break;
 		case 'F':
 			fmt = vp_vecfmt_parse(optarg);
 			if (!fmt || fmt == VP_FMT_IVECS || fmt == VP_FMT_IBIN)
@@ -110,7 +122,10 @@ int main(int argc, char **argv)
 			break;
 		case 's': o.seed = (uint64_t)vp_opt_int("--seed", optarg, 0, INT64_MAX); break;
 		case 'q': vp_verbose = 0; break;
-		case 'S': o.segment_size = (uint64_t)vp_opt_int("--segment-size", optarg, 1, VP_SEGMENT_SIZE_MAX); break;
+		case 'S':
+			o.segment_size = (uint64_t)vp_opt_int("--segment-size", optarg, 1, VP_SEGMENT_SIZE_MAX);
+			segsize_given = 1;
+			break;
 		case 'A': append = 1; break;
 		case 'h': usage(); vp_close_stdout(); return 0;
 		case 'V': vp_version();
@@ -123,6 +138,26 @@ int main(int argc, char **argv)
 		vp_usage_error("unexpected argument '%s'", argv[optind]);
 	if (!out)
 		vp_usage_error("-o INDEX is required");
+	if (cfgpath) {
+		/* the file fills in what the command line did not say */
+		vp_config_init(&cfg);
+		if (vp_config_load(&cfg, cfgpath, &err))
+			vp_die_err(&err);
+		if (!type_given && cfg.type)
+			o.type = cfg.type;
+		if (!metric_given && cfg.metric >= 0)
+			o.metric = cfg.metric;
+		if (!threads_given && cfg.threads)
+			o.threads = (int)cfg.threads;
+		if (!segsize_given && cfg.has_segment_size)
+			o.segment_size = cfg.segment_size;
+		for (int i = 0; i < VP_P_COUNT; i++)
+			if ((cfg.params.set & (1u << i)) &&
+			    vp_param_defs[i].stage == VP_STAGE_BUILD &&
+			    vp_params_set(&o.params, vp_param_defs[i].name, cfg.params.val[i],
+					  o.type, VP_STAGE_BUILD, &err))
+				vp_die(VP_EXIT_DATA, "%s: %s", cfgpath, err.msg);
+	}
 	if (append) {
 		/* the index decides type, metric and parameters */
 		if (nparams)
@@ -179,6 +214,53 @@ int main(int argc, char **argv)
 	signal(SIGHUP, on_signal);
 	vp_progress("building %s index of %zu vectors", vp_index_type_name(o.type), n);
 	o.progress = build_progress;
+	{
+		/* record how the index was built, as vp.yaml text */
+		struct vp_config rec;
+		FILE *mf = open_memstream(&cfgtext, &cfglen);
+		vp_config_init(&rec);
+		rec.type = o.type;
+		rec.metric = o.metric;
+		rec.threads = o.threads;
+		rec.has_segment_size = o.segment_size != 0;
+		rec.segment_size = o.segment_size;
+		for (int i = 0; i < VP_P_COUNT; i++)
+			if (vp_param_defs[i].stage == VP_STAGE_BUILD &&
+			    (vp_param_defs[i].types & VP_T(o.type))) {
+				rec.params.val[i] = o.params.val[i];
+				rec.params.set |= 1u << i;
+			}
+		if (cfgpath && cfg.has_tune) {
+			/* keep what the file was tuned for, and its search side */
+			rec.has_tune = 1;
+			rec.target_recall = cfg.target_recall;
+			rec.tune_k = cfg.tune_k;
+			snprintf(rec.objective, sizeof rec.objective, "%s", cfg.objective);
+			rec.recall = cfg.recall;
+			rec.qps = cfg.qps;
+			rec.memory_bytes = cfg.memory_bytes;
+			rec.build_seconds = cfg.build_seconds;
+			snprintf(rec.date, sizeof rec.date, "%s", cfg.date);
+			rec.data_count = cfg.data_count;
+			rec.data_dim = cfg.data_dim;
+			snprintf(rec.fingerprint, sizeof rec.fingerprint, "%s", cfg.fingerprint);
+		}
+		if (cfgpath) {
+			rec.k = cfg.k;
+			rec.batch = cfg.batch;
+			for (int i = 0; i < VP_P_COUNT; i++)
+				if (vp_param_defs[i].stage == VP_STAGE_SEARCH &&
+				    (cfg.params.set & (1u << i))) {
+					rec.params.val[i] = cfg.params.val[i];
+					rec.params.set |= 1u << i;
+				}
+		}
+		if (mf) {
+			vp_config_write(&rec, mf, &err);
+			fclose(mf);
+			o.config_text = cfgtext;
+		}
+	}
 	if (append) {
 		rc = vp_build_append(&w, &old, data, n, r.dim, &o, &err);
 		vp_index_close(&old);
@@ -192,6 +274,7 @@ int main(int argc, char **argv)
 		vp_warn("wrote %s: %zu vectors of dimension %u", out, n, r.dim);
 	vp_reader_close(&r);
 	free(data);
+	free(cfgtext);
 	vp_close_stdout();
 	return 0;
 }

@@ -122,6 +122,20 @@ int main(int argc, char **argv)
 		if (any)
 			printf("\n");
 	}
+	{
+		const struct vp_section *cs = vp_index_find(&ix, "config", 0);
+		if (cs && cs->length < 65536) {
+			const char *t = vp_index_data(&ix, cs);
+			printf("config         (as built)\n    ");
+			for (uint64_t i = 0; i < cs->length; i++) {
+				char ch = t[i];
+				if (ch == '\n')
+					printf(i + 1 < cs->length ? "\n    " : "\n");
+				else if (ch >= 32 && ch < 127)
+					putchar(ch);
+			}
+		}
+	}
 	printf("sections       %u\n", ix.nsections);
 	printf("  %-15s %7s %12s %12s %-16s %s\n", "name", "segment", "offset",
 	       "length", "xxh64", verify ? "check" : "");

@@ -23,6 +23,8 @@ static void usage(void)
 	       "  -F, --format F       query format: fvecs, bvecs, fbin, u8bin\n"
 	       "                       (default: from the file name; fvecs for stdin)\n"
 	       "  -b, --batch N        queries per batch (default %d)\n"
+	       "  -c, --config FILE    take k, search parameters, batch and threads from a\n"
+	       "                       vp.yaml (options override it)\n"
 	       "      --verify         check every section checksum before searching\n"
 	       "  -h, --help           this help\n"
 	       "  -V, --version        print the version\n\n"
@@ -76,6 +78,7 @@ int main(int argc, char **argv)
 		{ "format", required_argument, NULL, 'F' },
 		{ "batch", required_argument, NULL, 'b' },
 		{ "verify", no_argument, NULL, 'v' },
+		{ "config", required_argument, NULL, 'c' },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
 		{ NULL, 0, NULL, 0 },
@@ -93,18 +96,24 @@ int main(int argc, char **argv)
 	int64_t *ids;
 	int32_t *ibuf;
 	uint64_t done = 0;
+	const char *cfgpath = NULL;
+	int k_given = 0, threads_given = 0, batch_given = 0;
 
 	vp_cli_init(argc, argv);
-	while ((c = getopt_long(argc, argv, "i:k:p:j:f:F:b:hV", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "i:k:p:j:f:F:b:c:hV", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'i': index = optarg; break;
-		case 'k': k = (size_t)vp_opt_int("-k", optarg, VP_K_MIN, VP_K_MAX); break;
+		case 'k': k = (size_t)vp_opt_int("-k", optarg, VP_K_MIN, VP_K_MAX); k_given = 1; break;
+		case 'c': cfgpath = optarg; break;
 		case 'p':
 			if (nparams == 64)
 				vp_usage_error("too many -p options");
 			params[nparams++] = optarg;
 			break;
-		case 'j': threads = (int)vp_opt_int("--threads", optarg, VP_THREADS_MIN, VP_THREADS_MAX); break;
+		case 'j':
+			threads = (int)vp_opt_int("--threads", optarg, VP_THREADS_MIN, VP_THREADS_MAX);
+			threads_given = 1;
+			break;
 		case 'f':
 			if (!strcmp(optarg, "tsv")) of = OUT_TSV;
 			else if (!strcmp(optarg, "ivecs")) of = OUT_IVECS;
@@ -116,7 +125,10 @@ int main(int argc, char **argv)
 			if (!fmt || fmt == VP_FMT_IVECS || fmt == VP_FMT_IBIN)
 				vp_usage_error("--format: '%s' is not fvecs, bvecs, fbin or u8bin", optarg);
 			break;
-		case 'b': batch = (size_t)vp_opt_int("--batch", optarg, VP_BATCH_MIN, VP_BATCH_MAX); break;
+		case 'b':
+			batch = (size_t)vp_opt_int("--batch", optarg, VP_BATCH_MIN, VP_BATCH_MAX);
+			batch_given = 1;
+			break;
 		case 'v': verify = 1; break;
 		case 'h': usage(); vp_close_stdout(); return 0;
 		case 'V': vp_version();
@@ -135,6 +147,29 @@ int main(int argc, char **argv)
 	if (vp_searcher_open(&s, index, verify, &err))
 		vp_die_err(&err);
 	vp_params_defaults(&ps);
+	if (cfgpath) {
+		struct vp_config cfg;
+		int type = (int)s.ix.hdr.type;
+		vp_config_init(&cfg);
+		if (vp_config_load(&cfg, cfgpath, &err))
+			vp_die_err(&err);
+		if (cfg.type && cfg.type != type)
+			vp_usage_error("%s describes a %s index, %s is %s", cfgpath,
+				       vp_index_type_name(cfg.type), index,
+				       vp_index_type_name(type));
+		if (!k_given)
+			k = (size_t)cfg.k;
+		if (!batch_given)
+			batch = (size_t)cfg.batch;
+		if (!threads_given && (cfg.search_threads || cfg.threads))
+			threads = (int)(cfg.search_threads ? cfg.search_threads : cfg.threads);
+		for (int i = 0; i < VP_P_COUNT; i++)
+			if ((cfg.params.set & (1u << i)) &&
+			    vp_param_defs[i].stage == VP_STAGE_SEARCH &&
+			    vp_params_set(&ps, vp_param_defs[i].name, cfg.params.val[i],
+					  type, VP_STAGE_SEARCH, &err))
+				vp_die(VP_EXIT_DATA, "%s: %s", cfgpath, err.msg);
+	}
 	for (int i = 0; i < nparams; i++)
 		if (vp_params_parse(&ps, params[i], (int)s.ix.hdr.type, VP_STAGE_SEARCH, &err))
 			vp_usage_error("%s", err.msg);

@@ -190,6 +190,9 @@ int vp_build_index(struct vp_index_writer *w, float *data, size_t n,
 	for (int i = 0; i < VP_P_COUNT && i < VP_INDEX_NPARAMS; i++)
 		h.params[i] = o->params.val[i];
 	rc = build_segments(&ss, data, n, dim, o, 0, 0, &pq_m, err);
+	if (!rc && o->config_text)
+		rc = add(&ss, "config", 0, 64, o->config_text, strlen(o->config_text), 0)
+			     ? vp_seterr(err, VP_E_NOMEM, "out of memory") : 0;
 	if (!rc) {
 		if (o->type == VP_TYPE_IVF_PQ)
 			h.params[VP_P_PQ_M] = pq_m;

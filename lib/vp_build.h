@@ -33,6 +33,7 @@ struct vp_build_opts {
 	struct vp_param_set params;
 	vp_progress_fn progress; /* optional, called from one thread */
 	void *progress_ctx;
+	const char *config_text; /* optional YAML recorded as section "config" */
 };
 
 /* The "segment" section of one segment. */
