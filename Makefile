@@ -32,7 +32,7 @@ BINS = $(addprefix bin/,$(PROGS))
 UNIT_SRC = $(wildcard tests/unit/test_*.c)
 UNIT_BINS = $(patsubst tests/unit/%.c,bin/%,$(UNIT_SRC))
 MAN1 = $(addprefix man/,$(addsuffix .1,$(PROGS)))
-MAN5 = man/vp-index.5
+MAN5 = man/vp-index.5 man/vp.yaml.5
 
 all: $(BINS)
 

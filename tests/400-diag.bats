@@ -12,7 +12,7 @@ load helpers
 	[[ "$output" == *"zero vectors   1"* ]]
 	[[ "$output" == *"nan vectors    0"* ]]
 	[[ "$output" == *"problems       none"* ]]
-	[ "$(printf '%s\n' "$output" | grep -c ' ok$')" -eq 3 ]
+	[ "$(printf '%s\n' "$output" | grep -c ' ok$')" -eq 4 ]
 }
 
 @test "a damaged section is a problem found: exit 1, MISMATCH named" {
