@@ -24,5 +24,6 @@
 #include "vp_stats.h"
 #include "vp_sys.h"
 #include "vp_topk.h"
+#include "vp_tune.h"
 
 #endif

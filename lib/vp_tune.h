@@ -1,0 +1,99 @@
+/*
+ * vp_tune: choose an index type and its parameters for a recall target,
+ * from the user's own data.
+ *
+ * 1. Data characteristics (vp_tune_analyze) decide which types are worth
+ *    trying and the ranges of their parameters.
+ * 2. Each candidate build configuration is built on a sample of the base,
+ *    and its search parameter (ef, nprobe, refine) swept on that one built
+ *    index, with held-out queries and exact ground truth on the sample.
+ * 3. The order of evaluation is the strategy: grid (all, in order), random
+ *    (shuffled), or bayes: a tree-structured Parzen estimator (Bergstra et
+ *    al., "Algorithms for hyper-parameter optimization", 2011) over the
+ *    categorical build parameters, which proposes the candidate with the
+ *    highest ratio of its likelihood under the good evaluations to its
+ *    likelihood under the rest (expected improvement for TPE).
+ */
+#ifndef VP_TUNE_H
+#define VP_TUNE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "vp_err.h"
+
+struct vp_datastats {
+	size_t count, dim;
+	double norm_min, norm_mean, norm_max;
+	int unit_norm;          /* every norm within 1% of 1: cosine = ip */
+	double zero_fraction;   /* sparsity */
+	size_t duplicates;      /* rows equal to an earlier row */
+	double intrinsic_dim;   /* MLE (Levina & Bickel), k = 10 */
+	double explained16;     /* variance explained by 16-means */
+	uint64_t fingerprint;   /* xxHash64 of the rows */
+};
+
+/* Computes the characteristics of n rows of x (samples where needed, with
+ * seed).  Returns 0 or VP_E_NOMEM. */
+int vp_tune_analyze(const float *x, size_t n, size_t d, uint64_t seed,
+		    struct vp_datastats *st, struct vp_error *err);
+
+enum vp_objective { VP_OBJ_QPS = 0, VP_OBJ_MEMORY = 1, VP_OBJ_BUILD = 2 };
+enum vp_method { VP_TUNE_GRID = 0, VP_TUNE_RANDOM = 1, VP_TUNE_BAYES = 2 };
+
+#define VP_TUNE_MAX_CANDIDATES 128
+#define VP_TUNE_MAX_POINTS 32
+
+/* One build configuration and what its evaluation found. */
+struct vp_tune_cand {
+	int type;
+	int64_t p1, p2;      /* nlist/M and m/efConstruction (0 when unused) */
+	int level1, level2;  /* their positions in the ranges (for TPE) */
+	/* results */
+	int evaluated, feasible;
+	int order;           /* evaluation number, from 1 */
+	double build_s, memory, recall, qps, objective;
+	int64_t sparam;      /* ef, nprobe (0 for FLAT) */
+	int64_t refine;
+	/* the sweep */
+	int npoints;
+	double pt_recall[VP_TUNE_MAX_POINTS], pt_qps[VP_TUNE_MAX_POINTS];
+	int64_t pt_param[VP_TUNE_MAX_POINTS], pt_refine[VP_TUNE_MAX_POINTS];
+};
+
+struct vp_tune_opts {
+	double target_recall;
+	size_t k;
+	int objective;
+	int method;
+	double memory_budget;  /* bytes at full size, 0: none */
+	double time_budget;    /* seconds of tuning, 0: none */
+	unsigned types;        /* bit t: try type t */
+	int threads;           /* for building */
+	int metric;            /* enum vp_metric */
+	uint64_t seed;
+	size_t sample;         /* base rows to evaluate on (0: from the budget) */
+	size_t nqueries;       /* held-out queries (0: 200) */
+	const char *tmpdir;    /* where to put trial indexes */
+	/* progress: one call per evaluation (from the calling thread) */
+	void (*report)(void *ctx, const struct vp_tune_cand *c, int n, double best);
+	void (*reason)(void *ctx, const char *line);
+	void *ctx;
+};
+
+struct vp_tune_result {
+	struct vp_tune_cand cand[VP_TUNE_MAX_CANDIDATES];
+	int ncand, nevaluated;
+	int best;              /* index into cand, -1 when none is feasible */
+	size_t sample, nq;     /* what was evaluated on */
+	double scale;          /* full size / sample size */
+	double seconds;
+};
+
+/* Runs the tuning over n rows of x, with queries q (nq rows; NULL: held
+ * out from x).  Returns 0 (res->best may be -1) or a negative VP_E_*. */
+int vp_tune_run(const float *x, size_t n, size_t d, const float *q, size_t nq,
+		const struct vp_datastats *st, const struct vp_tune_opts *o,
+		struct vp_tune_result *res, struct vp_error *err);
+
+#endif
