@@ -91,14 +91,15 @@ static int get_str(struct ctx *x, const yaml_node_t *n, const char *key,
 
 /* A build or search parameter of the table, checked for the type when the
  * type is known (index.type is read first). */
-static int param(struct ctx *x, const yaml_node_t *n, const char *key, int stage)
+static int param(struct ctx *x, const yaml_node_t *kn, const yaml_node_t *n,
+		 const char *key, int stage)
 {
 	int id = vp_param_lookup(key);
 	const struct vp_param_def *d;
 	int64_t v;
 	int rc;
 	if (id < 0 || vp_param_defs[id].stage != stage)
-		return at(x, n, "unknown key '%s'%s", key, "");
+		return at(x, kn, "unknown key '%s'%s", key, "");
 	d = &vp_param_defs[id];
 	if ((rc = get_int(x, n, key, d->min, d->max, &v)))
 		return rc;
@@ -160,7 +161,7 @@ static int section(struct ctx *x, const char *sec, const yaml_node_t *map)
 				c->segment_size = (uint64_t)iv;
 				c->has_segment_size = 1;
 			} else
-				rc = param(x, v, key, VP_STAGE_BUILD);
+				rc = param(x, kn, v, key, VP_STAGE_BUILD);
 		} else if (!strcmp(sec, "search")) {
 			if (!strcmp(key, "k"))
 				rc = get_int(x, v, key, VP_K_MIN, VP_K_MAX, &c->k);
@@ -171,7 +172,7 @@ static int section(struct ctx *x, const char *sec, const yaml_node_t *map)
 			else if (!strcmp(key, "cache_dir"))
 				rc = get_str(x, v, key, c->cache_dir, sizeof c->cache_dir);
 			else
-				rc = param(x, v, key, VP_STAGE_SEARCH);
+				rc = param(x, kn, v, key, VP_STAGE_SEARCH);
 		} else if (!strcmp(sec, "hardware")) {
 			if (!strcmp(key, "threads"))
 				rc = get_int(x, v, key, VP_THREADS_MIN, VP_THREADS_MAX, &c->threads);
@@ -307,13 +308,17 @@ int vp_config_write(const struct vp_config *c, FILE *f, struct vp_error *err)
 			fprintf(f, "  cpus: \"%s\"\n", c->cpus);
 	}
 	if (c->has_tune) {
-		fprintf(f, "tune:\n  target_recall: %.4f\n  k: %lld\n  objective: %s\n"
-			"  recall: %.4f\n  qps: %.1f\n  memory_bytes: %lld\n"
+		fprintf(f, "tune:\n  target_recall: %.4f\n", c->target_recall);
+		if (c->tune_k)
+			fprintf(f, "  k: %lld\n", (long long)c->tune_k);
+		if (c->objective[0])
+			fprintf(f, "  objective: %s\n", c->objective);
+		fprintf(f, "  recall: %.4f\n  qps: %.1f\n  memory_bytes: %lld\n"
 			"  build_seconds: %.3f\n  date: \"%s\"\n  data_count: %lld\n"
 			"  data_dim: %lld\n  data_fingerprint: \"%s\"\n",
-			c->target_recall, (long long)c->tune_k, c->objective, c->recall,
-			c->qps, (long long)c->memory_bytes, c->build_seconds, c->date,
-			(long long)c->data_count, (long long)c->data_dim, c->fingerprint);
+			c->recall, c->qps, (long long)c->memory_bytes, c->build_seconds,
+			c->date, (long long)c->data_count, (long long)c->data_dim,
+			c->fingerprint);
 	}
 	if (ferror(f))
 		return vp_seterr_errno(err, VP_E_IO, errno, "write");

@@ -2,7 +2,7 @@
 # Every program: --help, --version, misuse, exit codes.
 load helpers
 
-progs="vp-build vp-search vp-bench vp-diag vp-warmup vp-gen"
+progs="vp-build vp-search vp-bench vp-diag vp-warmup vp-gen vp-tune"
 
 @test "--help prints usage on stdout and exits 0" {
 	for p in $progs; do

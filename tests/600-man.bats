@@ -29,6 +29,7 @@ run_examples() {
 @test "vp-diag(1) examples run" { run_examples vp-diag.1; }
 @test "vp-warmup(1) examples run" { run_examples vp-warmup.1; }
 @test "vp-gen(1) examples run" { run_examples vp-gen.1; }
+@test "vp-tune(1) examples run" { run_examples vp-tune.1; }
 
 @test "man pages format without warnings" {
 	# groff-base is installed by scripts/install-deps
