@@ -84,6 +84,9 @@ struct vp_ivf {
 	const unsigned char *data;
 	const float *norms, *sq8_min, *sq8_step, *codebooks, *vectors;
 	float *cnorms;  /* centroid squared norms, computed on open */
+	float *ynorms;  /* PQ codeword squared norms, m x 256, computed on open */
+	float *cbt;     /* PQ codebooks transposed, m x d/m x 256, made on open */
+	float *ptab;    /* PQ, L2: 2<c_s, y_sj> + |y_sj|^2 per list, nlist x m x 256 */
 	int64_t id_base;
 };
 

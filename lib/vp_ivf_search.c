@@ -92,6 +92,43 @@ int vp_ivf_open(struct vp_ivf *v, const struct vp_index *ix, uint32_t seg,
 	if (!v->cnorms)
 		return vp_seterr(err, VP_E_NOMEM, "out of memory");
 	vp_sqnorms(v->centroids, nlist, d, v->cnorms);
+	if (v->type == VP_TYPE_IVF_PQ) {
+		v->ynorms = malloc(m * VP_PQ_KSUB * sizeof *v->ynorms);
+		if (!v->ynorms)
+			return vp_seterr(err, VP_E_NOMEM, "out of memory");
+		vp_sqnorms(v->codebooks, m * VP_PQ_KSUB, v->dsub, v->ynorms);
+		/* codeword-minor layout: a table row is then d/m axpy passes
+		 * over 256 contiguous floats, which the compiler vectorises */
+		v->cbt = malloc(d * VP_PQ_KSUB * sizeof *v->cbt);
+		if (!v->cbt)
+			return vp_seterr(err, VP_E_NOMEM, "out of memory");
+		for (size_t sq = 0; sq < m; sq++)
+			for (size_t j = 0; j < VP_PQ_KSUB; j++)
+				for (size_t u = 0; u < v->dsub; u++)
+					v->cbt[(sq * v->dsub + u) * VP_PQ_KSUB + j] =
+						v->codebooks[(sq * VP_PQ_KSUB + j) * v->dsub + u];
+		/* precomputed tables (Jegou et al., section IV.C): with
+		 * |q - c - y|^2 = |q - c|^2 + (2<c,y> + |y|^2) - 2<q,y>, the middle
+		 * term depends on the list alone, so a query builds one table
+		 * of -2<q,y> and adds it to each probed list's stored one */
+		if (v->metric == VP_METRIC_L2) {
+			v->ptab = malloc(nlist * m * VP_PQ_KSUB * sizeof *v->ptab);
+			if (!v->ptab)
+				return vp_seterr(err, VP_E_NOMEM, "out of memory");
+			for (size_t l = 0; l < nlist; l++)
+				for (size_t sq = 0; sq < m; sq++) {
+					float *t = v->ptab + (l * m + sq) * VP_PQ_KSUB;
+					const float *c = v->centroids + l * d + sq * v->dsub;
+					memcpy(t, v->ynorms + sq * VP_PQ_KSUB, VP_PQ_KSUB * sizeof *t);
+					for (size_t u = 0; u < v->dsub; u++) {
+						const float *col = v->cbt + (sq * v->dsub + u) * VP_PQ_KSUB;
+						float cu = 2.0f * c[u];
+						for (size_t j = 0; j < VP_PQ_KSUB; j++)
+							t[j] += cu * col[j];
+					}
+				}
+		}
+	}
 	return 0;
 bad:
 	return vp_seterr(err, VP_E_CORRUPT, "%s: corrupt index: inverted lists "
@@ -101,7 +138,13 @@ bad:
 void vp_ivf_close(struct vp_ivf *v)
 {
 	free(v->cnorms);
+	free(v->ynorms);
+	free(v->cbt);
+	free(v->ptab);
+	v->ptab = NULL;
 	v->cnorms = NULL;
+	v->ynorms = NULL;
+	v->cbt = NULL;
 }
 
 struct istate {
@@ -111,6 +154,7 @@ struct istate {
 	float *qp;     /* prepared query: SQ8 qs or qw; PQ residual */
 	float *w;      /* SQ8 weights */
 	float *table;  /* PQ distance table, m x 256 */
+	float *w2;     /* PQ query part of the table, m x 256 */
 	float *cd;     /* coarse candidates */
 	int64_t *ci;
 	float *rd;     /* refine candidates */
@@ -128,6 +172,7 @@ static void istate_free(struct istate *s)
 	free(s->qp);
 	free(s->w);
 	free(s->table);
+	free(s->w2);
 	free(s->cd);
 	free(s->ci);
 	free(s->rd);
@@ -158,11 +203,12 @@ static struct istate *istate_new(const struct vp_ivf *v, size_t kk, size_t k,
 	s->qp = malloc(v->d * sizeof *s->qp);
 	s->w = malloc(v->d * sizeof *s->w);
 	s->table = malloc((v->m ? v->m : 1) * VP_PQ_KSUB * sizeof *s->table);
+	s->w2 = malloc((v->m ? v->m : 1) * VP_PQ_KSUB * sizeof *s->w2);
 	s->cd = malloc(nprobe * sizeof *s->cd);
 	s->ci = malloc(nprobe * sizeof *s->ci);
 	s->rd = malloc(kk * sizeof *s->rd);
 	s->ri = malloc(kk * sizeof *s->ri);
-	if (s->c && s->qp && s->w && s->table && s->cd && s->ci && s->rd && s->ri)
+	if (s->c && s->qp && s->w && s->table && s->w2 && s->cd && s->ci && s->rd && s->ri)
 		return s;
 fail:
 	istate_free(s);
@@ -183,31 +229,22 @@ static void scan_sq8(const struct vp_ivf *v, const struct vp_kernels *kern,
 	}
 }
 
-/* Builds the PQ table of list l (or the list-independent IP table when
- * l is SIZE_MAX) and scores the list's codes into s->heap. */
-static void pq_table(const struct vp_ivf *v, const float *q, struct istate *s,
-		     size_t l)
+/* The query's part of the PQ tables, once per query: -2<q_s, y_sj> for L2
+ * (the list's part is in ptab), -<q_s, y_sj> for inner product; as axpy
+ * passes over the transposed codebook, which the compiler vectorises. */
+static void pq_query_table(const struct vp_ivf *v, const float *q, float *out)
 {
-	const size_t d = v->d, ds = v->dsub;
-	const float *r = q;
-	if (v->metric == VP_METRIC_L2) {
-		const float *c = v->centroids + l * d;
-		for (size_t j = 0; j < d; j++)
-			s->qp[j] = q[j] - c[j];
-		r = s->qp;
-	}
+	const size_t ds = v->dsub;
+	const float f = v->metric == VP_METRIC_L2 ? -2.0f : -1.0f;
 	for (size_t sq = 0; sq < v->m; sq++) {
-		const float *cb = v->codebooks + sq * VP_PQ_KSUB * ds;
-		float *t = s->table + sq * VP_PQ_KSUB;
-		for (size_t j = 0; j < VP_PQ_KSUB; j++) {
-			float acc = 0;
-			for (size_t u = 0; u < ds; u++) {
-				float e = v->metric == VP_METRIC_L2
-						  ? r[sq * ds + u] - cb[j * ds + u]
-						  : r[sq * ds + u] * cb[j * ds + u];
-				acc += v->metric == VP_METRIC_L2 ? e * e : e;
-			}
-			t[j] = v->metric == VP_METRIC_L2 ? acc : -acc;
+		float *t = out + sq * VP_PQ_KSUB;
+		for (size_t j = 0; j < VP_PQ_KSUB; j++)
+			t[j] = 0;
+		for (size_t u = 0; u < ds; u++) {
+			const float *col = v->cbt + (sq * ds + u) * VP_PQ_KSUB;
+			float ru = f * q[sq * ds + u];
+			for (size_t j = 0; j < VP_PQ_KSUB; j++)
+				t[j] += ru * col[j];
 		}
 	}
 }
@@ -280,13 +317,17 @@ static void search_one(const struct vp_ivf *v, const struct vp_kernels *kern,
 		for (size_t i = 0; i < np; i++)
 			scan_sq8(v, kern, s, (size_t)s->ci[i], cst);
 	} else {
-		if (v->metric != VP_METRIC_L2)
-			pq_table(v, q, s, SIZE_MAX);
+		const size_t tn = v->m * VP_PQ_KSUB;
+		pq_query_table(v, q, v->metric == VP_METRIC_L2 ? s->w2 : s->table);
 		for (size_t i = 0; i < np; i++) {
 			size_t l = (size_t)s->ci[i];
-			if (v->metric == VP_METRIC_L2)
-				pq_table(v, q, s, l);
-			else
+			if (v->metric == VP_METRIC_L2) {
+				/* |q - c|^2 is the coarse distance, plus |q|^2 */
+				const float *pt = v->ptab + l * tn;
+				for (size_t j = 0; j < tn; j++)
+					s->table[j] = s->w2[j] + pt[j];
+				cst = s->cd[i] + qn;
+			} else
 				cst = -kern->dot(q, v->centroids + l * d, d);
 			scan_pq(v, s, l, cst);
 		}
