@@ -244,6 +244,10 @@ int main(int argc, char **argv)
 			rec.data_count = cfg.data_count;
 			rec.data_dim = cfg.data_dim;
 			snprintf(rec.fingerprint, sizeof rec.fingerprint, "%s", cfg.fingerprint);
+			rec.intrinsic_dim = cfg.intrinsic_dim;
+			rec.explained16 = cfg.explained16;
+			rec.sparsity = cfg.sparsity;
+			rec.duplicates = cfg.duplicates;
 		}
 		if (cfgpath) {
 			rec.k = cfg.k;

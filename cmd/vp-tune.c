@@ -29,7 +29,7 @@ static void usage(void)
 	       "      --types LIST       index types to try (default: all)\n"
 	       "      --sample N         base vectors to evaluate on (default: from the\n"
 	       "                         time budget, all without one)\n"
-	       "      --nq N             queries to evaluate with (default 200)\n"
+	       "      --nq N             queries to evaluate with (default 1000)\n"
 	       "  -j, --threads N        build threads (default: all processors)\n"
 	       "  -s, --seed S           random seed (default %d)\n"
 	       "  -F, --format F         BASE format (default: from the file name)\n"
@@ -312,6 +312,10 @@ int main(int argc, char **argv)
 		cfg.data_dim = d;
 		snprintf(cfg.fingerprint, sizeof cfg.fingerprint, "%016llx",
 			 (unsigned long long)st.fingerprint);
+		cfg.intrinsic_dim = st.intrinsic_dim;
+		cfg.explained16 = st.explained16;
+		cfg.sparsity = st.zero_fraction;
+		cfg.duplicates = (int64_t)st.duplicates;
 		/* written beside the target and renamed: never a half file */
 		snprintf(tmp, sizeof tmp, "%s.tmp.%ld", out, (long)getpid());
 		f = fopen(tmp, "w");

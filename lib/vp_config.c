@@ -202,6 +202,14 @@ static int section(struct ctx *x, const char *sec, const yaml_node_t *map)
 				rc = get_str(x, v, key, c->objective, sizeof c->objective);
 			else if (!strcmp(key, "date"))
 				rc = get_str(x, v, key, c->date, sizeof c->date);
+			else if (!strcmp(key, "intrinsic_dim"))
+				rc = get_double(x, v, key, 0, 1e6, &c->intrinsic_dim);
+			else if (!strcmp(key, "explained_by_16_means"))
+				rc = get_double(x, v, key, -1e9, 1, &c->explained16);
+			else if (!strcmp(key, "sparsity"))
+				rc = get_double(x, v, key, 0, 1, &c->sparsity);
+			else if (!strcmp(key, "duplicates"))
+				rc = get_int(x, v, key, 0, INT64_MAX, &c->duplicates);
 			else if (!strcmp(key, "data_fingerprint"))
 				rc = get_str(x, v, key, c->fingerprint, sizeof c->fingerprint);
 			else
@@ -319,6 +327,9 @@ int vp_config_write(const struct vp_config *c, FILE *f, struct vp_error *err)
 			c->recall, c->qps, (long long)c->memory_bytes, c->build_seconds,
 			c->date, (long long)c->data_count, (long long)c->data_dim,
 			c->fingerprint);
+		fprintf(f, "  intrinsic_dim: %.2f\n  explained_by_16_means: %.4f\n"
+			"  sparsity: %.4f\n  duplicates: %lld\n", c->intrinsic_dim,
+			c->explained16, c->sparsity, (long long)c->duplicates);
 	}
 	if (ferror(f))
 		return vp_seterr_errno(err, VP_E_IO, errno, "write");

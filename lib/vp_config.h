@@ -38,6 +38,8 @@ struct vp_config {
 	double target_recall, recall, qps, build_seconds;
 	int64_t tune_k, memory_bytes, data_count, data_dim;
 	char objective[32], date[64], fingerprint[32];
+	double intrinsic_dim, explained16, sparsity; /* data characteristics */
+	int64_t duplicates;
 	int has_tune;
 };
 

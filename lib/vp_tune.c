@@ -318,8 +318,14 @@ static int evaluate(struct evalctx *e, struct vp_tune_cand *c, struct vp_error *
 	uint64_t t0;
 	double qscale, bscale;
 	int rc, fd;
-	static const int64_t efs[] = { 10, 16, 24, 32, 48, 64, 96, 128, 192, 256, 384, 512, 768, 1024 };
-	static const int64_t probes[] = { 1, 2, 3, 4, 6, 8, 12, 16, 24, 32, 48, 64, 96, 128, 192, 256, 384, 512, 1024 };
+	static const int64_t efs[] = { 10, 12, 16, 20, 24, 32, 40, 48, 64, 80, 96, 128, 160,
+				       192, 256, 320, 384, 512, 768, 1024 };
+	static const int64_t probes[] = { 1, 2, 3, 4, 5, 6, 8, 10, 12, 16, 20, 24, 32, 40, 48,
+					  64, 96, 128, 192, 256, 384, 512, 1024 };
+	/* a measured recall must clear the target by one standard error of a
+	 * per-query estimate, so that the choice holds on new queries */
+	const double need = o->target_recall +
+			    sqrt(o->target_recall * (1 - o->target_recall) / (double)e->nq);
 
 	vp_build_opts_init(&bo);
 	bo.type = c->type;
@@ -378,7 +384,7 @@ static int evaluate(struct evalctx *e, struct vp_tune_cand *c, struct vp_error *
 		record(c, r, q * qscale, 0, 0);
 		c->recall = r;
 		c->qps = q * qscale;
-		c->feasible = r >= o->target_recall;
+		c->feasible = r >= need;
 	} else {
 		int nref = c->type == VP_TYPE_IVF_PQ ? 4 : 1;
 		int64_t refs[4] = { 0, 2 * (int64_t)o->k, 5 * (int64_t)o->k, 10 * (int64_t)o->k };
@@ -407,7 +413,7 @@ static int evaluate(struct evalctx *e, struct vp_tune_cand *c, struct vp_error *
 					goto fail;
 				q *= qscale;
 				record(c, r, q, v, refs[ri]);
-				if (r >= o->target_recall) {
+				if (r >= need) {
 					if (!c->feasible || q > c->qps) {
 						c->feasible = 1;
 						c->recall = r;
@@ -515,7 +521,7 @@ int vp_tune_run(const float *x, size_t n, size_t d, const float *q, size_t nq,
 	memset(res, 0, sizeof *res);
 	res->best = -1;
 	vp_rng_seed(&r, o->seed);
-	nqs = o->nqueries ? o->nqueries : 200;
+	nqs = o->nqueries ? o->nqueries : 1000;
 	if (q)
 		nqs = nqs < nq ? nqs : nq;
 	else if (nqs > n / 2)
