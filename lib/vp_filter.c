@@ -1,0 +1,317 @@
+/* vp_filter: a recursive-descent parser into a node array, an evaluator and
+ * a selectivity estimate. */
+#include "vp_filter.h"
+
+#include <ctype.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct p {
+	const char *s, *start;
+	struct vp_filter *f;
+	struct vp_error *err;
+	int depth;
+};
+
+static int fail(struct p *p, const char *what)
+{
+	return vp_seterr(p->err, VP_E_ARG, "filter: column %d: %s",
+			 (int)(p->s - p->start) + 1, what);
+}
+
+static void ws(struct p *p)
+{
+	while (isspace((unsigned char)*p->s))
+		p->s++;
+}
+
+static int eat(struct p *p, const char *tok)
+{
+	size_t n = strlen(tok);
+	ws(p);
+	if (!strncmp(p->s, tok, n)) {
+		p->s += n;
+		return 1;
+	}
+	return 0;
+}
+
+static int node(struct p *p, int kind)
+{
+	struct vp_filter *f = p->f;
+	if (f->n == f->cap) {
+		size_t c = f->cap ? 2 * f->cap : 8;
+		struct vp_fnode *nn = realloc(f->nodes, c * sizeof *nn);
+		if (!nn)
+			return -1;
+		f->nodes = nn;
+		f->cap = c;
+	}
+	memset(&f->nodes[f->n], 0, sizeof f->nodes[0]);
+	f->nodes[f->n].kind = kind;
+	f->nodes[f->n].a = f->nodes[f->n].b = -1;
+	return (int)f->n++;
+}
+
+static int integer(struct p *p, int64_t *v)
+{
+	char *end;
+	long long x;
+	ws(p);
+	if (!(isdigit((unsigned char)*p->s) || (*p->s == '-' && isdigit((unsigned char)p->s[1]))))
+		return fail(p, "expected an integer");
+	x = strtoll(p->s, &end, 10);
+	p->s = end;
+	*v = x;
+	return 0;
+}
+
+static int cmp_i64(const void *a, const void *b)
+{
+	int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+	return (x > y) - (x < y);
+}
+
+static int expr(struct p *p, int *out);
+
+static int unary(struct p *p, int *out)
+{
+	int rc, n, field;
+	ws(p);
+	if (++p->depth > 64)
+		return fail(p, "nested too deeply");
+	if (eat(p, "!") ) {
+		if (*p->s == '=')
+			return fail(p, "expected an expression after '!'");
+		n = node(p, VP_F_NOT);
+		if (n < 0)
+			return VP_E_NOMEM;
+		if ((rc = unary(p, &p->f->nodes[n].a)))
+			return rc;
+		*out = n;
+		p->depth--;
+		return 0;
+	}
+	if (eat(p, "(")) {
+		if ((rc = expr(p, out)))
+			return rc;
+		if (!eat(p, ")"))
+			return fail(p, "expected ')'");
+		p->depth--;
+		return 0;
+	}
+	ws(p);
+	if (!strncmp(p->s, "label", 5) && !isalnum((unsigned char)p->s[5]) && p->s[5] != '_')
+		field = VP_F_LABEL, p->s += 5;
+	else if (!strncmp(p->s, "id", 2) && !isalnum((unsigned char)p->s[2]) && p->s[2] != '_')
+		field = VP_F_ID, p->s += 2;
+	else
+		return fail(p, "expected 'label', 'id', '!' or '('");
+	ws(p);
+	if (!strncmp(p->s, "in", 2) && !isalnum((unsigned char)p->s[2])) {
+		p->s += 2;
+		n = node(p, VP_F_IN);
+		if (n < 0)
+			return VP_E_NOMEM;
+		p->f->nodes[n].field = field;
+		if (!eat(p, "{"))
+			return fail(p, "expected '{' after 'in'");
+		for (;;) {
+			int64_t v, *ns;
+			struct vp_fnode *fn = &p->f->nodes[n];
+			if ((rc = integer(p, &v)))
+				return rc;
+			ns = realloc(fn->set, (fn->nset + 1) * sizeof *ns);
+			if (!ns)
+				return VP_E_NOMEM;
+			fn->set = ns;
+			fn->set[fn->nset++] = v;
+			if (eat(p, "}"))
+				break;
+			if (!eat(p, ","))
+				return fail(p, "expected ',' or '}'");
+		}
+		qsort(p->f->nodes[n].set, p->f->nodes[n].nset, sizeof(int64_t), cmp_i64);
+	} else {
+		static const char *const ops[] = { "==", "!=", "<=", ">=", "<", ">" };
+		static const int opv[] = { VP_F_EQ, VP_F_NE, VP_F_LE, VP_F_GE, VP_F_LT, VP_F_GT };
+		int op = -1;
+		for (int i = 0; i < 6 && op < 0; i++)
+			if (eat(p, ops[i]))
+				op = opv[i];
+		if (op < 0)
+			return fail(p, "expected ==, !=, <, <=, >, >= or 'in'");
+		n = node(p, VP_F_CMP);
+		if (n < 0)
+			return VP_E_NOMEM;
+		p->f->nodes[n].field = field;
+		p->f->nodes[n].op = op;
+		if ((rc = integer(p, &p->f->nodes[n].value)))
+			return rc;
+	}
+	*out = n;
+	p->depth--;
+	return 0;
+}
+
+static int binary(struct p *p, int *out, const char *tok, int kind,
+		  int (*sub)(struct p *, int *))
+{
+	int rc = sub(p, out);
+	while (!rc && eat(p, tok)) {
+		int n = node(p, kind);
+		if (n < 0)
+			return VP_E_NOMEM;
+		p->f->nodes[n].a = *out;
+		if ((rc = sub(p, &p->f->nodes[n].b)))
+			return rc;
+		*out = n;
+	}
+	return rc;
+}
+
+static int and_(struct p *p, int *out)
+{
+	return binary(p, out, "&&", VP_F_AND, unary);
+}
+
+static int expr(struct p *p, int *out)
+{
+	return binary(p, out, "||", VP_F_OR, and_);
+}
+
+int vp_filter_parse(struct vp_filter *f, const char *text, struct vp_error *err)
+{
+	struct p p = { text, text, f, err, 0 };
+	int rc;
+	memset(f, 0, sizeof *f);
+	f->root = -1;
+	snprintf(f->text, sizeof f->text, "%s", text);
+	rc = expr(&p, &f->root);
+	if (!rc) {
+		ws(&p);
+		if (*p.s)
+			rc = fail(&p, "unexpected text after the expression");
+	}
+	if (rc == VP_E_NOMEM)
+		vp_seterr(err, rc, "out of memory");
+	if (rc)
+		vp_filter_release(f);
+	return rc;
+}
+
+static int eval(const struct vp_filter *f, int i, int32_t label, int64_t id)
+{
+	const struct vp_fnode *n = &f->nodes[i];
+	int64_t v;
+	switch (n->kind) {
+	case VP_F_OR:
+		return eval(f, n->a, label, id) || eval(f, n->b, label, id);
+	case VP_F_AND:
+		return eval(f, n->a, label, id) && eval(f, n->b, label, id);
+	case VP_F_NOT:
+		return !eval(f, n->a, label, id);
+	case VP_F_IN: {
+		size_t lo = 0, hi = n->nset;
+		v = n->field == VP_F_LABEL ? label : id;
+		while (lo < hi) {
+			size_t mid = (lo + hi) / 2;
+			if (n->set[mid] < v)
+				lo = mid + 1;
+			else
+				hi = mid;
+		}
+		return lo < n->nset && n->set[lo] == v;
+	}
+	default:
+		v = n->field == VP_F_LABEL ? label : id;
+		switch (n->op) {
+		case VP_F_EQ: return v == n->value;
+		case VP_F_NE: return v != n->value;
+		case VP_F_LT: return v < n->value;
+		case VP_F_LE: return v <= n->value;
+		case VP_F_GT: return v > n->value;
+		default: return v >= n->value;
+		}
+	}
+}
+
+int vp_filter_match(const struct vp_filter *f, int32_t label, int64_t id)
+{
+	return f->root < 0 || eval(f, f->root, label, id);
+}
+
+/* The fraction of labels (or ids) v for which "v op value" holds. */
+static double frac_cmp(int field, int op, int64_t value, const uint64_t *hist,
+		       size_t nh, int32_t lo, uint64_t n)
+{
+	double tot = 0, hit = 0;
+	if (field == VP_F_ID) {
+		double x = (double)value, m = (double)n, r;
+		switch (op) {
+		case VP_F_EQ: return value >= 0 && (uint64_t)value < n ? 1.0 / m : 0;
+		case VP_F_NE: return value >= 0 && (uint64_t)value < n ? 1 - 1.0 / m : 1;
+		case VP_F_LT: r = x / m; break;
+		case VP_F_LE: r = (x + 1) / m; break;
+		case VP_F_GT: r = (m - x - 1) / m; break;
+		default: r = (m - x) / m; break;
+		}
+		return r < 0 ? 0 : r > 1 ? 1 : r;
+	}
+	for (size_t i = 0; i < nh; i++) {
+		int64_t v = lo + (int64_t)i;
+		int ok;
+		switch (op) {
+		case VP_F_EQ: ok = v == value; break;
+		case VP_F_NE: ok = v != value; break;
+		case VP_F_LT: ok = v < value; break;
+		case VP_F_LE: ok = v <= value; break;
+		case VP_F_GT: ok = v > value; break;
+		default: ok = v >= value; break;
+		}
+		tot += (double)hist[i];
+		if (ok)
+			hit += (double)hist[i];
+	}
+	return tot > 0 ? hit / tot : 0;
+}
+
+static double sel(const struct vp_filter *f, int i, const uint64_t *hist, size_t nh,
+		  int32_t lo, uint64_t n)
+{
+	const struct vp_fnode *nd = &f->nodes[i];
+	double a, b, s = 0;
+	switch (nd->kind) {
+	case VP_F_OR:
+		a = sel(f, nd->a, hist, nh, lo, n);
+		b = sel(f, nd->b, hist, nh, lo, n);
+		return a + b - a * b;
+	case VP_F_AND:
+		return sel(f, nd->a, hist, nh, lo, n) * sel(f, nd->b, hist, nh, lo, n);
+	case VP_F_NOT:
+		return 1 - sel(f, nd->a, hist, nh, lo, n);
+	case VP_F_IN:
+		for (size_t j = 0; j < nd->nset; j++)
+			s += frac_cmp(nd->field, VP_F_EQ, nd->set[j], hist, nh, lo, n);
+		return s > 1 ? 1 : s;
+	default:
+		return frac_cmp(nd->field, nd->op, nd->value, hist, nh, lo, n);
+	}
+}
+
+double vp_filter_selectivity(const struct vp_filter *f, const uint64_t *hist,
+			     size_t nh, int32_t lo, uint64_t n)
+{
+	return f->root < 0 ? 1.0 : sel(f, f->root, hist, nh, lo, n);
+}
+
+void vp_filter_release(struct vp_filter *f)
+{
+	for (size_t i = 0; i < f->n; i++)
+		free(f->nodes[i].set);
+	free(f->nodes);
+	f->nodes = NULL;
+	f->n = f->cap = 0;
+	f->root = -1;
+}

@@ -1,0 +1,59 @@
+/*
+ * vp_filter: attribute filters for filtered search ("hybrid search").
+ *
+ * Grammar (whitespace anywhere between tokens):
+ *   expr  := or
+ *   or    := and ( "||" and )*
+ *   and   := unary ( "&&" unary )*
+ *   unary := "!" unary | "(" expr ")" | cmp
+ *   cmp   := field op INT | field "in" "{" INT ( "," INT )* "}"
+ *   field := "label" | "id"
+ *   op    := "==" | "!=" | "<" | "<=" | ">" | ">="
+ * A parse error names the column (from 1) where it happened.
+ */
+#ifndef VP_FILTER_H
+#define VP_FILTER_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "vp_err.h"
+
+enum vp_fnode_kind {
+	VP_F_OR, VP_F_AND, VP_F_NOT, VP_F_CMP, VP_F_IN,
+};
+
+enum vp_ffield { VP_F_LABEL = 0, VP_F_ID = 1 };
+enum vp_fop { VP_F_EQ, VP_F_NE, VP_F_LT, VP_F_LE, VP_F_GT, VP_F_GE };
+
+struct vp_fnode {
+	int kind;
+	int field, op;
+	int64_t value;
+	int64_t *set;   /* VP_F_IN, sorted */
+	size_t nset;
+	int a, b;       /* children (indices into the node array), -1 none */
+};
+
+struct vp_filter {
+	struct vp_fnode *nodes;
+	size_t n, cap;
+	int root;
+	char text[512];
+};
+
+/* Parses expr into f.  Returns 0, or VP_E_ARG with "filter: column N: ..." */
+int vp_filter_parse(struct vp_filter *f, const char *expr, struct vp_error *err);
+
+/* Evaluates the filter for one row. */
+int vp_filter_match(const struct vp_filter *f, int32_t label, int64_t id);
+
+/* Estimates the fraction of rows that match, from a label histogram
+ * (hist[i] rows have label lo + i, i < nh) and the id range [0, n), taking
+ * the clauses as independent. */
+double vp_filter_selectivity(const struct vp_filter *f, const uint64_t *hist,
+			     size_t nh, int32_t lo, uint64_t n);
+
+void vp_filter_release(struct vp_filter *f);
+
+#endif
