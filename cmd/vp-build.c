@@ -26,6 +26,8 @@ static void usage(void)
 	       "  -j, --threads N      build threads (default: all processors)\n"
 	       "  -F, --format F       input format: fvecs, bvecs, fbin, u8bin\n"
 	       "                       (default: from the file name; fvecs for stdin)\n"
+	       "  -l, --labels FILE    one integer attribute per vector, for filtered\n"
+	       "                       search: text (one per line) or ivecs of dimension 1\n"
 	       "  -c, --config FILE    take type, metric, build parameters, segment size\n"
 	       "                       and threads from a vp.yaml (options override it)\n"
 	       "  -s, --seed S         random seed recorded in the index (default %d)\n"
@@ -48,6 +50,49 @@ static void on_signal(int sig)
 	raise(sig);
 }
 
+/* Reads labels: ivecs of dimension 1, or text with one integer a line. */
+static int32_t *read_labels(const char *path, size_t *n)
+{
+	struct vp_error err = { 0 };
+	const char *dot = strrchr(path, '.');
+	if (dot && (!strcmp(dot, ".ivecs") || !strcmp(dot, ".ibin"))) {
+		int32_t *v;
+		uint32_t d;
+		if (vp_read_all_ints(path, VP_FMT_AUTO, &v, n, &d, &err))
+			vp_die_err(&err);
+		if (*n && d != 1)
+			vp_die(VP_EXIT_DATA, "%s: labels must have dimension 1, not %u", path, d);
+		return v;
+	}
+	FILE *f = fopen(path, "r");
+	char line[256];
+	size_t cap = 1024, lineno = 0;
+	int32_t *v = malloc(cap * sizeof *v);
+	if (!f)
+		vp_die(VP_EXIT_IO, "%s: %s", path, strerror(errno));
+	*n = 0;
+	while (fgets(line, sizeof line, f)) {
+		char *end;
+		long long x;
+		lineno++;
+		line[strcspn(line, "\r\n")] = 0;
+		errno = 0;
+		x = strtoll(line, &end, 10);
+		while (*end == ' ' || *end == '\t')
+			end++;
+		if (end == line || *end || errno || x < INT32_MIN || x > INT32_MAX)
+			vp_die(VP_EXIT_DATA, "%s:%zu: '%s' is not a 32-bit integer", path,
+			       lineno, line);
+		if (*n == cap && !(v = realloc(v, (cap *= 2) * sizeof *v)))
+			vp_die(VP_EXIT_IO, "out of memory");
+		v[(*n)++] = (int32_t)x;
+	}
+	if (ferror(f))
+		vp_die(VP_EXIT_IO, "%s: read error", path);
+	fclose(f);
+	return v;
+}
+
 static void build_progress(void *ctx, size_t done, size_t total)
 {
 	(void)ctx;
@@ -65,6 +110,7 @@ int main(int argc, char **argv)
 		{ "format", required_argument, NULL, 'F' },
 		{ "seed", required_argument, NULL, 's' },
 		{ "config", required_argument, NULL, 'c' },
+		{ "labels", required_argument, NULL, 'l' },
 		{ "quiet", no_argument, NULL, 'q' },
 		{ "segment-size", required_argument, NULL, 'S' },
 		{ "append", no_argument, NULL, 'A' },
@@ -80,7 +126,9 @@ int main(int argc, char **argv)
 	enum vp_vecfmt fmt = VP_FMT_AUTO;
 	int nparams = 0, c, rc, append = 0, type_given = 0, metric_given = 0;
 	int threads_given = 0, segsize_given = 0;
-	const char *cfgpath = NULL;
+	const char *cfgpath = NULL, *labpath = NULL;
+	int32_t *labels = NULL;
+	size_t nlabels = 0;
 	struct vp_config cfg;
 	char *cfgtext = NULL;
 	size_t cfglen = 0;
@@ -91,7 +139,7 @@ int main(int argc, char **argv)
 	vp_cli_init(argc, argv);
 	vp_build_opts_init(&o);
 	o.threads = vp_default_threads();
-	while ((c = getopt_long(argc, argv, "o:t:m:p:j:F:s:c:qhV", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "o:t:m:p:j:F:s:c:l:qhV", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'o': out = optarg; break;
 		case 't':
@@ -115,6 +163,7 @@ int main(int argc, char **argv)
 			threads_given = 1;
 			break;
 		case 'c': cfgpath = optarg; break;
+		case 'l': labpath = optarg; break;
 		case 'F':
 			fmt = vp_vecfmt_parse(optarg);
 			if (!fmt || fmt == VP_FMT_IVECS || fmt == VP_FMT_IBIN)
@@ -201,6 +250,13 @@ int main(int argc, char **argv)
 	vp_progress_done();
 	if (n == 0)
 		vp_die(VP_EXIT_DATA, "%s: no vectors to index", r.name);
+	if (labpath) {
+		labels = read_labels(labpath, &nlabels);
+		if (nlabels != n)
+			vp_die(VP_EXIT_DATA, "%s: %zu labels for %zu vectors", labpath,
+			       nlabels, n);
+		o.labels = labels;
+	}
 	if (append && r.dim != old.hdr.dim)
 		vp_die(VP_EXIT_DATA, "%s: vectors have dimension %u, index %s has %u",
 		       r.name, r.dim, out, old.hdr.dim);
@@ -279,6 +335,7 @@ int main(int argc, char **argv)
 	vp_reader_close(&r);
 	free(data);
 	free(cfgtext);
+	free(labels);
 	vp_close_stdout();
 	return 0;
 }

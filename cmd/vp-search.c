@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "vp_cli.h"
+#include "vp_filter.h"
 
 enum outfmt { OUT_TSV, OUT_IVECS, OUT_JSON };
 
@@ -25,6 +26,12 @@ static void usage(void)
 	       "  -b, --batch N        queries per batch (default %d)\n"
 	       "  -c, --config FILE    take k, search parameters, batch and threads from a\n"
 	       "                       vp.yaml (options override it)\n"
+	       "      --filter EXPR    only rows that pass EXPR: label == 3, label != 3,\n"
+	       "                       label in {1,4,7}, id >= 1000 && id < 5000, with\n"
+	       "                       &&, ||, ! and parentheses\n"
+	       "      --plan NAME      force a plan: index, prefilter, ivf-wide\n"
+	       "      --explain[=analyze]  print the candidate plans and the choice\n"
+	       "                       instead of results (analyze: also run and time it)\n"
 	       "      --verify         check every section checksum before searching\n"
 	       "  -h, --help           this help\n"
 	       "  -V, --version        print the version\n\n"
@@ -79,6 +86,9 @@ int main(int argc, char **argv)
 		{ "batch", required_argument, NULL, 'b' },
 		{ "verify", no_argument, NULL, 'v' },
 		{ "config", required_argument, NULL, 'c' },
+		{ "filter", required_argument, NULL, 'X' },
+		{ "plan", required_argument, NULL, 'P' },
+		{ "explain", optional_argument, NULL, 'E' },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
 		{ NULL, 0, NULL, 0 },
@@ -98,6 +108,10 @@ int main(int argc, char **argv)
 	uint64_t done = 0;
 	const char *cfgpath = NULL;
 	int k_given = 0, threads_given = 0, batch_given = 0;
+	const char *fexpr = NULL;
+	int plan = VP_PLAN_AUTO, explain = 0;
+	struct vp_filter filter;
+	uint64_t search_ns = 0;
 
 	vp_cli_init(argc, argv);
 	while ((c = getopt_long(argc, argv, "i:k:p:j:f:F:b:c:hV", longopts, NULL)) != -1) {
@@ -105,6 +119,19 @@ int main(int argc, char **argv)
 		case 'i': index = optarg; break;
 		case 'k': k = (size_t)vp_opt_int("-k", optarg, VP_K_MIN, VP_K_MAX); k_given = 1; break;
 		case 'c': cfgpath = optarg; break;
+		case 'X': fexpr = optarg; break;
+		case 'P':
+			if ((plan = vp_plan_parse(optarg)) <= 0)
+				vp_usage_error("--plan: '%s' is not index, prefilter or ivf-wide", optarg);
+			break;
+		case 'E':
+			if (!optarg)
+				explain = 1;
+			else if (!strcmp(optarg, "analyze"))
+				explain = 2;
+			else
+				vp_usage_error("--explain: '%s' is not 'analyze'", optarg);
+			break;
 		case 'p':
 			if (nparams == 64)
 				vp_usage_error("too many -p options");
@@ -141,8 +168,12 @@ int main(int argc, char **argv)
 		vp_usage_error("unexpected argument '%s'", argv[optind]);
 	if (!index)
 		vp_usage_error("-i INDEX is required");
-	if (of == OUT_IVECS)
+	if (of == OUT_IVECS && !explain)
 		vp_refuse_tty_stdout("ivecs");
+	if (fexpr && vp_filter_parse(&filter, fexpr, &err))
+		vp_usage_error("%s", err.msg);
+	if ((explain || plan != VP_PLAN_AUTO) && !fexpr)
+		vp_usage_error("--explain and --plan need --filter");
 
 	if (vp_searcher_open(&s, index, verify, &err))
 		vp_die_err(&err);
@@ -173,6 +204,38 @@ int main(int argc, char **argv)
 	for (int i = 0; i < nparams; i++)
 		if (vp_params_parse(&ps, params[i], (int)s.ix.hdr.type, VP_STAGE_SEARCH, &err))
 			vp_usage_error("%s", err.msg);
+	if (explain) {
+		struct vp_plan_est est[VP_PLAN_COUNT];
+		double sel;
+		int chosen = vp_searcher_plan(&s, &filter, k, &ps, est, &sel);
+		if (plan != VP_PLAN_AUTO) {
+			if (!est[plan].available)
+				vp_usage_error("plan '%s' does not apply to %s indexes",
+					       est[plan].name, vp_index_type_name((int)s.ix.hdr.type));
+			chosen = plan;
+		}
+		printf("filter       %s\n", fexpr);
+		printf("selectivity  %.4f (estimated from the stored label histogram and id range)\n", sel);
+		printf("%-10s %-9s %14s %10s\n", "plan", "available", "est_us/query", "exp_recall");
+		for (int p = 1; p < VP_PLAN_COUNT; p++) {
+			if (!est[p].available) {
+				printf("%-10s %-9s %14s %10s\n", est[p].name, "no", "-", "-");
+				continue;
+			}
+			printf("%-10s %-9s %14.1f %10.2f%s", est[p].name, "yes", est[p].cost_us,
+			       est[p].recall, p == chosen ? "  <- chosen" : "");
+			if (p == VP_PLAN_WIDE)
+				printf("  (nprobe=%lld)", (long long)est[p].nprobe);
+			printf("\n");
+		}
+		plan = chosen;
+		if (explain == 1) {
+			vp_filter_release(&filter);
+			vp_searcher_close(&s);
+			vp_close_stdout();
+			return 0;
+		}
+	}
 	if (vp_reader_open(&r, in, fmt, &err))
 		vp_die_err(&err);
 	if (r.dim && r.dim != s.ix.hdr.dim)
@@ -191,13 +254,28 @@ int main(int argc, char **argv)
 			vp_die_err(&err);
 		if (got == 0)
 			break;
-		if (vp_searcher_search(&s, q, (size_t)got, k, &ps, threads, dist, ids, &err))
-			vp_die_err(&err);
-		write_results(of, done, (size_t)got, k, dist, ids, ibuf);
+		{
+			uint64_t t0 = vp_now_nsec();
+			if (vp_searcher_search_filtered(&s, q, (size_t)got, k, &ps, threads,
+							fexpr ? &filter : NULL, plan, dist,
+							ids, &err))
+				vp_die(err.code == VP_E_ARG ? VP_EXIT_USAGE : vp_exit_code(err.code),
+				       "%s", err.msg);
+			search_ns += vp_now_nsec() - t0;
+		}
+		if (explain != 2)
+			write_results(of, done, (size_t)got, k, dist, ids, ibuf);
 		done += (uint64_t)got;
 		vp_progress("%llu queries", (unsigned long long)done);
 	}
 	vp_progress_done();
+	if (explain == 2)
+		printf("analyze      %llu queries, %.1f us/query measured (plan %s, %d thread%s)\n",
+		       (unsigned long long)done, done ? (double)search_ns / 1e3 / (double)done : 0,
+		       plan == VP_PLAN_INDEX ? "index" : plan == VP_PLAN_PREFILTER ? "prefilter" : "ivf-wide",
+		       threads, threads == 1 ? "" : "s");
+	if (fexpr)
+		vp_filter_release(&filter);
 	vp_reader_close(&r);
 	vp_searcher_close(&s);
 	free(q);

@@ -62,10 +62,44 @@ static void sections_free(struct sections *ss)
 }
 
 /* Builds one segment of n rows (ids from id_base) and adds its sections. */
+/* Adds a segment's "labels" and "label_hist" sections. */
+static int add_labels(struct sections *ss, const int32_t *labels, size_t n,
+		      uint32_t seg)
+{
+	int32_t lo = INT32_MAX, hi = INT32_MIN;
+	int32_t *copy = malloc(n * sizeof *copy);
+	struct vp_label_hist *h;
+	uint64_t *cnt;
+	uint32_t bins;
+	if (!copy)
+		return VP_E_NOMEM;
+	memcpy(copy, labels, n * sizeof *copy);
+	for (size_t i = 0; i < n; i++) {
+		lo = labels[i] < lo ? labels[i] : lo;
+		hi = labels[i] > hi ? labels[i] : hi;
+	}
+	bins = (int64_t)hi - lo + 1 <= VP_LABEL_HIST_MAX ? (uint32_t)((int64_t)hi - lo + 1) : 0;
+	h = calloc(1, sizeof *h + bins * sizeof *cnt);
+	if (!h) {
+		free(copy);
+		return VP_E_NOMEM;
+	}
+	h->lo = lo;
+	h->bins = bins;
+	cnt = (uint64_t *)(h + 1);
+	for (size_t i = 0; i < n && bins; i++)
+		cnt[labels[i] - lo]++;
+	if (add(ss, "labels", seg, 64, copy, n * sizeof *copy, 1)) {
+		free(h);
+		return VP_E_NOMEM;
+	}
+	return add(ss, "label_hist", seg, 64, h, sizeof *h + bins * sizeof *cnt, 1);
+}
+
 static int build_segment(struct sections *ss, float *data, size_t n,
 			 uint32_t dim, const struct vp_build_opts *o,
 			 uint32_t seg, uint64_t id_base, int64_t *pq_m,
-			 struct vp_error *err)
+			 const int32_t *labels, struct vp_error *err)
 {
 	uint64_t t0 = vp_now_usec(), bytes = (uint64_t)n * dim * sizeof(float);
 	struct vp_segment_meta *meta = calloc(1, sizeof *meta);
@@ -135,6 +169,10 @@ static int build_segment(struct sections *ss, float *data, size_t n,
 		free(meta);
 		return rc == VP_E_NOMEM ? vp_seterr(err, rc, "out of memory") : rc;
 	}
+	if (labels && add_labels(ss, labels, n, seg)) {
+		free(meta);
+		return vp_seterr(err, VP_E_NOMEM, "out of memory");
+	}
 	meta->count = n;
 	meta->id_base = id_base;
 	meta->build_usec = vp_now_usec() - t0;
@@ -157,7 +195,7 @@ static int build_segments(struct sections *ss, float *data, size_t n,
 	for (size_t i = 0; i < n; i += per, seg++) {
 		size_t m = n - i < per ? n - i : per;
 		int rc = build_segment(ss, data + i * dim, m, dim, o, seg, id0 + i,
-				       pq_m, err);
+				       pq_m, o->labels ? o->labels + i : NULL, err);
 		if (rc)
 			return rc;
 	}
@@ -268,6 +306,12 @@ int vp_build_append(struct vp_index_writer *w, const struct vp_index *old,
 	nseg = vp_index_segments(old, &metas, err);
 	if (nseg < 0)
 		return (int)nseg;
+	if (!vp_index_find(old, "labels", 0) != !o->labels) {
+		free(metas);
+		return vp_seterr(err, VP_E_ARG, "%s %s labels: give --labels for "
+				 "every segment or for none", old->path,
+				 o->labels ? "has no" : "has");
+	}
 	oo.type = (int)old->hdr.type;
 	oo.metric = (int)old->hdr.metric;
 	for (int i = 0; i < VP_P_COUNT && i < VP_INDEX_NPARAMS; i++)

@@ -34,7 +34,17 @@ struct vp_build_opts {
 	vp_progress_fn progress; /* optional, called from one thread */
 	void *progress_ctx;
 	const char *config_text; /* optional YAML recorded as section "config" */
+	const int32_t *labels;   /* optional: one integer attribute per row */
 };
+
+/* The "label_hist" section of a segment: labels lo..lo+bins-1 counted
+ * (bins 0 when the labels span more than VP_LABEL_HIST_MAX values). */
+struct vp_label_hist {
+	int32_t lo;
+	uint32_t bins;
+	/* followed by bins uint64 counts */
+};
+#define VP_LABEL_HIST_MAX 65536
 
 /* The "segment" section of one segment. */
 struct vp_segment_meta {

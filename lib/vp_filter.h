@@ -56,4 +56,19 @@ double vp_filter_selectivity(const struct vp_filter *f, const uint64_t *hist,
 
 void vp_filter_release(struct vp_filter *f);
 
+/* A filter bound to one segment: its labels (NULL: every label is 0) and
+ * the external id of its first row. */
+struct vp_fctx {
+	const struct vp_filter *f;
+	const int32_t *labels;
+	int64_t id_base;
+};
+
+/* Does row (of the segment) pass?  A NULL context passes everything. */
+static inline int vp_fctx_match(const struct vp_fctx *c, size_t row)
+{
+	return !c || vp_filter_match(c->f, c->labels ? c->labels[row] : 0,
+				     c->id_base + (int64_t)row);
+}
+
 #endif

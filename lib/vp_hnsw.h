@@ -22,6 +22,7 @@
 #include <stdint.h>
 
 #include "vp_err.h"
+#include "vp_filter.h"
 #include "vp_index.h"
 
 #define VP_HNSW_M_DEFAULT 16
@@ -83,10 +84,13 @@ struct vp_hnsw_pool {
 void vp_hnsw_pool_release(struct vp_hnsw_pool *p);
 
 /* Searches nq queries with a candidate list of ef (raised to k), writing
+ * only rows that pass fc (NULL: all); the traversal still walks through
+ * rows that fail it, so the graph stays connected at any selectivity;
  * nq*k ascending distances and ids (+inf / -1 past what was found).
  * Returns 0 or VP_E_NOMEM. */
 int vp_hnsw_search(const struct vp_hnsw *h, struct vp_hnsw_pool *pool,
 		   const float *q, size_t nq, size_t k, size_t ef, int threads,
-		   float *dist, int64_t *ids, struct vp_error *err);
+		   const struct vp_fctx *fc, float *dist, int64_t *ids,
+		   struct vp_error *err);
 
 #endif

@@ -150,7 +150,7 @@ static inline void prefetch_vec(const float *v, size_t d)
 
 static int search_one(const struct vp_hnsw *h, const struct vp_kernels *kern,
 		      struct hstate *s, const float *q, size_t k, size_t ef,
-		      float *dist, int64_t *ids)
+		      const struct vp_fctx *fc, float *dist, int64_t *ids)
 {
 	const size_t d = h->d, stride0 = 1 + h->M0;
 	uint32_t ep = h->entry;
@@ -183,7 +183,8 @@ static int search_one(const struct vp_hnsw *h, const struct vp_kernels *kern,
 	cand->n = res->n = 0;
 	vp_visited_test_set(&s->vis, ep);
 	vp_nheap_push(cand, dep, ep);
-	vp_nheap_push(res, -dep, ep);
+	if (vp_fctx_match(fc, ep))
+		vp_nheap_push(res, -dep, ep);
 	while (cand->n) {
 		float dc = cand->d[0], bound;
 		uint32_t c = cand->id[0];
@@ -210,7 +211,13 @@ static int search_one(const struct vp_hnsw *h, const struct vp_kernels *kern,
 				continue;
 			dn = vp_hnsw_dist(kern, h->metric, q, h->x + (size_t)nb * d, d);
 			if (dn < bound) {
+				if (cand->n + 1 > cand->cap &&
+				    vp_nheap_reserve(cand, 2 * cand->cap + 2))
+					return VP_E_NOMEM;
 				vp_nheap_push(cand, dn, nb);
+				/* a row that fails the filter guides, never answers */
+				if (fc && !vp_fctx_match(fc, nb))
+					continue;
 				vp_nheap_push(res, -dn, nb);
 				if (res->n > ef)
 					vp_nheap_pop(res);
@@ -239,7 +246,8 @@ static int search_one(const struct vp_hnsw *h, const struct vp_kernels *kern,
 
 int vp_hnsw_search(const struct vp_hnsw *h, struct vp_hnsw_pool *pool,
 		   const float *q, size_t nq, size_t k, size_t ef, int threads,
-		   float *dist, int64_t *ids, struct vp_error *err)
+		   const struct vp_fctx *fc, float *dist, int64_t *ids,
+		   struct vp_error *err)
 {
 	const struct vp_kernels *kern = vp_kernels();
 	int failed = 0, nt;
@@ -257,7 +265,7 @@ int vp_hnsw_search(const struct vp_hnsw *h, struct vp_hnsw_pool *pool,
 #ifdef _OPENMP
 		t = omp_get_thread_num();
 #endif
-		if (search_one(h, kern, pool->per_thread[t], q + i * h->d, k, ef,
+		if (search_one(h, kern, pool->per_thread[t], q + i * h->d, k, ef, fc,
 			       dist + i * k, ids + i * k))
 			failed = 1;
 	}

@@ -26,6 +26,7 @@
 #include <stdint.h>
 
 #include "vp_err.h"
+#include "vp_filter.h"
 #include "vp_index.h"
 #include "vp_topk.h"
 
@@ -102,12 +103,13 @@ struct vp_ivf_pool {
 };
 void vp_ivf_pool_release(struct vp_ivf_pool *p);
 
-/* Searches nq queries scanning nprobe lists each; refine applies to IVF_PQ
+/* Searches nq queries scanning nprobe lists each, scoring only entries
+ * that pass fc (NULL: all); refine applies to IVF_PQ
  * (0: rank by the PQ distances alone).  Writes nq*k ascending distances and
  * ids (+inf / -1 past what was found).  Returns 0 or VP_E_NOMEM. */
 int vp_ivf_search(const struct vp_ivf *v, struct vp_ivf_pool *pool,
 		  const float *q, size_t nq, size_t k, size_t nprobe,
-		  size_t refine, int threads, float *dist, int64_t *ids,
-		  struct vp_error *err);
+		  size_t refine, int threads, const struct vp_fctx *fc,
+		  float *dist, int64_t *ids, struct vp_error *err);
 
 #endif

@@ -217,11 +217,13 @@ fail:
 
 /* Scores every code of list l for IVF_SQ8 into s->heap (ids = positions). */
 static void scan_sq8(const struct vp_ivf *v, const struct vp_kernels *kern,
-		     struct istate *s, size_t l, float cst)
+		     struct istate *s, size_t l, float cst, const struct vp_fctx *fc)
 {
 	const size_t d = v->d;
 	for (uint64_t p = v->offsets[l]; p < v->offsets[l + 1]; p++) {
 		const uint8_t *c = v->data + p * d;
+		if (fc && !vp_fctx_match(fc, v->ids[p]))
+			continue;
 		float dd = v->metric == VP_METRIC_L2
 				   ? cst + kern->sq8_l2(s->qp, c, s->w, d)
 				   : -(cst + kern->sq8_dot(s->qp, c, d));
@@ -250,7 +252,7 @@ static void pq_query_table(const struct vp_ivf *v, const float *q, float *out)
 }
 
 static void scan_pq(const struct vp_ivf *v, struct istate *s, size_t l,
-		    float cst)
+		    float cst, const struct vp_fctx *fc)
 {
 	const size_t m = v->m;
 	const float *t = s->table;
@@ -258,6 +260,8 @@ static void scan_pq(const struct vp_ivf *v, struct istate *s, size_t l,
 		const uint8_t *c = v->data + p * m;
 		float a0 = cst, a1 = 0, a2 = 0, a3 = 0;
 		size_t sq = 0;
+		if (fc && !vp_fctx_match(fc, v->ids[p]))
+			continue;
 		for (; sq + 4 <= m; sq += 4) {
 			a0 += t[sq * VP_PQ_KSUB + c[sq]];
 			a1 += t[(sq + 1) * VP_PQ_KSUB + c[sq + 1]];
@@ -270,9 +274,28 @@ static void scan_pq(const struct vp_ivf *v, struct istate *s, size_t l,
 	}
 }
 
+/* IVF_FLAT under a filter: entry by entry, distances only for matches. */
+static void scan_flat_filtered(const struct vp_ivf *v,
+			       const struct vp_kernels *kern, struct istate *s,
+			       const float *q, size_t l, const struct vp_fctx *fc)
+{
+	const float *x = (const float *)v->data;
+	for (uint64_t p = v->offsets[l]; p < v->offsets[l + 1]; p++) {
+		float dd;
+		if (!vp_fctx_match(fc, v->ids[p]))
+			continue;
+		/* partial distances, as the unfiltered scan keeps them */
+		dd = v->metric == VP_METRIC_L2
+			     ? v->norms[p] - 2.0f * kern->dot(q, x + p * v->d, v->d)
+			     : -kern->dot(q, x + p * v->d, v->d);
+		vp_topk_push(&s->heap, dd, (int64_t)p);
+	}
+}
+
 static void search_one(const struct vp_ivf *v, const struct vp_kernels *kern,
 		       struct istate *s, const float *q, size_t k,
-		       size_t nprobe, size_t refine, float *dist, int64_t *ids)
+		       size_t nprobe, size_t refine, const struct vp_fctx *fc,
+		       float *dist, int64_t *ids)
 {
 	const size_t d = v->d;
 	size_t np, got;
@@ -291,8 +314,11 @@ static void search_one(const struct vp_ivf *v, const struct vp_kernels *kern,
 				     v->metric, 0 };
 		for (size_t i = 0; i < np; i++) {
 			size_t l = (size_t)s->ci[i];
-			vp_flat_scan1(&f, q, v->offsets[l], v->offsets[l + 1],
-				      &s->heap, s->c);
+			if (fc)
+				scan_flat_filtered(v, kern, s, q, l, fc);
+			else
+				vp_flat_scan1(&f, q, v->offsets[l], v->offsets[l + 1],
+					      &s->heap, s->c);
 		}
 	} else if (v->type == VP_TYPE_IVF_SQ8) {
 		/* L2: sum step^2 (qs - c)^2 with qs = (q - min) / step; a
@@ -315,7 +341,7 @@ static void search_one(const struct vp_ivf *v, const struct vp_kernels *kern,
 			}
 		}
 		for (size_t i = 0; i < np; i++)
-			scan_sq8(v, kern, s, (size_t)s->ci[i], cst);
+			scan_sq8(v, kern, s, (size_t)s->ci[i], cst, fc);
 	} else {
 		const size_t tn = v->m * VP_PQ_KSUB;
 		pq_query_table(v, q, v->metric == VP_METRIC_L2 ? s->w2 : s->table);
@@ -329,7 +355,7 @@ static void search_one(const struct vp_ivf *v, const struct vp_kernels *kern,
 				cst = s->cd[i] + qn;
 			} else
 				cst = -kern->dot(q, v->centroids + l * d, d);
-			scan_pq(v, s, l, cst);
+			scan_pq(v, s, l, cst, fc);
 		}
 	}
 	got = vp_topk_extract(&s->heap, s->rd, s->ri);
@@ -368,8 +394,8 @@ static void search_one(const struct vp_ivf *v, const struct vp_kernels *kern,
 
 int vp_ivf_search(const struct vp_ivf *v, struct vp_ivf_pool *pool,
 		  const float *q, size_t nq, size_t k, size_t nprobe,
-		  size_t refine, int threads, float *dist, int64_t *ids,
-		  struct vp_error *err)
+		  size_t refine, int threads, const struct vp_fctx *fc,
+		  float *dist, int64_t *ids, struct vp_error *err)
 {
 	const struct vp_kernels *kern = vp_kernels();
 	size_t kk = k, np = nprobe < v->nlist ? nprobe : v->nlist;
@@ -406,7 +432,7 @@ int vp_ivf_search(const struct vp_ivf *v, struct vp_ivf_pool *pool,
 		t = omp_get_thread_num();
 #endif
 		search_one(v, kern, pool->per_thread[t], q + i * v->d, k, np,
-			   refine, dist + i * k, ids + i * k);
+			   refine, fc, dist + i * k, ids + i * k);
 	}
 	return 0;
 }

@@ -16,6 +16,7 @@
 
 #include "vp_build.h"
 #include "vp_err.h"
+#include "vp_filter.h"
 #include "vp_flat.h"
 #include "vp_hnsw.h"
 #include "vp_index.h"
@@ -30,7 +31,31 @@ struct vp_segment {
 	struct vp_hnsw_pool hpool;
 	struct vp_ivf ivf;
 	struct vp_ivf_pool ipool;
+	const int32_t *labels;            /* NULL: no labels */
+	const struct vp_label_hist *hist; /* NULL: no histogram */
+	const float *vectors;             /* row-major originals, or NULL */
+	uint32_t *match;                  /* prefilter: rows that pass */
 };
+
+/* Plans for a filtered search (vp-search --plan NAME). */
+enum vp_plan {
+	VP_PLAN_AUTO = 0,
+	VP_PLAN_INDEX = 1,     /* the index's own search, filter checked inside */
+	VP_PLAN_PREFILTER = 2, /* exact scan of only the rows that pass */
+	VP_PLAN_WIDE = 3,      /* IVF: nprobe raised by 1/selectivity */
+	VP_PLAN_COUNT
+};
+
+struct vp_plan_est {
+	const char *name;
+	int available;
+	double cost_us;    /* estimated time per query */
+	double recall;     /* expected recall */
+	int64_t nprobe;    /* VP_PLAN_WIDE: the widened nprobe */
+};
+
+/* Returns the plan for a name ("index", "prefilter", "ivf-wide"), or -1. */
+int vp_plan_parse(const char *name);
 
 struct vp_searcher {
 	struct vp_index ix;
@@ -41,6 +66,7 @@ struct vp_searcher {
 	float *pd;   /* per-segment results before the merge */
 	int64_t *pi;
 	size_t pcap;
+	double cost_dist_us, cost_filter_us; /* calibrated on first plan */
 };
 
 /* Opens and validates an index (bounds always; checksums when verify).
@@ -55,6 +81,24 @@ int vp_searcher_open(struct vp_searcher *s, const char *path, int verify,
 int vp_searcher_search(struct vp_searcher *s, const float *q, size_t nq,
 		       size_t k, const struct vp_param_set *ps, int threads,
 		       float *dist, int64_t *ids, struct vp_error *err);
+
+/* Estimates every plan for filter f (selectivity from the stored label
+ * histograms and the id range, per-distance cost measured once) and
+ * returns the chosen one: the cheapest whose expected recall is at least
+ * 0.95, or the one expected to recall most.  *sel gets the selectivity. */
+int vp_searcher_plan(struct vp_searcher *s, const struct vp_filter *f,
+		     size_t k, const struct vp_param_set *ps,
+		     struct vp_plan_est est[VP_PLAN_COUNT], double *sel);
+
+/* As vp_searcher_search, returning only rows that pass f, by plan (or the
+ * planner's choice with VP_PLAN_AUTO).  Returns 0, VP_E_ARG when the plan
+ * does not apply to the index type or the filter needs labels the index
+ * lacks, or another negative VP_E_*. */
+int vp_searcher_search_filtered(struct vp_searcher *s, const float *q,
+				size_t nq, size_t k,
+				const struct vp_param_set *ps, int threads,
+				const struct vp_filter *f, int plan,
+				float *dist, int64_t *ids, struct vp_error *err);
 
 void vp_searcher_close(struct vp_searcher *s);
 

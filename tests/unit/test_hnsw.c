@@ -28,7 +28,7 @@ static double recall_vs_flat(const float *x, size_t n, const float *q, size_t nq
 	h.M = g->M; h.M0 = g->M0; h.entry = g->entry; h.maxlevel = g->maxlevel;
 	h.levels = g->levels; h.l0 = g->l0; h.upoff = g->upoff; h.upper = g->upper;
 	h.nblocks = g->nblocks;
-	CHECK(vp_hnsw_search(&h, &hp, q, nq, k, ef, 2, d2, i2, &err) == 0, "hnsw search");
+	CHECK(vp_hnsw_search(&h, &hp, q, nq, k, ef, 2, NULL, d2, i2, &err) == 0, "hnsw search");
 	r = vp_recall(i2, nq, k, gt, k);
 	vp_flat_pool_release(&fp);
 	vp_hnsw_pool_release(&hp);
