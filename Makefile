@@ -53,7 +53,10 @@ lib/libvp.a: $(LIB_OBJ)
 bin/%: cmd/%.o cmd/vp_cli.o lib/libvp.a
 	@mkdir -p bin
 	@echo "  LINK    $@"
-	$(Q)$(CC) $(CFLAGS_ALL) -o $@ $^ $(LIBS)
+	$(Q)$(CC) $(CFLAGS_ALL) -o $@ $^ $(LDWRAP) $(LIBS)
+
+# vp-search counts its allocations (--stats) by wrapping the allocator
+bin/vp-search: LDWRAP = -Wl,--wrap=malloc,--wrap=calloc,--wrap=realloc
 
 bin/test_%: tests/unit/test_%.o lib/libvp.a
 	@mkdir -p bin

@@ -5,10 +5,39 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <xxhash.h>
+
 #include "vp_cli.h"
+#include "vp_cache.h"
 #include "vp_filter.h"
 
 enum outfmt { OUT_TSV, OUT_IVECS, OUT_JSON };
+
+/* Allocation counting for --stats: the link wraps malloc, calloc and
+ * realloc for vp-search (Makefile), so every allocation libvp makes from
+ * this program goes through here. */
+static uint64_t vp_alloc_count;
+void *__real_malloc(size_t n);
+void *__real_calloc(size_t a, size_t b);
+void *__real_realloc(void *p, size_t n);
+void *__wrap_malloc(size_t n);
+void *__wrap_calloc(size_t a, size_t b);
+void *__wrap_realloc(void *p, size_t n);
+void *__wrap_malloc(size_t n)
+{
+	__atomic_add_fetch(&vp_alloc_count, 1, __ATOMIC_RELAXED);
+	return __real_malloc(n);
+}
+void *__wrap_calloc(size_t a, size_t b)
+{
+	__atomic_add_fetch(&vp_alloc_count, 1, __ATOMIC_RELAXED);
+	return __real_calloc(a, b);
+}
+void *__wrap_realloc(void *p, size_t n)
+{
+	__atomic_add_fetch(&vp_alloc_count, 1, __ATOMIC_RELAXED);
+	return __real_realloc(p, n);
+}
 
 static void usage(void)
 {
@@ -32,6 +61,11 @@ static void usage(void)
 	       "      --plan NAME      force a plan: index, prefilter, ivf-wide\n"
 	       "      --explain[=analyze]  print the candidate plans and the choice\n"
 	       "                       instead of results (analyze: also run and time it)\n"
+	       "      --cache DIR      answer repeated queries from a result cache: in\n"
+	       "                       memory for the run, and DIR/vp-cache.bin shared\n"
+	       "                       between runs and processes\n"
+	       "      --stats          print cache hit rate, allocations per query and\n"
+	       "                       time by stage on stderr at the end\n"
 	       "      --verify         check every section checksum before searching\n"
 	       "  -h, --help           this help\n"
 	       "  -V, --version        print the version\n\n"
@@ -89,6 +123,8 @@ int main(int argc, char **argv)
 		{ "filter", required_argument, NULL, 'X' },
 		{ "plan", required_argument, NULL, 'P' },
 		{ "explain", optional_argument, NULL, 'E' },
+		{ "cache", required_argument, NULL, 'C' },
+		{ "stats", no_argument, NULL, 'T' },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
 		{ NULL, 0, NULL, 0 },
@@ -111,7 +147,14 @@ int main(int argc, char **argv)
 	const char *fexpr = NULL;
 	int plan = VP_PLAN_AUTO, explain = 0;
 	struct vp_filter filter;
-	uint64_t search_ns = 0;
+	uint64_t search_ns = 0, read_ns = 0, write_ns = 0, allocs_warm = 0, warm_q = 0;
+	const char *cachedir = NULL;
+	struct vp_cache *cache = NULL;
+	int stats = 0;
+	uint64_t *keys = NULL, ihash;
+	size_t *miss = NULL;
+	float *mq = NULL, *md = NULL;
+	int64_t *mi = NULL;
 
 	vp_cli_init(argc, argv);
 	while ((c = getopt_long(argc, argv, "i:k:p:j:f:F:b:c:hV", longopts, NULL)) != -1) {
@@ -120,6 +163,8 @@ int main(int argc, char **argv)
 		case 'k': k = (size_t)vp_opt_int("-k", optarg, VP_K_MIN, VP_K_MAX); k_given = 1; break;
 		case 'c': cfgpath = optarg; break;
 		case 'X': fexpr = optarg; break;
+		case 'C': cachedir = optarg; break;
+		case 'T': stats = 1; break;
 		case 'P':
 			if ((plan = vp_plan_parse(optarg)) <= 0)
 				vp_usage_error("--plan: '%s' is not index, prefilter or ivf-wide", optarg);
@@ -242,6 +287,32 @@ int main(int argc, char **argv)
 		vp_die(VP_EXIT_DATA, "%s: queries have dimension %u, index %s has %u",
 		       r.name, r.dim, index, s.ix.hdr.dim);
 
+	if (cachedir) {
+		if (vp_cache_open(&cache, cachedir, VP_CACHE_L1_DEFAULT,
+				  VP_CACHE_L2_SLOTS_DEFAULT, &err))
+			vp_die_err(&err);
+		keys = malloc(batch * sizeof *keys);
+		miss = malloc(batch * sizeof *miss);
+		mq = malloc(batch * (r.dim ? r.dim : 1) * sizeof *mq);
+		md = malloc(batch * k * sizeof *md);
+		mi = malloc(batch * k * sizeof *mi);
+		if (!keys || !miss || !mq || !md || !mi)
+			vp_die(VP_EXIT_IO, "out of memory");
+	}
+	/* what a cached answer depends on: the index (its header checksum
+	 * changes with every build), k, the parameters, the filter and plan */
+	{
+		XXH64_state_t *h = XXH64_createState();
+		XXH64_reset(h, 0);
+		XXH64_update(h, s.ix.map + 248, 8);
+		XXH64_update(h, &k, sizeof k);
+		XXH64_update(h, ps.val, sizeof ps.val);
+		XXH64_update(h, &plan, sizeof plan);
+		if (fexpr)
+			XXH64_update(h, fexpr, strlen(fexpr));
+		ihash = XXH64_digest(h);
+		XXH64_freeState(h);
+	}
 	q = malloc(batch * (r.dim ? r.dim : 1) * sizeof *q);
 	dist = malloc(batch * k * sizeof *dist);
 	ids = malloc(batch * k * sizeof *ids);
@@ -249,22 +320,55 @@ int main(int argc, char **argv)
 	if (!q || !dist || !ids || !ibuf)
 		vp_die(VP_EXIT_IO, "out of memory");
 	for (;;) {
+		uint64_t t0 = vp_now_nsec(), a0 = vp_alloc_count;
 		long got = vp_reader_read(&r, q, batch, &err);
+		size_t nmiss = (size_t)(got > 0 ? got : 0);
 		if (got < 0)
 			vp_die_err(&err);
 		if (got == 0)
 			break;
-		{
-			uint64_t t0 = vp_now_nsec();
-			if (vp_searcher_search_filtered(&s, q, (size_t)got, k, &ps, threads,
-							fexpr ? &filter : NULL, plan, dist,
-							ids, &err))
-				vp_die(err.code == VP_E_ARG ? VP_EXIT_USAGE : vp_exit_code(err.code),
-				       "%s", err.msg);
-			search_ns += vp_now_nsec() - t0;
+		read_ns += vp_now_nsec() - t0;
+		t0 = vp_now_nsec();
+		if (cache) {
+			/* answer what the cache has, search only the rest */
+			nmiss = 0;
+			vp_cache_begin(cache, 0);
+			for (long i = 0; i < got; i++) {
+				keys[i] = XXH64(q + (size_t)i * r.dim, r.dim * sizeof *q, ihash);
+				if (!vp_cache_get(cache, keys[i], k, dist + (size_t)i * k,
+						  ids + (size_t)i * k)) {
+					memcpy(mq + nmiss * r.dim, q + (size_t)i * r.dim,
+					       r.dim * sizeof *q);
+					miss[nmiss++] = (size_t)i;
+				}
+			}
+			vp_cache_end(cache);
 		}
+		if (nmiss && vp_searcher_search_filtered(&s, cache ? mq : q, nmiss, k, &ps,
+							 threads, fexpr ? &filter : NULL,
+							 plan, cache ? md : dist,
+							 cache ? mi : ids, &err))
+			vp_die(err.code == VP_E_ARG ? VP_EXIT_USAGE : vp_exit_code(err.code),
+			       "%s", err.msg);
+		if (cache && nmiss) {
+			vp_cache_begin(cache, 1);
+			for (size_t j = 0; j < nmiss; j++) {
+				memcpy(dist + miss[j] * k, md + j * k, k * sizeof *md);
+				memcpy(ids + miss[j] * k, mi + j * k, k * sizeof *mi);
+				vp_cache_put(cache, keys[miss[j]], k, md + j * k, mi + j * k);
+			}
+			vp_cache_end(cache);
+		}
+		search_ns += vp_now_nsec() - t0;
+		/* allocations after the first batch, which warms the pools */
+		if (done > 0) {
+			allocs_warm += vp_alloc_count - a0;
+			warm_q += (uint64_t)got;
+		}
+		t0 = vp_now_nsec();
 		if (explain != 2)
 			write_results(of, done, (size_t)got, k, dist, ids, ibuf);
+		write_ns += vp_now_nsec() - t0;
 		done += (uint64_t)got;
 		vp_progress("%llu queries", (unsigned long long)done);
 	}
@@ -274,6 +378,29 @@ int main(int argc, char **argv)
 		       (unsigned long long)done, done ? (double)search_ns / 1e3 / (double)done : 0,
 		       plan == VP_PLAN_INDEX ? "index" : plan == VP_PLAN_PREFILTER ? "prefilter" : "ivf-wide",
 		       threads, threads == 1 ? "" : "s");
+	if (stats) {
+		fprintf(stderr, "%s: stats: %llu queries; read %.3f s, search %.3f s, write %.3f s\n",
+			vp_prog, (unsigned long long)done, (double)read_ns / 1e9,
+			(double)search_ns / 1e9, (double)write_ns / 1e9);
+		fprintf(stderr, "%s: stats: %.3f allocations per query after the first batch "
+			"(%llu queries)\n", vp_prog,
+			warm_q ? (double)allocs_warm / (double)warm_q : 0.0,
+			(unsigned long long)warm_q);
+		if (cache) {
+			const struct vp_cache_stats *cs = vp_cache_stats(cache);
+			fprintf(stderr, "%s: stats: cache %llu lookups, %llu L1 hits, %llu L2 hits, "
+				"hit rate %.1f%%\n", vp_prog, (unsigned long long)cs->lookups,
+				(unsigned long long)cs->l1_hits, (unsigned long long)cs->l2_hits,
+				cs->lookups ? 100.0 * (double)(cs->l1_hits + cs->l2_hits) /
+						      (double)cs->lookups : 0.0);
+		}
+	}
+	vp_cache_close(cache);
+	free(keys);
+	free(miss);
+	free(mq);
+	free(md);
+	free(mi);
 	if (fexpr)
 		vp_filter_release(&filter);
 	vp_reader_close(&r);

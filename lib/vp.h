@@ -8,6 +8,7 @@
 #define VP_VERSION "0.1.0"
 
 #include "vp_build.h"
+#include "vp_cache.h"
 #include "vp_config.h"
 #include "vp_dist.h"
 #include "vp_err.h"
