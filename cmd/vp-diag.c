@@ -6,6 +6,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "vp_alog.h"
 #include "vp_cli.h"
 
 static void usage(void)
@@ -16,6 +17,7 @@ static void usage(void)
 	       "With --system, describe the machine as vp sees it.\n\n"
 	       "      --system         CPU, SIMD level and kernels in use, cores,\n"
 	       "                       memory, page size, transparent huge pages\n"
+	       "      --access-log FILE  summarise an access log of vp-search\n"
 	       "      --no-verify      skip the section checksums (fast)\n"
 	       "      --no-stats       skip the vector statistics\n"
 	       "  -h, --help           this help\n"
@@ -23,6 +25,64 @@ static void usage(void)
 	       "Exit status: 0 no problem found, 1 a problem found (checksum\n"
 	       "mismatch, NaN vectors), 2 usage, 3 not a valid index, 4 I/O error.\n",
 	       vp_prog, vp_prog);
+}
+
+/* Access-log summary: records, queries, and the most touched lists or
+ * regions per kind. */
+struct alog_sum {
+	uint64_t records, items, maxq, kinds[3];
+	uint32_t maxseg;
+	uint64_t *count; /* per (kind, item) for items < 65536 */
+};
+
+static void alog_add(void *ctx, uint32_t query, uint16_t seg, uint16_t kind,
+		     const uint32_t *items, uint32_t n)
+{
+	struct alog_sum *s = ctx;
+	s->records++;
+	s->items += n;
+	if (query + 1ull > s->maxq)
+		s->maxq = query + 1ull;
+	if (seg > s->maxseg)
+		s->maxseg = seg;
+	if (kind < 3)
+		s->kinds[kind]++;
+	if (!s->count)
+		s->count = calloc(3 * 65536, sizeof *s->count);
+	for (uint32_t i = 0; i < n && s->count && kind < 3; i++) {
+		uint32_t it = kind == VP_ALOG_HNSW ? items[i] / VP_ALOG_REGION : items[i];
+		if (it < 65536)
+			s->count[kind * 65536 + it]++;
+	}
+}
+
+static void alog_report(const char *path, struct alog_sum *s, long n)
+{
+	static const char *const kn[3] = { "flat", "ivf list", "hnsw region" };
+	printf("access log     %s\n", path);
+	printf("records        %ld (queries up to %llu, segments %u)\n", n,
+	       (unsigned long long)s->maxq, s->records ? s->maxseg + 1 : 0);
+	for (int k = 0; k < 3; k++) {
+		if (!s->kinds[k])
+			continue;
+		printf("%-14s %llu records\n", kn[k], (unsigned long long)s->kinds[k]);
+		if (k == 0 || !s->count)
+			continue;
+		/* the ten most touched */
+		for (int top = 0; top < 10; top++) {
+			uint64_t best = 0;
+			uint32_t bi = 0;
+			for (uint32_t i = 0; i < 65536; i++)
+				if (s->count[k * 65536 + i] > best) {
+					best = s->count[k * 65536 + i];
+					bi = i;
+				}
+			if (!best)
+				break;
+			printf("  %s %-8u %llu\n", kn[k], bi, (unsigned long long)best);
+			s->count[k * 65536 + bi] = 0;
+		}
+	}
 }
 
 static int system_report(void)
@@ -47,11 +107,13 @@ int main(int argc, char **argv)
 		{ "system", no_argument, NULL, 'S' },
 		{ "no-verify", no_argument, NULL, 'N' },
 		{ "no-stats", no_argument, NULL, 'T' },
+		{ "access-log", required_argument, NULL, 'L' },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
 		{ NULL, 0, NULL, 0 },
 	};
 	int sys = 0, verify = 1, stats = 1, c, problems = 0;
+	const char *alog = NULL;
 	struct vp_index ix;
 	struct vp_error err = { 0 };
 	const char *path;
@@ -64,10 +126,24 @@ int main(int argc, char **argv)
 		case 'S': sys = 1; break;
 		case 'N': verify = 0; break;
 		case 'T': stats = 0; break;
+		case 'L': alog = optarg; break;
 		case 'h': usage(); vp_close_stdout(); return 0;
 		case 'V': vp_version();
 		default: vp_usage_error("bad option");
 		}
+	}
+	if (alog) {
+		struct alog_sum sum = { 0 };
+		long n;
+		if (optind < argc)
+			vp_usage_error("--access-log takes no INDEX");
+		n = vp_alog_read(alog, alog_add, &sum, &err);
+		if (n < 0)
+			vp_die_err(&err);
+		alog_report(alog, &sum, n);
+		free(sum.count);
+		vp_close_stdout();
+		return 0;
 	}
 	if (sys) {
 		if (optind < argc)

@@ -8,6 +8,7 @@
 #include <xxhash.h>
 
 #include "vp_cli.h"
+#include "vp_alog.h"
 #include "vp_cache.h"
 #include "vp_filter.h"
 
@@ -64,6 +65,9 @@ static void usage(void)
 	       "      --cache DIR      answer repeated queries from a result cache: in\n"
 	       "                       memory for the run, and DIR/vp-cache.bin shared\n"
 	       "                       between runs and processes\n"
+	       "      --access-log FILE  append, per query, the segments and IVF lists or\n"
+	       "                       HNSW entry regions touched (LZ4 blocks; vp-diag\n"
+	       "                       --access-log summarises it)\n"
 	       "      --stats          print cache hit rate, allocations per query and\n"
 	       "                       time by stage on stderr at the end\n"
 	       "      --verify         check every section checksum before searching\n"
@@ -125,6 +129,7 @@ int main(int argc, char **argv)
 		{ "explain", optional_argument, NULL, 'E' },
 		{ "cache", required_argument, NULL, 'C' },
 		{ "stats", no_argument, NULL, 'T' },
+		{ "access-log", required_argument, NULL, 'L' },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
 		{ NULL, 0, NULL, 0 },
@@ -148,7 +153,8 @@ int main(int argc, char **argv)
 	int plan = VP_PLAN_AUTO, explain = 0;
 	struct vp_filter filter;
 	uint64_t search_ns = 0, read_ns = 0, write_ns = 0, allocs_warm = 0, warm_q = 0;
-	const char *cachedir = NULL;
+	const char *cachedir = NULL, *alogpath = NULL;
+	struct vp_alog alog;
 	struct vp_cache *cache = NULL;
 	int stats = 0;
 	uint64_t *keys = NULL, ihash;
@@ -165,6 +171,7 @@ int main(int argc, char **argv)
 		case 'X': fexpr = optarg; break;
 		case 'C': cachedir = optarg; break;
 		case 'T': stats = 1; break;
+		case 'L': alogpath = optarg; break;
 		case 'P':
 			if ((plan = vp_plan_parse(optarg)) <= 0)
 				vp_usage_error("--plan: '%s' is not index, prefilter or ivf-wide", optarg);
@@ -313,6 +320,11 @@ int main(int argc, char **argv)
 		ihash = XXH64_digest(h);
 		XXH64_freeState(h);
 	}
+	if (alogpath) {
+		if (vp_alog_open(&alog, alogpath, &err))
+			vp_die_err(&err);
+		s.tracing = 1;
+	}
 	q = malloc(batch * (r.dim ? r.dim : 1) * sizeof *q);
 	dist = malloc(batch * k * sizeof *dist);
 	ids = malloc(batch * k * sizeof *ids);
@@ -360,6 +372,16 @@ int main(int argc, char **argv)
 			vp_cache_end(cache);
 		}
 		search_ns += vp_now_nsec() - t0;
+		if (alogpath)
+			for (size_t j = 0; j < nmiss; j++)
+				for (size_t g = 0; g < s.nseg; g++) {
+					uint16_t kind;
+					const uint32_t *items;
+					uint32_t cnt = vp_searcher_trace(&s, g, j, &kind, &items);
+					if (vp_alog_add(&alog, (uint32_t)(done + (cache ? miss[j] : j)),
+							(uint16_t)g, kind, items, cnt, &err))
+						vp_die_err(&err);
+				}
 		/* allocations after the first batch, which warms the pools */
 		if (done > 0) {
 			allocs_warm += vp_alloc_count - a0;
@@ -395,6 +417,8 @@ int main(int argc, char **argv)
 						      (double)cs->lookups : 0.0);
 		}
 	}
+	if (alogpath && vp_alog_close(&alog, &err))
+		vp_die_err(&err);
 	vp_cache_close(cache);
 	free(keys);
 	free(miss);

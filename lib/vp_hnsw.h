@@ -79,6 +79,8 @@ int vp_hnsw_open(struct vp_hnsw *h, const struct vp_index *ix, uint32_t seg,
 struct vp_hnsw_pool {
 	void **per_thread;
 	int nthreads;
+	uint32_t *trace;  /* optional: per query 1, then the level-0 entry node */
+	size_t tstride;
 };
 
 void vp_hnsw_pool_release(struct vp_hnsw_pool *p);

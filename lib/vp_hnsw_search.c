@@ -150,7 +150,8 @@ static inline void prefetch_vec(const float *v, size_t d)
 
 static int search_one(const struct vp_hnsw *h, const struct vp_kernels *kern,
 		      struct hstate *s, const float *q, size_t k, size_t ef,
-		      const struct vp_fctx *fc, float *dist, int64_t *ids)
+		      const struct vp_fctx *fc, uint32_t *trace, float *dist,
+		      int64_t *ids)
 {
 	const size_t d = h->d, stride0 = 1 + h->M0;
 	uint32_t ep = h->entry;
@@ -174,6 +175,10 @@ static int search_one(const struct vp_hnsw *h, const struct vp_kernels *kern,
 				}
 			}
 		}
+	}
+	if (trace) {
+		trace[0] = 1;
+		trace[1] = ep;
 	}
 	if (ef < k)
 		ef = k;
@@ -266,6 +271,7 @@ int vp_hnsw_search(const struct vp_hnsw *h, struct vp_hnsw_pool *pool,
 		t = omp_get_thread_num();
 #endif
 		if (search_one(h, kern, pool->per_thread[t], q + i * h->d, k, ef, fc,
+			       pool->trace ? pool->trace + i * pool->tstride : NULL,
 			       dist + i * k, ids + i * k))
 			failed = 1;
 	}

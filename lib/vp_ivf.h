@@ -100,6 +100,8 @@ void vp_ivf_close(struct vp_ivf *v);
 struct vp_ivf_pool {
 	void **per_thread;
 	int nthreads;
+	uint32_t *trace;  /* optional: per query a count, then the lists probed */
+	size_t tstride;
 };
 void vp_ivf_pool_release(struct vp_ivf_pool *p);
 

@@ -295,7 +295,7 @@ static void scan_flat_filtered(const struct vp_ivf *v,
 static void search_one(const struct vp_ivf *v, const struct vp_kernels *kern,
 		       struct istate *s, const float *q, size_t k,
 		       size_t nprobe, size_t refine, const struct vp_fctx *fc,
-		       float *dist, int64_t *ids)
+		       uint32_t *trace, float *dist, int64_t *ids)
 {
 	const size_t d = v->d;
 	size_t np, got;
@@ -308,6 +308,11 @@ static void search_one(const struct vp_ivf *v, const struct vp_kernels *kern,
 		vp_topk_push(&s->coarse, v->cnorms[l] - 2.0f * s->c[l], (int64_t)l);
 	np = vp_topk_extract(&s->coarse, s->cd, s->ci);
 	vp_topk_reset(&s->heap);
+	if (trace) {
+		trace[0] = (uint32_t)np;
+		for (size_t i = 0; i < np; i++)
+			trace[1 + i] = (uint32_t)s->ci[i];
+	}
 
 	if (v->type == VP_TYPE_IVF_FLAT) {
 		struct vp_flat f = { (const float *)v->data, v->norms, v->n, d,
@@ -432,7 +437,8 @@ int vp_ivf_search(const struct vp_ivf *v, struct vp_ivf_pool *pool,
 		t = omp_get_thread_num();
 #endif
 		search_one(v, kern, pool->per_thread[t], q + i * v->d, k, np,
-			   refine, fc, dist + i * k, ids + i * k);
+			   refine, fc, pool->trace ? pool->trace + i * pool->tstride : NULL,
+			   dist + i * k, ids + i * k);
 	}
 	return 0;
 }

@@ -140,6 +140,13 @@ static int prefilter(struct vp_searcher *s, struct vp_segment *g,
 	return failed ? vp_seterr(err, VP_E_NOMEM, "out of memory") : 0;
 }
 
+static int search_segment_run(struct vp_searcher *s, struct vp_segment *g,
+			      const float *q, size_t nq, size_t k,
+			      const struct vp_param_set *ps, int threads,
+			      const struct vp_filter *f, int plan, int64_t wide,
+			      const struct vp_fctx *fcp, float *dist, int64_t *ids,
+			      struct vp_error *err);
+
 static int search_segment(struct vp_searcher *s, struct vp_segment *g,
 			  const float *q, size_t nq, size_t k,
 			  const struct vp_param_set *ps, int threads,
@@ -149,6 +156,51 @@ static int search_segment(struct vp_searcher *s, struct vp_segment *g,
 	int type = (int)s->ix.hdr.type;
 	struct vp_fctx fc = { f, g->labels, (int64_t)g->meta.id_base };
 	const struct vp_fctx *fcp = f ? &fc : NULL;
+	int rc;
+
+	g->traced = 0;
+	if (s->tracing && type != VP_TYPE_FLAT) {
+		size_t stride = type == VP_TYPE_HNSW ? 2 : 1 + g->ivf.nlist;
+		if (nq * stride > g->tcap) {
+			uint32_t *t = realloc(g->trace, nq * stride * sizeof *t);
+			if (!t)
+				return vp_seterr(err, VP_E_NOMEM, "out of memory");
+			g->trace = t;
+			g->tcap = nq * stride;
+		}
+		g->tstride = stride;
+		memset(g->trace, 0, nq * stride * sizeof *g->trace);
+		g->hpool.trace = g->ipool.trace = g->trace;
+		g->hpool.tstride = g->ipool.tstride = stride;
+		g->traced = 1;
+	}
+	rc = search_segment_run(s, g, q, nq, k, ps, threads, f, plan, wide, fcp,
+				dist, ids, err);
+	g->hpool.trace = g->ipool.trace = NULL;
+	return rc;
+}
+
+uint32_t vp_searcher_trace(const struct vp_searcher *s, size_t g, size_t i,
+			   uint16_t *kind, const uint32_t **items)
+{
+	const struct vp_segment *sg = &s->seg[g];
+	int type = (int)s->ix.hdr.type;
+	*kind = type == VP_TYPE_HNSW ? 2 : type == VP_TYPE_FLAT ? 0 : 1;
+	*items = NULL;
+	if (!sg->traced)
+		return 0;
+	*items = sg->trace + i * sg->tstride + 1;
+	return sg->trace[i * sg->tstride];
+}
+
+static int search_segment_run(struct vp_searcher *s, struct vp_segment *g,
+			      const float *q, size_t nq, size_t k,
+			      const struct vp_param_set *ps, int threads,
+			      const struct vp_filter *f, int plan, int64_t wide,
+			      const struct vp_fctx *fcp, float *dist, int64_t *ids,
+			      struct vp_error *err)
+{
+	int type = (int)s->ix.hdr.type;
 	if (f && plan == VP_PLAN_PREFILTER && g->vectors)
 		return prefilter(s, g, fcp, q, nq, k, threads, dist, ids, err);
 	if (type >= VP_TYPE_IVF_FLAT && type <= VP_TYPE_IVF_PQ) {
@@ -409,6 +461,7 @@ void vp_searcher_close(struct vp_searcher *s)
 		vp_ivf_pool_release(&s->seg[g].ipool);
 		vp_ivf_close(&s->seg[g].ivf);
 		free(s->seg[g].match);
+		free(s->seg[g].trace);
 	}
 	free(s->seg);
 	vp_index_close(&s->ix);

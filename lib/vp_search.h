@@ -35,6 +35,9 @@ struct vp_segment {
 	const struct vp_label_hist *hist; /* NULL: no histogram */
 	const float *vectors;             /* row-major originals, or NULL */
 	uint32_t *match;                  /* prefilter: rows that pass */
+	uint32_t *trace;                  /* access trace of the last batch */
+	size_t tcap, tstride;
+	int traced;                       /* the last batch filled trace */
 };
 
 /* Plans for a filtered search (vp-search --plan NAME). */
@@ -67,7 +70,14 @@ struct vp_searcher {
 	int64_t *pi;
 	size_t pcap;
 	double cost_dist_us, cost_filter_us; /* calibrated on first plan */
+	int tracing;                         /* record what each query touched */
 };
+
+/* What query i of the last batch touched in segment g: kind (enum
+ * vp_alog_kind), and for IVF the lists probed, for HNSW the level-0 entry
+ * node.  Returns the item count (0 when nothing was recorded). */
+uint32_t vp_searcher_trace(const struct vp_searcher *s, size_t g, size_t i,
+			   uint16_t *kind, const uint32_t **items);
 
 /* Opens and validates an index (bounds always; checksums when verify).
  * Returns 0 or a negative VP_E_*. */

@@ -1,0 +1,49 @@
+/*
+ * vp_alog: the access log: per query, which segments and which IVF lists
+ * or HNSW entry regions a search touched, for vp-warmup and vp-tune to read.
+ *
+ * File: a sequence of blocks, each "VPAL" (4 bytes), uint32 raw length,
+ * uint32 compressed length, then that many bytes of LZ4 block data.  The raw
+ * data is a sequence of records: uint32 query number, uint16 segment,
+ * uint16 kind (0 FLAT: the segment only, 1 IVF: probed lists, 2 HNSW:
+ * level-0 entry region = entry node / VP_ALOG_REGION), uint32 count, then
+ * count uint32 items.  Blocks are appended under an exclusive flock, so
+ * concurrent searches may share one log.
+ */
+#ifndef VP_ALOG_H
+#define VP_ALOG_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "vp_err.h"
+
+#define VP_ALOG_REGION 1024 /* HNSW nodes per entry region */
+#define VP_ALOG_BLOCK (1u << 16)
+
+enum vp_alog_kind { VP_ALOG_FLAT = 0, VP_ALOG_IVF = 1, VP_ALOG_HNSW = 2 };
+
+struct vp_alog {
+	int fd;
+	unsigned char *buf;
+	size_t len;
+};
+
+/* Opens path for appending (created if missing).  Returns 0 or VP_E_IO. */
+int vp_alog_open(struct vp_alog *a, const char *path, struct vp_error *err);
+
+/* Adds one record; flushes a block when the buffer is full. */
+int vp_alog_add(struct vp_alog *a, uint32_t query, uint16_t seg, uint16_t kind,
+		const uint32_t *items, uint32_t count, struct vp_error *err);
+
+/* Flushes and closes.  Returns 0 or VP_E_IO. */
+int vp_alog_close(struct vp_alog *a, struct vp_error *err);
+
+/* Calls fn for every record of the log at path.  Returns the number of
+ * records, or VP_E_FORMAT (naming the offset) / VP_E_IO. */
+long vp_alog_read(const char *path,
+		  void (*fn)(void *ctx, uint32_t query, uint16_t seg,
+			     uint16_t kind, const uint32_t *items, uint32_t count),
+		  void *ctx, struct vp_error *err);
+
+#endif
