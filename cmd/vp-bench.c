@@ -6,7 +6,10 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include <xxhash.h>
+
 #include "vp_cli.h"
+#include "vp_filter.h"
 
 #define MAX_SWEEP 256
 
@@ -25,6 +28,9 @@ static void usage(void)
 	       "                        thread) or throughput (batches on N threads)\n"
 	       "  -n, --nq N            use only the first N queries\n"
 	       "  -b, --batch N         queries per batch in throughput mode (default %d)\n"
+	       "      --filter EXPR     filtered search (ground truth must be filtered too)\n"
+	       "      --plan NAME       force the plan of a filtered search\n"
+	       "      --cache DIR       use vp-search's result cache; reports the hit rate\n"
 	       "      --hist            print the latency histogram\n"
 	       "      --json            write the results as JSON (schema vp-bench/1)\n"
 	       "      --baseline FILE   compare with an earlier --json result\n"
@@ -49,7 +55,45 @@ static const char *const lat_names[8] = {
 	"min", "avg", "p50", "p90", "p95", "p99", "p999", "max",
 };
 
-static void bench_one(struct vp_searcher *s, const float *q, size_t nq,
+/* What a run searches with beyond the parameters. */
+struct bctx {
+	const struct vp_filter *f;
+	int plan;
+	struct vp_cache *cache;
+	uint64_t ihash;
+};
+
+/* One query or batch through the cache (when there is one): hits are
+ * copied, misses searched and stored. */
+static int search(struct vp_searcher *s, const struct bctx *b, const float *q,
+		  size_t nq, size_t k, const struct vp_param_set *ps, int threads,
+		  float *dist, int64_t *ids, struct vp_error *err)
+{
+	size_t d = s->ix.hdr.dim;
+	if (!b->cache)
+		return vp_searcher_search_filtered(s, q, nq, k, ps, threads, b->f,
+						   b->plan, dist, ids, err);
+	for (size_t i = 0; i < nq; i++) {
+		uint64_t key = XXH64(q + i * d, d * sizeof *q, b->ihash ^ (uint64_t)ps->val[VP_P_EF] * 31 ^
+				     (uint64_t)ps->val[VP_P_NPROBE] * 131 ^ (uint64_t)ps->val[VP_P_REFINE] * 1031);
+		int hit;
+		vp_cache_begin(b->cache, 0);
+		hit = vp_cache_get(b->cache, key, k, dist + i * k, ids + i * k);
+		vp_cache_end(b->cache);
+		if (hit)
+			continue;
+		if (vp_searcher_search_filtered(s, q + i * d, 1, k, ps, threads, b->f,
+						b->plan, dist + i * k, ids + i * k, err))
+			return -1;
+		vp_cache_begin(b->cache, 1);
+		vp_cache_put(b->cache, key, k, dist + i * k, ids + i * k);
+		vp_cache_end(b->cache);
+	}
+	return 0;
+}
+
+static void bench_one(struct vp_searcher *s, const struct bctx *b,
+		      const float *q, size_t nq,
 		      size_t k, const struct vp_param_set *ps, int threads,
 		      int latency, size_t batch, const int32_t *gt,
 		      size_t gt_dim, struct run *out)
@@ -64,15 +108,16 @@ static void bench_one(struct vp_searcher *s, const float *q, size_t nq,
 	if (!dist || !ids || (latency && !lat))
 		vp_die(VP_EXIT_IO, "out of memory");
 	/* warm-up: page in the index and the caches, untimed */
-	if (vp_searcher_search(s, q, warm, k, ps, latency ? 1 : threads, dist, ids, &err))
+	if (!b->cache && vp_searcher_search_filtered(s, q, warm, k, ps, latency ? 1 : threads,
+						     b->f, b->plan, dist, ids, &err))
 		vp_die_err(&err);
 	memset(&out->hist, 0, sizeof out->hist);
 	t0 = vp_now_nsec();
 	if (latency) {
 		for (size_t i = 0; i < nq; i++) {
 			uint64_t a = vp_now_nsec();
-			if (vp_searcher_search(s, q + i * d, 1, k, ps, 1, dist + i * k,
-					       ids + i * k, &err))
+			if (search(s, b, q + i * d, 1, k, ps, 1, dist + i * k,
+				   ids + i * k, &err))
 				vp_die_err(&err);
 			lat[i] = (double)(vp_now_nsec() - a) / 1000.0;
 			vp_hist_add(&out->hist, lat[i]);
@@ -81,8 +126,8 @@ static void bench_one(struct vp_searcher *s, const float *q, size_t nq,
 	} else {
 		for (size_t i = 0; i < nq; i += batch) {
 			size_t m = nq - i < batch ? nq - i : batch;
-			if (vp_searcher_search(s, q + i * d, m, k, ps, threads,
-					       dist + i * k, ids + i * k, &err))
+			if (search(s, b, q + i * d, m, k, ps, threads,
+				   dist + i * k, ids + i * k, &err))
 				vp_die_err(&err);
 			vp_progress("%s %zu/%zu queries", out->param, i + m, nq);
 		}
@@ -212,6 +257,9 @@ int main(int argc, char **argv)
 		{ "nq", required_argument, NULL, 'n' },
 		{ "batch", required_argument, NULL, 'b' },
 		{ "hist", no_argument, NULL, 'H' },
+		{ "filter", required_argument, NULL, 'X' },
+		{ "plan", required_argument, NULL, 'P' },
+		{ "cache", required_argument, NULL, 'C' },
 		{ "json", no_argument, NULL, 'J' },
 		{ "baseline", required_argument, NULL, 'B' },
 		{ "max-regression", required_argument, NULL, 'R' },
@@ -220,7 +268,9 @@ int main(int argc, char **argv)
 		{ NULL, 0, NULL, 0 },
 	};
 	const char *index = NULL, *qpath = NULL, *gpath = NULL, *sweep = NULL;
-	const char *baseline = NULL;
+	const char *baseline = NULL, *fexpr = NULL, *cachedir = NULL;
+	struct vp_filter filter;
+	struct bctx bc = { NULL, VP_PLAN_AUTO, NULL, 0 };
 	int threads = vp_default_threads(), latency = 1, hist = 0, json = 0, c;
 	int64_t nq_max = -1;
 	size_t k = VP_K_DEFAULT, batch = VP_BATCH_DEFAULT, nq, ngt;
@@ -258,6 +308,12 @@ int main(int argc, char **argv)
 		case 'n': nq_max = vp_opt_int("--nq", optarg, 1, INT64_MAX); break;
 		case 'b': batch = (size_t)vp_opt_int("--batch", optarg, VP_BATCH_MIN, VP_BATCH_MAX); break;
 		case 'H': hist = 1; break;
+		case 'X': fexpr = optarg; break;
+		case 'P':
+			if ((bc.plan = vp_plan_parse(optarg)) <= 0)
+				vp_usage_error("--plan: '%s' is not index, prefilter or ivf-wide", optarg);
+			break;
+		case 'C': cachedir = optarg; break;
 		case 'J': json = 1; break;
 		case 'B': baseline = optarg; break;
 		case 'R': pct = vp_opt_double("--max-regression", optarg, 0, 100); break;
@@ -271,8 +327,21 @@ int main(int argc, char **argv)
 	if (!index || !qpath || !gpath)
 		vp_usage_error("-i INDEX, -q QUERIES and -g GT are required");
 
+	if (fexpr) {
+		if (vp_filter_parse(&filter, fexpr, &err))
+			vp_usage_error("%s", err.msg);
+		bc.f = &filter;
+	} else if (bc.plan != VP_PLAN_AUTO)
+		vp_usage_error("--plan needs --filter");
 	if (vp_searcher_open(&s, index, 0, &err))
 		vp_die_err(&err);
+	if (cachedir) {
+		if (vp_cache_open(&bc.cache, cachedir, VP_CACHE_L1_DEFAULT,
+				  VP_CACHE_L2_SLOTS_DEFAULT, &err))
+			vp_die_err(&err);
+		bc.ihash = XXH64(s.ix.map + 248, 8, (uint64_t)k) ^ (fexpr ? XXH64(fexpr, strlen(fexpr), 0) : 0) ^
+			   (uint64_t)bc.plan;
+	}
 	if (vp_read_all(qpath, VP_FMT_AUTO, &q, &nq, &qd, &err))
 		vp_die_err(&err);
 	if (nq == 0)
@@ -325,7 +394,7 @@ int main(int argc, char **argv)
 		}
 	}
 	for (int r = 0; r < nruns; r++)
-		bench_one(&s, q, nq, k, &psets[r], threads, latency, batch, gt, gd, &runs[r]);
+		bench_one(&s, &bc, q, nq, k, &psets[r], threads, latency, batch, gt, gd, &runs[r]);
 
 	vp_sysinfo_get(&si);
 	stat(index, &st);
@@ -379,8 +448,18 @@ int main(int argc, char **argv)
 			}
 			printf("}%s\n", r + 1 < nruns ? "," : "");
 		}
-		printf("  ],\n  \"peak_rss_bytes\": %llu\n}\n",
-		       (unsigned long long)vp_peak_rss());
+		printf("  ],\n");
+		if (bc.cache) {
+			const struct vp_cache_stats *cs = vp_cache_stats(bc.cache);
+			printf("  \"cache_hit_rate\": %.6f,\n", cs->lookups ?
+			       (double)(cs->l1_hits + cs->l2_hits) / (double)cs->lookups : 0.0);
+		}
+		if (fexpr) {
+			printf("  \"filter\": ");
+			json_str(fexpr);
+			printf(",\n");
+		}
+		printf("  \"peak_rss_bytes\": %llu\n}\n", (unsigned long long)vp_peak_rss());
 	} else {
 		printf("# index %s: %s %s, %llu x %u, %.1f MB, built in %.2f s (%.0f vectors/s)",
 		       index, vp_index_type_name((int)s.ix.hdr.type),
@@ -402,6 +481,16 @@ int main(int argc, char **argv)
 		       nq, k, latency ? "latency" : "throughput", latency ? 1 : threads,
 		       (latency || threads == 1) ? "" : "s", si.simd_used,
 		       (double)vp_peak_rss() / 1e6);
+		if (fexpr)
+			printf("# filter %s%s%s\n", fexpr, bc.plan ? ", plan " : "",
+			       bc.plan == VP_PLAN_INDEX ? "index" : bc.plan == VP_PLAN_PREFILTER ?
+			       "prefilter" : bc.plan == VP_PLAN_WIDE ? "ivf-wide" : "");
+		if (bc.cache) {
+			const struct vp_cache_stats *cs = vp_cache_stats(bc.cache);
+			printf("# cache %s: %llu lookups, hit rate %.1f%%\n", cachedir,
+			       (unsigned long long)cs->lookups, cs->lookups ? 100.0 *
+			       (double)(cs->l1_hits + cs->l2_hits) / (double)cs->lookups : 0.0);
+		}
 		printf("%-16s %8s %10s", "param", "recall", "qps");
 		if (latency)
 			printf(" %9s %9s %9s %9s %9s %9s %9s %9s", "min_us", "avg_us",
@@ -441,6 +530,9 @@ int main(int argc, char **argv)
 	if (baseline)
 		bad = compare(baseline, runs, nruns, pct);
 	vp_searcher_close(&s);
+	vp_cache_close(bc.cache);
+	if (fexpr)
+		vp_filter_release(&filter);
 	free(q);
 	free(gt);
 	free(runs);

@@ -157,8 +157,9 @@ int main(int argc, char **argv)
 	struct vp_alog alog;
 	struct vp_cache *cache = NULL;
 	int stats = 0;
+	uint64_t batch_dups = 0;
 	uint64_t *keys = NULL, ihash;
-	size_t *miss = NULL;
+	size_t *miss = NULL, *dedup = NULL, *dups = NULL, *dupof = NULL, ndup = 0;
 	float *mq = NULL, *md = NULL;
 	int64_t *mi = NULL;
 
@@ -300,6 +301,11 @@ int main(int argc, char **argv)
 			vp_die_err(&err);
 		keys = malloc(batch * sizeof *keys);
 		miss = malloc(batch * sizeof *miss);
+		dedup = malloc(2 * batch * sizeof *dedup);
+		dups = malloc(batch * sizeof *dups);
+		dupof = malloc(batch * sizeof *dupof);
+		if (!dedup || !dups || !dupof)
+			vp_die(VP_EXIT_IO, "out of memory");
 		mq = malloc(batch * (r.dim ? r.dim : 1) * sizeof *mq);
 		md = malloc(batch * k * sizeof *md);
 		mi = malloc(batch * k * sizeof *mi);
@@ -344,15 +350,27 @@ int main(int argc, char **argv)
 		if (cache) {
 			/* answer what the cache has, search only the rest */
 			nmiss = 0;
+			ndup = 0;
+			memset(dedup, 0xff, 2 * batch * sizeof *dedup);
 			vp_cache_begin(cache, 0);
 			for (long i = 0; i < got; i++) {
+				size_t slot;
 				keys[i] = XXH64(q + (size_t)i * r.dim, r.dim * sizeof *q, ihash);
-				if (!vp_cache_get(cache, keys[i], k, dist + (size_t)i * k,
-						  ids + (size_t)i * k)) {
-					memcpy(mq + nmiss * r.dim, q + (size_t)i * r.dim,
-					       r.dim * sizeof *q);
-					miss[nmiss++] = (size_t)i;
+				if (vp_cache_get(cache, keys[i], k, dist + (size_t)i * k,
+						 ids + (size_t)i * k))
+					continue;
+				/* a repeat within this batch is searched once */
+				for (slot = keys[i] % (2 * batch); dedup[slot] != SIZE_MAX &&
+				     keys[miss[dedup[slot]]] != keys[i]; slot = (slot + 1) % (2 * batch))
+					;
+				if (dedup[slot] != SIZE_MAX) {
+					dupof[ndup] = dedup[slot];
+					dups[ndup++] = (size_t)i;
+					continue;
 				}
+				dedup[slot] = nmiss;
+				memcpy(mq + nmiss * r.dim, q + (size_t)i * r.dim, r.dim * sizeof *q);
+				miss[nmiss++] = (size_t)i;
 			}
 			vp_cache_end(cache);
 		}
@@ -370,6 +388,11 @@ int main(int argc, char **argv)
 				vp_cache_put(cache, keys[miss[j]], k, md + j * k, mi + j * k);
 			}
 			vp_cache_end(cache);
+		}
+		batch_dups += ndup;
+		for (size_t j = 0; cache && j < ndup; j++) {
+			memcpy(dist + dups[j] * k, md + dupof[j] * k, k * sizeof *md);
+			memcpy(ids + dups[j] * k, mi + dupof[j] * k, k * sizeof *mi);
 		}
 		search_ns += vp_now_nsec() - t0;
 		if (alogpath)
@@ -410,10 +433,12 @@ int main(int argc, char **argv)
 			(unsigned long long)warm_q);
 		if (cache) {
 			const struct vp_cache_stats *cs = vp_cache_stats(cache);
+			/* repeats inside one batch count as memory hits */
+			uint64_t l1 = cs->l1_hits + batch_dups;
 			fprintf(stderr, "%s: stats: cache %llu lookups, %llu L1 hits, %llu L2 hits, "
 				"hit rate %.1f%%\n", vp_prog, (unsigned long long)cs->lookups,
-				(unsigned long long)cs->l1_hits, (unsigned long long)cs->l2_hits,
-				cs->lookups ? 100.0 * (double)(cs->l1_hits + cs->l2_hits) /
+				(unsigned long long)l1, (unsigned long long)cs->l2_hits,
+				cs->lookups ? 100.0 * (double)(l1 + cs->l2_hits) /
 						      (double)cs->lookups : 0.0);
 		}
 	}
@@ -422,6 +447,9 @@ int main(int argc, char **argv)
 	vp_cache_close(cache);
 	free(keys);
 	free(miss);
+	free(dedup);
+	free(dups);
+	free(dupof);
 	free(mq);
 	free(md);
 	free(mi);

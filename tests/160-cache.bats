@@ -1,0 +1,129 @@
+#!/usr/bin/env bats
+# The result cache, --stats and the access log.
+load helpers
+
+cache_data() {
+	small_data
+	vp-build -t HNSW -o x.vpi base.fvecs
+	cat query.fvecs query.fvecs query.fvecs > q3.fvecs
+}
+
+@test "cache: the same answers; hits in memory, then across processes" {
+	cache_data
+	vp-search -i x.vpi -k 5 q3.fvecs > plain.tsv
+	run -0 --separate-stderr vp-search -i x.vpi -k 5 --cache c --stats q3.fvecs
+	[ "$output" = "$(cat plain.tsv)" ]
+	[[ "$stderr" == *"cache 60 lookups, 40 L1 hits, 0 L2 hits, hit rate 66.7%"* ]]
+	[ -s c/vp-cache.bin ]
+	# a second process answers everything from the shared file
+	run -0 --separate-stderr vp-search -i x.vpi -k 5 --cache c --stats query.fvecs
+	[[ "$stderr" == *"cache 20 lookups, 0 L1 hits, 20 L2 hits, hit rate 100.0%"* ]]
+	[ "$output" = "$(head -100 plain.tsv)" ]
+	# another k, parameter or filter is another key: misses
+	run -0 --separate-stderr vp-search -i x.vpi -k 4 --cache c --stats query.fvecs
+	[[ "$stderr" == *"hit rate 0.0%"* ]]
+	run -0 --separate-stderr vp-search -i x.vpi -k 5 -p ef=20 --cache c --stats query.fvecs
+	[[ "$stderr" == *"hit rate 0.0%"* ]]
+}
+
+@test "cache: a rebuilt index is never answered from old entries" {
+	cache_data
+	vp-search -i x.vpi -k 5 --cache c query.fvecs > /dev/null
+	vp-gen -n 500 -d 8 --integer -s 77 | vp-build -o x.vpi -
+	run -0 --separate-stderr vp-search -i x.vpi -k 5 --cache c --stats query.fvecs
+	[[ "$stderr" == *"hit rate 0.0%"* ]]
+	[ "$output" = "$(vp-search -i x.vpi -k 5 query.fvecs)" ]
+}
+
+@test "cache: a damaged or foreign cache file is rebuilt, never trusted" {
+	cache_data
+	vp-search -i x.vpi -k 5 --cache c query.fvecs > /dev/null
+	want=$(vp-search -i x.vpi -k 5 query.fvecs)
+	# flip bytes inside the slots: those entries must miss, answers stay right
+	for off in 200 5000 50000 500000 5000000; do flip_byte c/vp-cache.bin $off; done
+	run -0 vp-search -i x.vpi -k 5 --cache c query.fvecs
+	[ "$output" = "$want" ]
+	# a damaged header: the file is rebuilt
+	flip_byte c/vp-cache.bin 3
+	run -0 --separate-stderr vp-search -i x.vpi -k 5 --cache c --stats query.fvecs
+	[ "$output" = "$want" ]
+	[[ "$stderr" == *"hit rate 0.0%"* ]]
+	echo "not a cache" > c/vp-cache.bin
+	run -0 vp-search -i x.vpi -k 5 --cache c query.fvecs
+	[ "$output" = "$want" ]
+	[ "$(stat -c %s c/vp-cache.bin)" -gt 1000000 ]
+	# the directory cannot be made: an I/O error
+	run -4 vp-search -i x.vpi --cache /proc/no/such query.fvecs
+}
+
+@test "cache: eviction keeps answers right when the file is full" {
+	vp-gen -n 2000 -d 4 -o base.fvecs
+	vp-gen -n 3000 -d 4 --first 2000 -o many.fvecs
+	vp-build -o x.vpi base.fvecs
+	want=$(vp-search -i x.vpi -k 3 many.fvecs | cksum)
+	# more distinct queries than the in-memory LRU keeps is not needed here:
+	# the file's CLOCK replaces slots in its probe window; every answer,
+	# cached or evicted, must equal the uncached one
+	[ "$(vp-search -i x.vpi -k 3 --cache c many.fvecs | cksum)" = "$want" ]
+	[ "$(vp-search -i x.vpi -k 3 --cache c many.fvecs | cksum)" = "$want" ]
+}
+
+@test "cache: two processes at once" {
+	cache_data
+	want=$(vp-search -i x.vpi -k 5 q3.fvecs)
+	vp-search -i x.vpi -k 5 -b 1 --cache c q3.fvecs > a.tsv &
+	vp-search -i x.vpi -k 5 -b 1 --cache c q3.fvecs > b.tsv &
+	wait
+	[ "$(cat a.tsv)" = "$want" ]
+	[ "$(cat b.tsv)" = "$want" ]
+}
+
+@test "--stats: zero allocations per query once warm" {
+	vp-gen -n 3000 -d 16 -o base.fvecs
+	vp-gen -n 3000 -d 16 --first 3000 -o q.fvecs
+	for t in FLAT HNSW IVF_FLAT; do
+		vp-build -t $t -o x.vpi base.fvecs 2>/dev/null || vp-build -t $t -p nlist=16 -o x.vpi base.fvecs
+		run -0 --separate-stderr vp-search -i x.vpi -k 10 -b 500 -j 1 --stats q.fvecs
+		[[ "$stderr" == *"stats: 0.000 allocations per query after the first batch (2500 queries)"* ]] ||
+			{ echo "$t: $stderr"; false; }
+		[[ "$stderr" =~ read\ [0-9.]+\ s,\ search\ [0-9.]+\ s,\ write\ [0-9.]+\ s ]]
+	done
+}
+
+@test "access log: what each query touched, readable by vp-diag" {
+	small_data
+	vp-build -t IVF_FLAT -p nlist=8 -o ivf.vpi base.fvecs
+	run -0 vp-search -i ivf.vpi -p nprobe=3 --access-log a.log query.fvecs
+	run -0 vp-diag --access-log a.log
+	[[ "${lines[1]}" == "records        20 (queries up to 20, segments 1)" ]]
+	[[ "$output" == *"ivf list       20 records"* ]]
+	# three lists per query: the counts of the listed lists add up to at most 60
+	sum=$(printf '%s\n' "$output" | awk '$1 == "ivf" && $2 == "list" && NF == 4 { s += $4 } END { print s }')
+	[ "$sum" -le 60 ] && [ "$sum" -gt 0 ]
+	# appends: a second run, an HNSW index, two segments
+	vp-build -t HNSW --segment-size 300 -o h.vpi base.fvecs
+	run -0 vp-search -i h.vpi --access-log a.log query.fvecs
+	run -0 vp-diag --access-log a.log
+	[[ "${lines[1]}" == "records        60 (queries up to 20, segments 2)" ]]
+	[[ "$output" == *"hnsw region    40 records"* ]]
+	echo garbage > bad.log
+	run -3 vp-diag --access-log bad.log
+	[[ "$output" == *"bad.log: bad access-log block at offset 0"* ]]
+	run -4 vp-search -i h.vpi --access-log /proc/no/log query.fvecs
+}
+
+@test "vp-bench: filtered recall and the cache hit rate" {
+	cache_data
+	seq 0 499 | awk '{ print $1 % 10 }' > labels.txt
+	vp-build --labels labels.txt -o f.vpi base.fvecs
+	vp-build -t HNSW --labels labels.txt -o h.vpi base.fvecs
+	vp-search -i f.vpi -k 10 -f ivecs --filter 'label < 2' query.fvecs > fgt.ivecs
+	run -0 vp-bench -i h.vpi -q query.fvecs -g fgt.ivecs --filter 'label < 2' --json
+	[[ "$output" == *'"filter": "label < 2"'* ]]
+	r=$(printf '%s\n' "$output" | sed -n 's/.*"recall": \([0-9.]*\).*/\1/p')
+	awk -v r="$r" 'BEGIN { exit !(r >= 0.9) }'
+	cat fgt.ivecs fgt.ivecs fgt.ivecs > fgt3.ivecs
+	run -0 vp-bench -i h.vpi -q q3.fvecs -g fgt3.ivecs --filter 'label < 2' --cache c
+	[[ "$output" == *"# cache c: 60 lookups, hit rate 66.7%"* ]]
+	run -2 vp-bench -i h.vpi -q query.fvecs -g fgt.ivecs --plan index
+}
