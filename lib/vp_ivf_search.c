@@ -150,6 +150,7 @@ void vp_ivf_close(struct vp_ivf *v)
 struct istate {
 	struct vp_topk heap, coarse, fin;
 	size_t k;
+	size_t matched; /* filtered scans: entries that passed */
 	float *c;      /* dot block scratch, max(nlist, XBLOCK) */
 	float *qp;     /* prepared query: SQ8 qs or qw; PQ residual */
 	float *w;      /* SQ8 weights */
@@ -224,6 +225,7 @@ static void scan_sq8(const struct vp_ivf *v, const struct vp_kernels *kern,
 		const uint8_t *c = v->data + p * d;
 		if (fc && !vp_fctx_match(fc, v->ids[p]))
 			continue;
+		s->matched++;
 		float dd = v->metric == VP_METRIC_L2
 				   ? cst + kern->sq8_l2(s->qp, c, s->w, d)
 				   : -(cst + kern->sq8_dot(s->qp, c, d));
@@ -262,6 +264,7 @@ static void scan_pq(const struct vp_ivf *v, struct istate *s, size_t l,
 		size_t sq = 0;
 		if (fc && !vp_fctx_match(fc, v->ids[p]))
 			continue;
+		s->matched++;
 		for (; sq + 4 <= m; sq += 4) {
 			a0 += t[sq * VP_PQ_KSUB + c[sq]];
 			a1 += t[(sq + 1) * VP_PQ_KSUB + c[sq + 1]];
@@ -284,6 +287,7 @@ static void scan_flat_filtered(const struct vp_ivf *v,
 		float dd;
 		if (!vp_fctx_match(fc, v->ids[p]))
 			continue;
+		s->matched++;
 		/* partial distances, as the unfiltered scan keeps them */
 		dd = v->metric == VP_METRIC_L2
 			     ? v->norms[p] - 2.0f * kern->dot(q, x + p * v->d, v->d)
@@ -308,24 +312,16 @@ static void search_one(const struct vp_ivf *v, const struct vp_kernels *kern,
 		vp_topk_push(&s->coarse, v->cnorms[l] - 2.0f * s->c[l], (int64_t)l);
 	np = vp_topk_extract(&s->coarse, s->cd, s->ci);
 	vp_topk_reset(&s->heap);
-	if (trace) {
-		trace[0] = (uint32_t)np;
+	if (trace)
 		for (size_t i = 0; i < np; i++)
 			trace[1 + i] = (uint32_t)s->ci[i];
-	}
 
-	if (v->type == VP_TYPE_IVF_FLAT) {
-		struct vp_flat f = { (const float *)v->data, v->norms, v->n, d,
-				     v->metric, 0 };
-		for (size_t i = 0; i < np; i++) {
-			size_t l = (size_t)s->ci[i];
-			if (fc)
-				scan_flat_filtered(v, kern, s, q, l, fc);
-			else
-				vp_flat_scan1(&f, q, v->offsets[l], v->offsets[l + 1],
-					      &s->heap, s->c);
-		}
-	} else if (v->type == VP_TYPE_IVF_SQ8) {
+	/* Under a filter the coarse list holds every centroid, in order, and
+	 * probing goes past nprobe until the lists seen hold enough passing
+	 * entries: a filter correlated with the clusters (a class label) then
+	 * still finds its nearest matches, where a fixed nprobe would not. */
+	s->matched = 0;
+	if (v->type == VP_TYPE_IVF_SQ8) {
 		/* L2: sum step^2 (qs - c)^2 with qs = (q - min) / step; a
 		 * dimension of step 0 is a constant (q - min)^2.
 		 * IP: <q, min> + sum (q step) c. */
@@ -345,23 +341,48 @@ static void search_one(const struct vp_ivf *v, const struct vp_kernels *kern,
 				cst += q[j] * v->sq8_min[j];
 			}
 		}
-		for (size_t i = 0; i < np; i++)
-			scan_sq8(v, kern, s, (size_t)s->ci[i], cst, fc);
-	} else {
-		const size_t tn = v->m * VP_PQ_KSUB;
+	} else if (v->type == VP_TYPE_IVF_PQ)
 		pq_query_table(v, q, v->metric == VP_METRIC_L2 ? s->w2 : s->table);
-		for (size_t i = 0; i < np; i++) {
+	{
+		struct vp_flat f = { (const float *)v->data, v->norms, v->n, d,
+				     v->metric, 0 };
+		const size_t tn = v->m * VP_PQ_KSUB, need = fc ? 10 * s->k : 0;
+		size_t i = 0;
+		for (; i < np; i++) {
 			size_t l = (size_t)s->ci[i];
-			if (v->metric == VP_METRIC_L2) {
-				/* |q - c|^2 is the coarse distance, plus |q|^2 */
-				const float *pt = v->ptab + l * tn;
-				for (size_t j = 0; j < tn; j++)
-					s->table[j] = s->w2[j] + pt[j];
-				cst = s->cd[i] + qn;
-			} else
-				cst = -kern->dot(q, v->centroids + l * d, d);
-			scan_pq(v, s, l, cst, fc);
+			if (i >= nprobe && s->matched >= need) {
+				/* stop once the next centroid is farther than the
+				 * k-th result: with a filter, the nearest matches
+				 * may lie beyond the nprobe nearest lists */
+				float kth = vp_topk_bound(&s->heap), cfull = s->cd[i] + qn;
+				if (v->type == VP_TYPE_IVF_FLAT && v->metric == VP_METRIC_L2)
+					kth += qn;
+				if (!fc || v->metric != VP_METRIC_L2 || cfull >= 1.5f * kth)
+					break;
+			}
+			if (v->type == VP_TYPE_IVF_FLAT) {
+				if (fc)
+					scan_flat_filtered(v, kern, s, q, l, fc);
+				else
+					vp_flat_scan1(&f, q, v->offsets[l], v->offsets[l + 1],
+						      &s->heap, s->c);
+			} else if (v->type == VP_TYPE_IVF_SQ8) {
+				scan_sq8(v, kern, s, l, cst, fc);
+			} else {
+				float pc;
+				if (v->metric == VP_METRIC_L2) {
+					/* |q - c|^2 is the coarse distance, plus |q|^2 */
+					const float *pt = v->ptab + l * tn;
+					for (size_t j = 0; j < tn; j++)
+						s->table[j] = s->w2[j] + pt[j];
+					pc = s->cd[i] + qn;
+				} else
+					pc = -kern->dot(q, v->centroids + l * d, d);
+				scan_pq(v, s, l, pc, fc);
+			}
 		}
+		if (trace)
+			trace[0] = (uint32_t)i;
 	}
 	got = vp_topk_extract(&s->heap, s->rd, s->ri);
 	if (v->type == VP_TYPE_IVF_PQ && refine > 0) {
@@ -408,6 +429,8 @@ int vp_ivf_search(const struct vp_ivf *v, struct vp_ivf_pool *pool,
 
 	if (v->type == VP_TYPE_IVF_PQ && refine > k)
 		kk = refine;
+	/* filtered: rank every list, probe adaptively (see search_one) */
+	size_t ncoarse = fc ? v->nlist : np;
 	if (threads < 1)
 		threads = 1;
 	nt = nq < (size_t)threads ? (int)nq : threads;
@@ -416,7 +439,7 @@ int vp_ivf_search(const struct vp_ivf *v, struct vp_ivf_pool *pool,
 	/* the scratch depends on k, refine and nprobe: remake when they change */
 	if (pool->nthreads && ((struct istate *)pool->per_thread[0])->k != kk)
 		vp_ivf_pool_release(pool);
-	if (pool->nthreads && (((struct istate *)pool->per_thread[0])->coarse.k != np ||
+	if (pool->nthreads && (((struct istate *)pool->per_thread[0])->coarse.k != ncoarse ||
 			       ((struct istate *)pool->per_thread[0])->fin.k != k))
 		vp_ivf_pool_release(pool);
 	if (pool->nthreads < nt) {
@@ -425,7 +448,7 @@ int vp_ivf_search(const struct vp_ivf *v, struct vp_ivf_pool *pool,
 			return vp_seterr(err, VP_E_NOMEM, "out of memory");
 		pool->per_thread = a;
 		for (int t = pool->nthreads; t < nt; t++) {
-			if (!(a[t] = istate_new(v, kk, k, np)))
+			if (!(a[t] = istate_new(v, kk, k, ncoarse)))
 				return vp_seterr(err, VP_E_NOMEM, "out of memory");
 			pool->nthreads = t + 1;
 		}

@@ -310,12 +310,16 @@ int vp_searcher_plan(struct vp_searcher *s, const struct vp_filter *f,
 		double L = n / nlist, matches, wide;
 		if (np > nlist)
 			np = nlist;
+		/* the index plan probes past nprobe until the lists seen hold
+		 * 10k passing entries (vp_ivf_search), so its recall holds and
+		 * its cost grows as the filter gets selective */
 		matches = sel * np * L;
+		if (matches < 10.0 * (double)k)
+			np = sel > 0 ? 10.0 * (double)k / (sel * L) : nlist;
+		np = np < nlist ? ceil(np) : nlist;
 		est[VP_PLAN_INDEX].available = 1;
 		est[VP_PLAN_INDEX].cost_us = nlist * cd + np * L * (cf + sel * cd);
-		/* too few matches in the probed lists: recall falls with them */
-		est[VP_PLAN_INDEX].recall = matches >= 20.0 * (double)k ? 0.95
-					   : 0.95 * matches / (20.0 * (double)k);
+		est[VP_PLAN_INDEX].recall = 0.95;
 		wide = np / (sel > 1e-9 ? sel : 1e-9);
 		wide = wide < nlist ? ceil(wide) : nlist;
 		est[VP_PLAN_WIDE].available = 1;
