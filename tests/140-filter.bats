@@ -87,11 +87,12 @@ filter_data() {
 	vp-search -i flat.vpi -k 10 -f ivecs --filter 'label < 50' query.fvecs > truth.ivecs
 	vp-search -i ivf.vpi -k 10 -f ivecs --filter 'label < 50' --plan prefilter query.fvecs > got.ivecs
 	[ "$(recall truth.ivecs got.ivecs)" = "1.0000" ]
-	# IVF's own plan at 1% loses recall; the widened one gets it back
+	# at 1%, nprobe=4 lists hold too few matches: IVF's own plan probes on
+	# until they do, and the widened plan probes 1/selectivity times more
 	vp-search -i flat.vpi -k 10 -f ivecs --filter 'label < 10' query.fvecs > truth.ivecs
 	vp-search -i ivf.vpi -p nprobe=4 -k 10 -f ivecs --filter 'label < 10' --plan index query.fvecs > own.ivecs
 	vp-search -i ivf.vpi -p nprobe=4 -k 10 -f ivecs --filter 'label < 10' --plan ivf-wide query.fvecs > wide.ivecs
-	awk -v a="$(recall truth.ivecs own.ivecs)" -v b="$(recall truth.ivecs wide.ivecs)" 'BEGIN { exit !(b > a && b >= 0.95) }' 
+	awk -v a="$(recall truth.ivecs own.ivecs)" -v b="$(recall truth.ivecs wide.ivecs)" 'BEGIN { exit !(a >= 0.95 && b >= 0.95) }' 
 }
 
 @test "filter errors: parse errors name the column; labels are checked" {
