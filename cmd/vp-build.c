@@ -274,47 +274,25 @@ int main(int argc, char **argv)
 		/* record how the index was built, as vp.yaml text */
 		struct vp_config rec;
 		FILE *mf = open_memstream(&cfgtext, &cfglen);
-		vp_config_init(&rec);
+		/* the file's search and tune sections are kept as they were;
+		 * the index section is what was actually built */
+		if (cfgpath)
+			rec = cfg;
+		else
+			vp_config_init(&rec);
 		rec.type = o.type;
 		rec.metric = o.metric;
 		rec.threads = o.threads;
 		rec.has_segment_size = o.segment_size != 0;
 		rec.segment_size = o.segment_size;
 		for (int i = 0; i < VP_P_COUNT; i++)
-			if (vp_param_defs[i].stage == VP_STAGE_BUILD &&
-			    (vp_param_defs[i].types & VP_T(o.type))) {
-				rec.params.val[i] = o.params.val[i];
-				rec.params.set |= 1u << i;
-			}
-		if (cfgpath && cfg.has_tune) {
-			/* keep what the file was tuned for, and its search side */
-			rec.has_tune = 1;
-			rec.target_recall = cfg.target_recall;
-			rec.tune_k = cfg.tune_k;
-			snprintf(rec.objective, sizeof rec.objective, "%s", cfg.objective);
-			rec.recall = cfg.recall;
-			rec.qps = cfg.qps;
-			rec.memory_bytes = cfg.memory_bytes;
-			rec.build_seconds = cfg.build_seconds;
-			snprintf(rec.date, sizeof rec.date, "%s", cfg.date);
-			rec.data_count = cfg.data_count;
-			rec.data_dim = cfg.data_dim;
-			snprintf(rec.fingerprint, sizeof rec.fingerprint, "%s", cfg.fingerprint);
-			rec.intrinsic_dim = cfg.intrinsic_dim;
-			rec.explained16 = cfg.explained16;
-			rec.sparsity = cfg.sparsity;
-			rec.duplicates = cfg.duplicates;
-		}
-		if (cfgpath) {
-			rec.k = cfg.k;
-			rec.batch = cfg.batch;
-			for (int i = 0; i < VP_P_COUNT; i++)
-				if (vp_param_defs[i].stage == VP_STAGE_SEARCH &&
-				    (cfg.params.set & (1u << i))) {
-					rec.params.val[i] = cfg.params.val[i];
+			if (vp_param_defs[i].stage == VP_STAGE_BUILD) {
+				rec.params.set &= ~(1u << i);
+				if (vp_param_defs[i].types & VP_T(o.type)) {
+					rec.params.val[i] = o.params.val[i];
 					rec.params.set |= 1u << i;
 				}
-		}
+			}
 		if (mf) {
 			vp_config_write(&rec, mf, &err);
 			fclose(mf);
