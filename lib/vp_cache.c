@@ -85,6 +85,15 @@ static int l2_format(struct vp_cache *c, size_t nslots)
 	size_t len = sizeof h + nslots * sizeof(struct l2slot);
 	if (ftruncate(c->fd, 0) || ftruncate(c->fd, (off_t)len))
 		return -1;
+	/* allocate the blocks now: a store into a sparse mapped file on a
+	 * full disk would raise SIGBUS in the middle of a search */
+	{
+		int e = posix_fallocate(c->fd, 0, (off_t)len);
+		if (e == ENOSPC || e == EFBIG) {
+			errno = e;
+			return -1;
+		}
+	}
 	h.xxh = hdr_sum(&h);
 	if (pwrite(c->fd, &h, sizeof h, 0) != (ssize_t)sizeof h)
 		return -1;
