@@ -17,7 +17,7 @@
 #include <stddef.h>
 #include <xxhash.h>
 
-#define MAGIC 0x3145484341435056ull /* "VPCACHE1" */
+#define MAGIC 0x3245484341435056ull /* "VPCACHE2" */
 #define PROBE 8
 
 struct l1e {
@@ -29,7 +29,8 @@ struct l1e {
 	int used;
 };
 
-/* L2 layout: header, then slots. */
+/* L2 layout: header, then the slots' keys (a probe window of 8 keys is one
+ * cache line, so a miss costs one line, not 8 slots), then the slots. */
 struct l2hdr {
 	uint64_t magic, nslots, kmax, hand;
 	uint64_t reserved[3];
@@ -73,16 +74,22 @@ static struct l2hdr *hdr(struct vp_cache *c)
 	return (struct l2hdr *)c->map;
 }
 
+static uint64_t *keyv(struct vp_cache *c)
+{
+	return (uint64_t *)(c->map + sizeof(struct l2hdr));
+}
+
 static struct l2slot *slot(struct vp_cache *c, uint64_t i)
 {
-	return (struct l2slot *)(c->map + sizeof(struct l2hdr)) + i;
+	return (struct l2slot *)(c->map + sizeof(struct l2hdr) +
+				 hdr(c)->nslots * sizeof(uint64_t)) + i;
 }
 
 /* (Re)initialises the file under an exclusive lock. */
 static int l2_format(struct vp_cache *c, size_t nslots)
 {
 	struct l2hdr h = { MAGIC, nslots, VP_CACHE_KMAX, 0, { 0 }, 0 };
-	size_t len = sizeof h + nslots * sizeof(struct l2slot);
+	size_t len = sizeof h + nslots * (sizeof(uint64_t) + sizeof(struct l2slot));
 	if (ftruncate(c->fd, 0) || ftruncate(c->fd, (off_t)len))
 		return -1;
 	/* allocate the blocks now: a store into a sparse mapped file on a
@@ -142,7 +149,8 @@ int vp_cache_open(struct vp_cache **out, const char *dir, size_t l1,
 			 pread(c->fd, &h, sizeof h, 0) == (ssize_t)sizeof h &&
 			 h.magic == MAGIC && h.kmax == VP_CACHE_KMAX && h.xxh == hdr_sum(&h) &&
 			 h.nslots > 0 &&
-			 (uint64_t)st.st_size == sizeof h + h.nslots * sizeof(struct l2slot);
+			 (uint64_t)st.st_size == sizeof h + h.nslots * (sizeof(uint64_t) +
+								       sizeof(struct l2slot));
 		if (!ok && l2_format(c, nslots ? nslots : VP_CACHE_L2_SLOTS_DEFAULT)) {
 			flock(c->fd, LOCK_UN);
 			rc = vp_seterr_errno(err, VP_E_IO, errno, "%s", path);
@@ -153,12 +161,19 @@ int vp_cache_open(struct vp_cache **out, const char *dir, size_t l1,
 	flock(c->fd, LOCK_UN);
 	c->maplen = (size_t)st.st_size;
 	/* populate up front: one bulk fault-in instead of one per probed slot */
-	c->map = mmap(NULL, c->maplen, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_POPULATE,
-		      c->fd, 0);
+	c->map = mmap(NULL, c->maplen, PROT_READ, MAP_SHARED | MAP_POPULATE, c->fd, 0);
 	if (c->map == MAP_FAILED) {
 		c->map = NULL;
 		rc = vp_seterr_errno(err, VP_E_IO, errno, "%s: mmap", path);
 		goto fail;
+	}
+	{
+		/* fault in the key array now (a probe reads one line of it) */
+		volatile uint64_t sink = 0;
+		const uint64_t *kv = keyv(c);
+		for (uint64_t i = 0; i < hdr(c)->nslots; i += 512)
+			sink ^= kv[i];
+		(void)sink;
 	}
 	*out = c;
 	return 0;
@@ -261,13 +276,21 @@ int vp_cache_get(struct vp_cache *c, uint64_t key, size_t k, float *dist,
 	if (!c->map || k > VP_CACHE_KMAX)
 		return 0;
 	{
-		uint64_t n = hdr(c)->nslots;
+		uint64_t n = hdr(c)->nslots, *kv = keyv(c);
 		for (uint64_t p = 0; p < PROBE && !hit; p++) {
-			struct l2slot *s = slot(c, (key + p) % n);
+			struct l2slot *s;
+			if (kv[(key + p) % n] != key)
+				continue;
+			s = slot(c, (key + p) % n);
 			if (s->key == key && s->k == k && s->xxh == slot_sum(s)) {
 				memcpy(dist, s->dist, k * sizeof *dist);
 				memcpy(ids, s->ids, k * sizeof *ids);
-				s->ref = 1; /* a benign race: a hint for CLOCK */
+				/* a benign race: only a hint for CLOCK */
+				if (!s->ref) {
+					uint32_t one = 1;
+					if (pwrite(c->fd, &one, 4, (off_t)((unsigned char *)&s->ref - c->map)) < 0)
+						hit = 0;
+				}
 				hit = 2;
 			}
 		}
@@ -288,33 +311,48 @@ void vp_cache_put(struct vp_cache *c, uint64_t key, size_t k,
 		return;
 	{
 		struct l2hdr *h = hdr(c);
-		uint64_t n = h->nslots, home = key % n, victim = n;
+		uint64_t n = h->nslots, home = key % n, victim = n, hand = h->hand;
+		const uint64_t *kv = keyv(c);
 		/* a free or same-key slot in the window, else CLOCK over it */
-		for (uint64_t p = 0; p < PROBE && victim == n; p++) {
-			struct l2slot *s = slot(c, (home + p) % n);
-			if (s->k == 0 || s->key == key || s->xxh != slot_sum(s))
+		for (uint64_t p = 0; p < PROBE && victim == n; p++)
+			if (kv[(home + p) % n] == 0 || kv[(home + p) % n] == key)
 				victim = (home + p) % n;
-		}
 		for (int sweep = 0; victim == n && sweep < 2 * PROBE; sweep++) {
-			uint64_t i = (home + (h->hand++ % PROBE)) % n;
+			uint64_t i = (home + (hand++ % PROBE)) % n;
 			struct l2slot *s = slot(c, i);
-			if (s->ref)
-				s->ref = 0;
-			else
+			if (s->ref) {
+				uint32_t zero = 0;
+				if (pwrite(c->fd, &zero, 4, (off_t)((unsigned char *)&s->ref - c->map)) < 0)
+					break;
+			} else
 				victim = i;
 		}
 		if (victim == n)
 			victim = home;
 		{
-			struct l2slot *s = slot(c, victim);
-			s->key = key;
-			s->k = (uint32_t)k;
-			s->ref = 0;
-			memcpy(s->dist, dist, k * sizeof *dist);
-			memcpy(s->ids, ids, k * sizeof *ids);
-			s->xxh = slot_sum(s);
+			/* written with pwrite, not stores into the mapping: a
+			 * first store to each page of a shared file mapping
+			 * takes a write fault, several microseconds a put */
+			struct l2slot ns;
+			struct l2hdr nh = *h;
+			nh.hand = hand;
+			off_t base = (off_t)((unsigned char *)slot(c, 0) - c->map);
+			ns.key = key;
+			ns.k = (uint32_t)k;
+			ns.ref = 0;
+			memcpy(ns.dist, dist, k * sizeof *dist);
+			memcpy(ns.ids, ids, k * sizeof *ids);
+			ns.xxh = slot_sum(&ns);
+			nh.xxh = hdr_sum(&nh);
+			if (pwrite(c->fd, &ns, offsetof(struct l2slot, dist) + k * sizeof *dist,
+				   base + (off_t)(victim * sizeof ns)) < 0 ||
+			    pwrite(c->fd, ns.ids, k * sizeof *ids, base + (off_t)(victim * sizeof ns +
+							       offsetof(struct l2slot, ids))) < 0 ||
+			    pwrite(c->fd, &key, sizeof key, (off_t)sizeof(struct l2hdr) +
+				   (off_t)(victim * sizeof key)) < 0 ||
+			    pwrite(c->fd, &nh, sizeof nh, 0) < 0)
+				return; /* the slot's checksum keeps a half write out */
 		}
-		h->xxh = hdr_sum(h);
 	}
 }
 
