@@ -6,7 +6,6 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include <xxhash.h>
 
 #include "vp_cli.h"
 #include "vp_filter.h"
@@ -60,36 +59,20 @@ struct bctx {
 	const struct vp_filter *f;
 	int plan;
 	struct vp_cache *cache;
-	uint64_t ihash;
+	const char *fexpr;
 };
 
-/* One query or batch through the cache (when there is one): hits are
- * copied, misses searched and stored. */
+/* One query or batch, through the cache when there is one: hits copied,
+ * the misses searched in one call and stored. */
 static int search(struct vp_searcher *s, const struct bctx *b, const float *q,
 		  size_t nq, size_t k, const struct vp_param_set *ps, int threads,
 		  float *dist, int64_t *ids, struct vp_error *err)
 {
-	size_t d = s->ix.hdr.dim;
+	struct vp_search_call call = { s, k, ps, threads, b->f, b->plan };
 	if (!b->cache)
-		return vp_searcher_search_filtered(s, q, nq, k, ps, threads, b->f,
-						   b->plan, dist, ids, err);
-	for (size_t i = 0; i < nq; i++) {
-		uint64_t key = XXH64(q + i * d, d * sizeof *q, b->ihash ^ (uint64_t)ps->val[VP_P_EF] * 31 ^
-				     (uint64_t)ps->val[VP_P_NPROBE] * 131 ^ (uint64_t)ps->val[VP_P_REFINE] * 1031);
-		int hit;
-		vp_cache_begin(b->cache, 0);
-		hit = vp_cache_get(b->cache, key, k, dist + i * k, ids + i * k);
-		vp_cache_end(b->cache);
-		if (hit)
-			continue;
-		if (vp_searcher_search_filtered(s, q + i * d, 1, k, ps, threads, b->f,
-						b->plan, dist + i * k, ids + i * k, err))
-			return -1;
-		vp_cache_begin(b->cache, 1);
-		vp_cache_put(b->cache, key, k, dist + i * k, ids + i * k);
-		vp_cache_end(b->cache);
-	}
-	return 0;
+		return vp_search_call_fn(&call, q, nq, dist, ids, err);
+	return vp_cache_search(b->cache, vp_searcher_cache_seed(s, k, ps, b->plan, b->fexpr),
+			       q, nq, s->ix.hdr.dim, vp_search_call_fn, &call, dist, ids, err);
 }
 
 static void bench_one(struct vp_searcher *s, const struct bctx *b,
@@ -107,8 +90,17 @@ static void bench_one(struct vp_searcher *s, const struct bctx *b,
 
 	if (!dist || !ids || (latency && !lat))
 		vp_die(VP_EXIT_IO, "out of memory");
-	/* warm-up: page in the index and the caches, untimed */
-	if (!b->cache && vp_searcher_search_filtered(s, q, warm, k, ps, latency ? 1 : threads,
+	/* warm-up, untimed: read the queries once (a first touch of a large
+	 * array costs more than the reads that follow, and with a cache the
+	 * hashing would pay it), page in the index and the per-thread pools;
+	 * not through the cache, which would then answer the first queries */
+	{
+		volatile float sink = 0;
+		for (size_t i = 0; i < nq * d; i += 16)
+			sink += q[i];
+		(void)sink;
+	}
+	if (vp_searcher_search_filtered(s, q, warm, k, ps, latency ? 1 : threads,
 						     b->f, b->plan, dist, ids, &err))
 		vp_die_err(&err);
 	memset(&out->hist, 0, sizeof out->hist);
@@ -270,7 +262,7 @@ int main(int argc, char **argv)
 	const char *index = NULL, *qpath = NULL, *gpath = NULL, *sweep = NULL;
 	const char *baseline = NULL, *fexpr = NULL, *cachedir = NULL;
 	struct vp_filter filter;
-	struct bctx bc = { NULL, VP_PLAN_AUTO, NULL, 0 };
+	struct bctx bc = { NULL, VP_PLAN_AUTO, NULL, NULL };
 	int threads = vp_default_threads(), latency = 1, hist = 0, json = 0, c;
 	int64_t nq_max = -1;
 	size_t k = VP_K_DEFAULT, batch = VP_BATCH_DEFAULT, nq, ngt;
@@ -336,11 +328,10 @@ int main(int argc, char **argv)
 	if (vp_searcher_open(&s, index, 0, &err))
 		vp_die_err(&err);
 	if (cachedir) {
-		if (vp_cache_open(&bc.cache, cachedir, VP_CACHE_L1_DEFAULT,
+		if (vp_cache_open(&bc.cache, cachedir, k, VP_CACHE_L1_DEFAULT,
 				  VP_CACHE_L2_SLOTS_DEFAULT, &err))
 			vp_die_err(&err);
-		bc.ihash = XXH64(s.ix.map + 248, 8, (uint64_t)k) ^ (fexpr ? XXH64(fexpr, strlen(fexpr), 0) : 0) ^
-			   (uint64_t)bc.plan;
+		bc.fexpr = fexpr;
 	}
 	if (vp_read_all(qpath, VP_FMT_AUTO, &q, &nq, &qd, &err))
 		vp_die_err(&err);

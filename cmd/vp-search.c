@@ -5,7 +5,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <xxhash.h>
 
 #include "vp_cli.h"
 #include "vp_alog.h"
@@ -59,7 +58,8 @@ static void usage(void)
 	       "      --filter EXPR    only rows that pass EXPR: label == 3, label != 3,\n"
 	       "                       label in {1,4,7}, id >= 1000 && id < 5000, with\n"
 	       "                       &&, ||, ! and parentheses\n"
-	       "      --plan NAME      force a plan: index, prefilter, ivf-wide\n"
+	       "      --plan NAME      force a plan: index, prefilter, ivf-wide (with\n"
+	       "                       --cache: what runs on a miss), cache-first\n"
 	       "      --explain[=analyze]  print the candidate plans and the choice\n"
 	       "                       instead of results (analyze: also run and time it)\n"
 	       "      --cache DIR      answer repeated queries from a result cache: in\n"
@@ -80,26 +80,53 @@ static void usage(void)
 	       vp_prog, VP_K_DEFAULT, VP_BATCH_DEFAULT);
 }
 
+/* Room for one query's text: k rows of four numbers and their separators. */
+static size_t text_room(size_t k)
+{
+	return k * (4 * (VP_NUM_MAX + 1)) + 64;
+}
+
 static void write_results(enum outfmt of, uint64_t q0, size_t nq, size_t k,
-			  const float *dist, const int64_t *ids, int32_t *ibuf)
+			  const float *dist, const int64_t *ids, int32_t *ibuf,
+			  char *tbuf)
 {
 	struct vp_error err = { 0 };
 	for (size_t i = 0; i < nq; i++) {
 		const float *d = dist + i * k;
 		const int64_t *id = ids + i * k;
+		char *t = tbuf;
 		if (of == OUT_TSV) {
-			for (size_t r = 0; r < k && id[r] >= 0; r++)
-				printf("%llu\t%zu\t%lld\t%.9g\n",
-				       (unsigned long long)(q0 + i), r,
-				       (long long)id[r], d[r]);
+			/* formatted here, not by printf: a tenth of the time */
+			for (size_t r = 0; r < k && id[r] >= 0; r++) {
+				t += vp_fmt_u64(t, q0 + i);
+				*t++ = '\t';
+				t += vp_fmt_u64(t, r);
+				*t++ = '\t';
+				t += vp_fmt_i64(t, id[r]);
+				*t++ = '\t';
+				t += vp_fmt_g9(t, d[r]);
+				*t++ = '\n';
+			}
 		} else if (of == OUT_JSON) {
-			printf("{\"query\":%llu,\"ids\":[", (unsigned long long)(q0 + i));
-			for (size_t r = 0; r < k && id[r] >= 0; r++)
-				printf("%s%lld", r ? "," : "", (long long)id[r]);
-			printf("],\"distances\":[");
-			for (size_t r = 0; r < k && id[r] >= 0; r++)
-				printf("%s%.9g", r ? "," : "", d[r]);
-			printf("]}\n");
+			memcpy(t, "{\"query\":", 9);
+			t += 9;
+			t += vp_fmt_u64(t, q0 + i);
+			memcpy(t, ",\"ids\":[", 8);
+			t += 8;
+			for (size_t r = 0; r < k && id[r] >= 0; r++) {
+				if (r)
+					*t++ = ',';
+				t += vp_fmt_i64(t, id[r]);
+			}
+			memcpy(t, "],\"distances\":[", 15);
+			t += 15;
+			for (size_t r = 0; r < k && id[r] >= 0; r++) {
+				if (r)
+					*t++ = ',';
+				t += vp_fmt_g9(t, d[r]);
+			}
+			memcpy(t, "]}\n", 3);
+			t += 3;
 		} else {
 			for (size_t r = 0; r < k; r++)
 				ibuf[r] = (int32_t)id[r];
@@ -107,6 +134,8 @@ static void write_results(enum outfmt of, uint64_t q0, size_t nq, size_t k,
 				vp_die(VP_EXIT_IO, "write error on standard output: %s",
 				       strerror(errno));
 		}
+		if (t > tbuf && fwrite(tbuf, 1, (size_t)(t - tbuf), stdout) != (size_t)(t - tbuf))
+			break;
 	}
 	if (ferror(stdout))
 		vp_die(VP_EXIT_IO, "write error on standard output: %s", strerror(errno));
@@ -146,6 +175,7 @@ int main(int argc, char **argv)
 	float *q, *dist;
 	int64_t *ids;
 	int32_t *ibuf;
+	char *tbuf;
 	uint64_t done = 0;
 	const char *cfgpath = NULL;
 	int k_given = 0, threads_given = 0, batch_given = 0;
@@ -156,12 +186,9 @@ int main(int argc, char **argv)
 	const char *cachedir = NULL, *alogpath = NULL;
 	struct vp_alog alog;
 	struct vp_cache *cache = NULL;
-	int stats = 0;
-	uint64_t batch_dups = 0;
-	uint64_t *keys = NULL, ihash;
-	size_t *miss = NULL, *dedup = NULL, *dups = NULL, *dupof = NULL, ndup = 0;
-	float *mq = NULL, *md = NULL;
-	int64_t *mi = NULL;
+	int stats = 0, cache_first = 0;
+	uint64_t seed;
+	struct vp_search_call call;
 
 	vp_cli_init(argc, argv);
 	while ((c = getopt_long(argc, argv, "i:k:p:j:f:F:b:c:hV", longopts, NULL)) != -1) {
@@ -174,8 +201,12 @@ int main(int argc, char **argv)
 		case 'T': stats = 1; break;
 		case 'L': alogpath = optarg; break;
 		case 'P':
-			if ((plan = vp_plan_parse(optarg)) <= 0)
-				vp_usage_error("--plan: '%s' is not index, prefilter or ivf-wide", optarg);
+			if (!strcmp(optarg, "cache-first")) {
+				cache_first = 1;
+				plan = VP_PLAN_AUTO;
+			} else if ((plan = vp_plan_parse(optarg)) <= 0)
+				vp_usage_error("--plan: '%s' is not index, prefilter, ivf-wide or "
+					       "cache-first", optarg);
 			break;
 		case 'E':
 			if (!optarg)
@@ -227,6 +258,8 @@ int main(int argc, char **argv)
 		vp_usage_error("%s", err.msg);
 	if ((explain || plan != VP_PLAN_AUTO) && !fexpr)
 		vp_usage_error("--explain and --plan need --filter");
+	if (cache_first && !cachedir)
+		vp_usage_error("--plan cache-first needs --cache");
 
 	if (vp_searcher_open(&s, index, verify, &err))
 		vp_die_err(&err);
@@ -257,8 +290,11 @@ int main(int argc, char **argv)
 	for (int i = 0; i < nparams; i++)
 		if (vp_params_parse(&ps, params[i], (int)s.ix.hdr.type, VP_STAGE_SEARCH, &err))
 			vp_usage_error("%s", err.msg);
+	if (cachedir && vp_cache_open(&cache, cachedir, k, VP_CACHE_L1_DEFAULT,
+				      VP_CACHE_L2_SLOTS_DEFAULT, &err))
+		vp_die_err(&err);
 	if (explain) {
-		struct vp_plan_est est[VP_PLAN_COUNT];
+		struct vp_plan_est est[VP_PLAN_COUNT], cf;
 		double sel;
 		int chosen = vp_searcher_plan(&s, &filter, k, &ps, est, &sel);
 		if (plan != VP_PLAN_AUTO) {
@@ -269,20 +305,35 @@ int main(int argc, char **argv)
 		}
 		printf("filter       %s\n", fexpr);
 		printf("selectivity  %.4f (estimated from the stored label histogram and id range)\n", sel);
-		printf("%-10s %-9s %14s %10s\n", "plan", "available", "est_us/query", "exp_recall");
-		for (int p = 1; p < VP_PLAN_COUNT; p++) {
-			if (!est[p].available) {
-				printf("%-10s %-9s %14s %10s\n", est[p].name, "no", "-", "-");
+		if (cache) {
+			/* the file's hit rate so far predicts this run's */
+			const struct vp_cache_stats *cs = vp_cache_stats(cache);
+			double h = cs->file_lookups ? (double)cs->file_hits / (double)cs->file_lookups : 0;
+			vp_plan_cache_first(&cf, &est[chosen], h, vp_cache_lookup_us(s.ix.hdr.dim));
+			printf("cache        %s/%s: hit rate %.1f%% over %llu lookups so far\n",
+			       cachedir, VP_CACHE_FILE, 100.0 * h, (unsigned long long)cs->file_lookups);
+		}
+		printf("%-11s %-9s %14s %10s\n", "plan", "available", "est_us/query", "exp_recall");
+		for (int p = 1; p <= VP_PLAN_COUNT; p++) {
+			const struct vp_plan_est *e = p < VP_PLAN_COUNT ? &est[p] : &cf;
+			if (p == VP_PLAN_COUNT && !cache) {
+				printf("%-11s %-9s %14s %10s  (needs --cache)\n", "cache-first", "no", "-", "-");
 				continue;
 			}
-			printf("%-10s %-9s %14.1f %10.2f%s", est[p].name, "yes", est[p].cost_us,
-			       est[p].recall, p == chosen ? "  <- chosen" : "");
+			if (!e->available) {
+				printf("%-11s %-9s %14s %10s\n", e->name, "no", "-", "-");
+				continue;
+			}
+			printf("%-11s %-9s %14.1f %10.2f%s", e->name, "yes", e->cost_us, e->recall,
+			       p == VP_PLAN_COUNT || (p == chosen && !cache) ? "  <- chosen" :
+			       p == chosen ? "  <- on a miss" : "");
 			if (p == VP_PLAN_WIDE)
-				printf("  (nprobe=%lld)", (long long)est[p].nprobe);
+				printf("  (nprobe=%lld)", (long long)e->nprobe);
 			printf("\n");
 		}
 		plan = chosen;
 		if (explain == 1) {
+			vp_cache_close(cache);
 			vp_filter_release(&filter);
 			vp_searcher_close(&s);
 			vp_close_stdout();
@@ -295,37 +346,8 @@ int main(int argc, char **argv)
 		vp_die(VP_EXIT_DATA, "%s: queries have dimension %u, index %s has %u",
 		       r.name, r.dim, index, s.ix.hdr.dim);
 
-	if (cachedir) {
-		if (vp_cache_open(&cache, cachedir, VP_CACHE_L1_DEFAULT,
-				  VP_CACHE_L2_SLOTS_DEFAULT, &err))
-			vp_die_err(&err);
-		keys = malloc(batch * sizeof *keys);
-		miss = malloc(batch * sizeof *miss);
-		dedup = malloc(2 * batch * sizeof *dedup);
-		dups = malloc(batch * sizeof *dups);
-		dupof = malloc(batch * sizeof *dupof);
-		if (!dedup || !dups || !dupof)
-			vp_die(VP_EXIT_IO, "out of memory");
-		mq = malloc(batch * (r.dim ? r.dim : 1) * sizeof *mq);
-		md = malloc(batch * k * sizeof *md);
-		mi = malloc(batch * k * sizeof *mi);
-		if (!keys || !miss || !mq || !md || !mi)
-			vp_die(VP_EXIT_IO, "out of memory");
-	}
-	/* what a cached answer depends on: the index (its header checksum
-	 * changes with every build), k, the parameters, the filter and plan */
-	{
-		XXH64_state_t *h = XXH64_createState();
-		XXH64_reset(h, 0);
-		XXH64_update(h, s.ix.map + 248, 8);
-		XXH64_update(h, &k, sizeof k);
-		XXH64_update(h, ps.val, sizeof ps.val);
-		XXH64_update(h, &plan, sizeof plan);
-		if (fexpr)
-			XXH64_update(h, fexpr, strlen(fexpr));
-		ihash = XXH64_digest(h);
-		XXH64_freeState(h);
-	}
+	seed = vp_searcher_cache_seed(&s, k, &ps, plan, fexpr);
+	call = (struct vp_search_call){ &s, k, &ps, threads, fexpr ? &filter : NULL, plan };
 	if (alogpath) {
 		if (vp_alog_open(&alog, alogpath, &err))
 			vp_die_err(&err);
@@ -335,76 +357,39 @@ int main(int argc, char **argv)
 	dist = malloc(batch * k * sizeof *dist);
 	ids = malloc(batch * k * sizeof *ids);
 	ibuf = malloc(k * sizeof *ibuf);
-	if (!q || !dist || !ids || !ibuf)
+	tbuf = malloc(text_room(k));
+	if (!q || !dist || !ids || !ibuf || !tbuf)
 		vp_die(VP_EXIT_IO, "out of memory");
+	vp_hugepage_hint(q, batch * (r.dim ? r.dim : 1) * sizeof *q);
 	for (;;) {
 		uint64_t t0 = vp_now_nsec(), a0 = vp_alloc_count;
 		long got = vp_reader_read(&r, q, batch, &err);
-		size_t nmiss = (size_t)(got > 0 ? got : 0);
 		if (got < 0)
 			vp_die_err(&err);
 		if (got == 0)
 			break;
 		read_ns += vp_now_nsec() - t0;
 		t0 = vp_now_nsec();
-		if (cache) {
-			/* answer what the cache has, search only the rest */
-			nmiss = 0;
-			ndup = 0;
-			memset(dedup, 0xff, 2 * batch * sizeof *dedup);
-			vp_cache_begin(cache, 0);
-			for (long i = 0; i < got; i++) {
-				size_t slot;
-				keys[i] = XXH64(q + (size_t)i * r.dim, r.dim * sizeof *q, ihash);
-				if (vp_cache_get(cache, keys[i], k, dist + (size_t)i * k,
-						 ids + (size_t)i * k))
-					continue;
-				/* a repeat within this batch is searched once */
-				for (slot = keys[i] % (2 * batch); dedup[slot] != SIZE_MAX &&
-				     keys[miss[dedup[slot]]] != keys[i]; slot = (slot + 1) % (2 * batch))
-					;
-				if (dedup[slot] != SIZE_MAX) {
-					dupof[ndup] = dedup[slot];
-					dups[ndup++] = (size_t)i;
-					continue;
-				}
-				dedup[slot] = nmiss;
-				memcpy(mq + nmiss * r.dim, q + (size_t)i * r.dim, r.dim * sizeof *q);
-				miss[nmiss++] = (size_t)i;
-			}
-			vp_cache_end(cache);
-		}
-		if (nmiss && vp_searcher_search_filtered(&s, cache ? mq : q, nmiss, k, &ps,
-							 threads, fexpr ? &filter : NULL,
-							 plan, cache ? md : dist,
-							 cache ? mi : ids, &err))
+		/* with a cache: hits answered, misses searched in one parallel call */
+		if (cache ? vp_cache_search(cache, seed, q, (size_t)got, r.dim, vp_search_call_fn,
+					    &call, dist, ids, &err) :
+			    vp_search_call_fn(&call, q, (size_t)got, dist, ids, &err))
 			vp_die(err.code == VP_E_ARG ? VP_EXIT_USAGE : vp_exit_code(err.code),
 			       "%s", err.msg);
-		if (cache && nmiss) {
-			vp_cache_begin(cache, 1);
-			for (size_t j = 0; j < nmiss; j++) {
-				memcpy(dist + miss[j] * k, md + j * k, k * sizeof *md);
-				memcpy(ids + miss[j] * k, mi + j * k, k * sizeof *mi);
-				vp_cache_put(cache, keys[miss[j]], k, md + j * k, mi + j * k);
-			}
-			vp_cache_end(cache);
-		}
-		batch_dups += ndup;
-		for (size_t j = 0; cache && j < ndup; j++) {
-			memcpy(dist + dups[j] * k, md + dupof[j] * k, k * sizeof *md);
-			memcpy(ids + dups[j] * k, mi + dupof[j] * k, k * sizeof *mi);
-		}
 		search_ns += vp_now_nsec() - t0;
-		if (alogpath)
-			for (size_t j = 0; j < nmiss; j++)
+		if (alogpath) {
+			size_t nsearched = (size_t)got;
+			const size_t *rows = cache ? vp_cache_searched(cache, &nsearched) : NULL;
+			for (size_t j = 0; j < nsearched; j++)
 				for (size_t g = 0; g < s.nseg; g++) {
 					uint16_t kind;
 					const uint32_t *items;
 					uint32_t cnt = vp_searcher_trace(&s, g, j, &kind, &items);
-					if (vp_alog_add(&alog, (uint32_t)(done + (cache ? miss[j] : j)),
+					if (vp_alog_add(&alog, (uint32_t)(done + (rows ? rows[j] : j)),
 							(uint16_t)g, kind, items, cnt, &err))
 						vp_die_err(&err);
 				}
+		}
 		/* allocations after the first batch, which warms the pools */
 		if (done > 0) {
 			allocs_warm += vp_alloc_count - a0;
@@ -412,17 +397,24 @@ int main(int argc, char **argv)
 		}
 		t0 = vp_now_nsec();
 		if (explain != 2)
-			write_results(of, done, (size_t)got, k, dist, ids, ibuf);
+			write_results(of, done, (size_t)got, k, dist, ids, ibuf, tbuf);
 		write_ns += vp_now_nsec() - t0;
 		done += (uint64_t)got;
 		vp_progress("%llu queries", (unsigned long long)done);
 	}
 	vp_progress_done();
-	if (explain == 2)
-		printf("analyze      %llu queries, %.1f us/query measured (plan %s, %d thread%s)\n",
+	if (explain == 2) {
+		const char *pn = plan == VP_PLAN_INDEX ? "index" :
+				 plan == VP_PLAN_PREFILTER ? "prefilter" : "ivf-wide";
+		const struct vp_cache_stats *cs = cache ? vp_cache_stats(cache) : NULL;
+		printf("analyze      %llu queries, %.1f us/query measured (plan %s%s, %d thread%s)",
 		       (unsigned long long)done, done ? (double)search_ns / 1e3 / (double)done : 0,
-		       plan == VP_PLAN_INDEX ? "index" : plan == VP_PLAN_PREFILTER ? "prefilter" : "ivf-wide",
-		       threads, threads == 1 ? "" : "s");
+		       cs ? "cache-first, misses " : "", pn, threads, threads == 1 ? "" : "s");
+		if (cs)
+			printf(", hit rate %.1f%%", cs->lookups ? 100.0 * (double)(cs->l1_hits + cs->l2_hits) /
+							      (double)cs->lookups : 0.0);
+		printf("\n");
+	}
 	if (stats) {
 		fprintf(stderr, "%s: stats: %llu queries; read %.3f s, search %.3f s, write %.3f s\n",
 			vp_prog, (unsigned long long)done, (double)read_ns / 1e9,
@@ -432,27 +424,21 @@ int main(int argc, char **argv)
 			warm_q ? (double)allocs_warm / (double)warm_q : 0.0,
 			(unsigned long long)warm_q);
 		if (cache) {
+			/* repeats inside one batch count as memory (L1) hits */
 			const struct vp_cache_stats *cs = vp_cache_stats(cache);
-			/* repeats inside one batch count as memory hits */
-			uint64_t l1 = cs->l1_hits + batch_dups;
 			fprintf(stderr, "%s: stats: cache %llu lookups, %llu L1 hits, %llu L2 hits, "
 				"hit rate %.1f%%\n", vp_prog, (unsigned long long)cs->lookups,
-				(unsigned long long)l1, (unsigned long long)cs->l2_hits,
-				cs->lookups ? 100.0 * (double)(l1 + cs->l2_hits) /
+				(unsigned long long)cs->l1_hits, (unsigned long long)cs->l2_hits,
+				cs->lookups ? 100.0 * (double)(cs->l1_hits + cs->l2_hits) /
 						      (double)cs->lookups : 0.0);
 		}
 	}
 	if (alogpath && vp_alog_close(&alog, &err))
 		vp_die_err(&err);
+	if (cache && vp_cache_error(cache))
+		vp_warn("%s/%s: %s; results were not all cached", cachedir, VP_CACHE_FILE,
+			vp_cache_error(cache));
 	vp_cache_close(cache);
-	free(keys);
-	free(miss);
-	free(dedup);
-	free(dups);
-	free(dupof);
-	free(mq);
-	free(md);
-	free(mi);
 	if (fexpr)
 		vp_filter_release(&filter);
 	vp_reader_close(&r);
@@ -461,6 +447,7 @@ int main(int argc, char **argv)
 	free(dist);
 	free(ids);
 	free(ibuf);
+	free(tbuf);
 	vp_close_stdout();
 	return 0;
 }

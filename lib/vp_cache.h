@@ -1,15 +1,21 @@
 /*
  * vp_cache: a result cache for repeated queries.
  *
- * Keys are xxHash64 of (the index's header checksum, the query's bytes, k,
- * the search parameters, the filter and plan), so a rebuilt index, which
- * has a new header checksum, can never be answered from old entries.
+ * Keys are xxHash64 of a query's bytes seeded with what its answer depends
+ * on (vp_searcher_cache_seed: the index's header checksum, k, the search
+ * parameters, the filter and plan), so a rebuilt index, which has a new
+ * header checksum, can never be answered from old entries.
  *
- * Two levels: L1, an in-memory LRU for one run; L2, a file of fixed size
- * in a directory, mapped and shared by every process that uses it.  L2 is
- * a table of fixed slots (k up to VP_CACHE_KMAX), CLOCK eviction, each slot
- * and the header guarded by xxHash64; readers take a shared flock, writers
- * an exclusive one.  A damaged file is detected and rebuilt, never trusted.
+ * Two levels: L1, an in-memory LRU for one run; L2, a file of fixed size in
+ * a directory, mapped read-only and shared by every process that uses it.
+ * L2 holds two tables, one of slots for k <= 16 results and a smaller one
+ * for k <= VP_CACHE_KMAX.  New entries are written in order at a CLOCK hand
+ * (a referenced slot gets a second chance and is kept), so a batch of
+ * stores is one sequential write, not a page per store; a hash index of
+ * 8-entry windows (one cache line) finds a key's slot.  The header and each
+ * slot carry an xxHash64: a damaged file is detected and rebuilt, a damaged
+ * slot never answers.  Readers hold a shared flock, writers an exclusive
+ * one, once per batch.
  */
 #ifndef VP_CACHE_H
 #define VP_CACHE_H
@@ -19,38 +25,69 @@
 
 #include "vp_err.h"
 
-#define VP_CACHE_KMAX 100          /* results above this k are not kept in L2 */
-#define VP_CACHE_L1_DEFAULT 65536  /* entries */
-#define VP_CACHE_L2_SLOTS_DEFAULT 65536
+#define VP_CACHE_KMAX 100               /* results above this k stay in L1 */
+#define VP_CACHE_L1_DEFAULT 65536       /* entries */
+#define VP_CACHE_L1_MAX_BYTES (256u << 20)
+#define VP_CACHE_L2_SLOTS_DEFAULT 65536 /* slots for k <= 16; 1/8 as many for k <= 100 */
 #define VP_CACHE_FILE "vp-cache.bin"
 
 struct vp_cache_stats {
 	uint64_t lookups, l1_hits, l2_hits, inserts, l2_rebuilds;
+	/* the file's lifetime counters as they were at open */
+	uint64_t file_lookups, file_hits;
 };
 
 struct vp_cache;
 
-/* Opens (or creates, or rebuilds when damaged) DIR/vp-cache.bin with
- * l2_slots slots, and an L1 of l1_entries.  Returns 0 or VP_E_IO. */
-int vp_cache_open(struct vp_cache **c, const char *dir, size_t l1_entries,
-		  size_t l2_slots, struct vp_error *err);
+/* Searches nq queries that the cache could not answer; fills nq * k
+ * results.  Returns 0 or a negative VP_E_* with err filled. */
+typedef int (*vp_cache_search_fn)(void *ctx, const float *q, size_t nq,
+				  float *dist, int64_t *ids, struct vp_error *err);
 
-/* Takes the L2 file's lock: shared around lookups, exclusive around
- * stores (one lock per batch, not per query).  vp_cache_end releases it. */
-void vp_cache_begin(struct vp_cache *c, int exclusive);
+/* Opens a cache for results of k neighbours: an L1 of up to l1_entries
+ * (capped at VP_CACHE_L1_MAX_BYTES), and DIR/vp-cache.bin, created (or,
+ * when damaged or foreign, rebuilt) with l2_slots slots.  DIR is made if
+ * missing.  Returns 0, or VP_E_IO / VP_E_NOMEM with err filled. */
+int vp_cache_open(struct vp_cache **c, const char *dir, size_t k,
+		  size_t l1_entries, size_t l2_slots, struct vp_error *err);
+
+/* Answers nq queries of dimension dim: hits from L1 or L2, repeats within
+ * the batch once, the rest through fn (one call, so it can run them in
+ * parallel), whose results are then stored.  seed: what the answers depend
+ * on besides the query.  Returns 0 or fn's error. */
+int vp_cache_search(struct vp_cache *c, uint64_t seed, const float *q,
+		    size_t nq, size_t dim, vp_cache_search_fn fn, void *ctx,
+		    float *dist, int64_t *ids, struct vp_error *err);
+
+/* The rows of the last vp_cache_search batch that fn searched, in the
+ * order fn saw them; *n their count. */
+const size_t *vp_cache_searched(const struct vp_cache *c, size_t *n);
+
+/* The pieces vp_cache_search is made of.  vp_cache_get looks key up
+ * (between vp_cache_begin and vp_cache_end, which hold the file's shared
+ * lock) and on a hit copies k results and returns 1 (L1) or 2 (L2); 0 on
+ * a miss.  vp_cache_put keeps results in L1 and queues them for L2;
+ * vp_cache_flush writes the queue under the exclusive lock and returns 0,
+ * or VP_E_IO (a full disk, say), after which the file is no longer
+ * written. */
+void vp_cache_begin(struct vp_cache *c);
 void vp_cache_end(struct vp_cache *c);
+int vp_cache_get(struct vp_cache *c, uint64_t key, float *dist, int64_t *ids);
+void vp_cache_put(struct vp_cache *c, uint64_t key, const float *dist,
+		  const int64_t *ids);
+int vp_cache_flush(struct vp_cache *c, struct vp_error *err);
 
-/* Looks key up for k results (inside vp_cache_begin); on a hit copies them to dist/ids and returns
- * 1 (L1) or 2 (L2); 0 on a miss. */
-int vp_cache_get(struct vp_cache *c, uint64_t key, size_t k, float *dist,
-		 int64_t *ids);
-
-/* Stores k results (inside vp_cache_begin(c, 1)) under key in L1 and (when k <= VP_CACHE_KMAX) L2. */
-void vp_cache_put(struct vp_cache *c, uint64_t key, size_t k,
-		  const float *dist, const int64_t *ids);
+/* NULL, or why the file stopped being written (the first error). */
+const char *vp_cache_error(const struct vp_cache *c);
 
 const struct vp_cache_stats *vp_cache_stats(const struct vp_cache *c);
 
+/* Estimated microseconds to answer one query of dimension dim from the
+ * cache (hashing it and probing), measured once per process. */
+double vp_cache_lookup_us(size_t dim);
+
+/* Flushes what is queued, adds this run's lookups and hits to the file's
+ * lifetime counters and frees c. */
 void vp_cache_close(struct vp_cache *c);
 
 #endif

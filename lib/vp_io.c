@@ -1,18 +1,21 @@
 /*
  * vp_io: readers and writers for the *vecs and *bin vector layouts.
  *
- * A regular file is mapped and read through the same "buffer" code as a
- * stream: the mapping is simply a buffer that is already full, so both paths
- * share one set of checks.
+ * Files and streams are read the same way, with read(2) into a buffer of
+ * STREAM_CHUNK or more, so both share one set of checks.  Not mmap: rows
+ * are copied out anyway, and on a virtual machine the page faults of a
+ * mapping cost more than the copy from the page cache (vp-search spent
+ * 2.7 us a query reading a mapped fvecs of Fashion-MNIST, 1 us with read).
+ * A regular file's size is still known, so its row count is.
  */
 #include "vp_io.h"
 
 #include <errno.h>
+#include <math.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -61,7 +64,7 @@ static size_t row_bytes(const struct vp_reader *r)
  * first; returns the number available. */
 static long fill(struct vp_reader *r, size_t need, struct vp_error *err)
 {
-	if (r->mapped || r->len - r->off >= need)
+	if (r->len - r->off >= need)
 		return (long)(r->len - r->off);
 	if (r->off) {
 		memmove(r->buf, r->buf + r->off, r->len - r->off);
@@ -70,6 +73,8 @@ static long fill(struct vp_reader *r, size_t need, struct vp_error *err)
 	}
 	if (need > r->cap) {
 		size_t cap = need > 2 * r->cap ? need : 2 * r->cap;
+		if (cap < STREAM_CHUNK)
+			cap = STREAM_CHUNK;
 		unsigned char *b = realloc(r->buf, cap);
 		if (!b)
 			return vp_seterr(err, VP_E_NOMEM, "%s: out of memory",
@@ -137,15 +142,9 @@ int vp_reader_open(struct vp_reader *r, const char *path, enum vp_vecfmt fmt,
 		goto fail;
 	}
 	if (fstat(r->fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_size > 0) {
-		void *m = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_SHARED,
-			       r->fd, 0);
-		if (m != MAP_FAILED) {
-			madvise(m, (size_t)st.st_size, MADV_SEQUENTIAL);
-			r->buf = m;
-			r->len = r->cap = (size_t)st.st_size;
-			r->mapped = r->eof = 1;
-			r->total_bytes = (uint64_t)st.st_size;
-		}
+		r->sized = 1;
+		r->total_bytes = (uint64_t)st.st_size;
+		posix_fadvise(r->fd, 0, 0, POSIX_FADV_SEQUENTIAL);
 	}
 	avail = fill(r, is_bin(r->fmt) ? 8 : 4, err);
 	if (avail < 0) {
@@ -173,7 +172,7 @@ int vp_reader_open(struct vp_reader *r, const char *path, enum vp_vecfmt fmt,
 		r->consumed = 8;
 		r->count = n;
 		need = 8 + n * row_bytes(r);
-		if (r->mapped && need != r->total_bytes) {
+		if (r->sized && need != r->total_bytes) {
 			rc = vp_seterr(err, VP_E_FORMAT,
 				       "%s: header says %llu rows of dimension %u "
 				       "(%llu bytes), but the file has %llu bytes",
@@ -191,7 +190,7 @@ int vp_reader_open(struct vp_reader *r, const char *path, enum vp_vecfmt fmt,
 	}
 	if ((rc = check_dim(r, (int32_t)get_u32(r->buf + r->off), err)))
 		goto fail;
-	if (r->mapped && r->total_bytes % row_bytes(r) == 0)
+	if (r->sized && r->total_bytes % row_bytes(r) == 0)
 		r->count = r->total_bytes / row_bytes(r);
 	return 0;
 fail:
@@ -331,15 +330,12 @@ long vp_reader_read_ints(struct vp_reader *r, int32_t *out, size_t max_rows,
 
 void vp_reader_close(struct vp_reader *r)
 {
-	if (r->mapped)
-		munmap(r->buf, r->len);
-	else
-		free(r->buf);
+	free(r->buf);
 	if (r->own_fd && r->fd >= 0)
 		close(r->fd);
 	r->buf = NULL;
 	r->fd = -1;
-	r->own_fd = r->mapped = 0;
+	r->own_fd = r->sized = 0;
 }
 
 /* Reads every row through reader r into a growing array of elem-sized
@@ -350,7 +346,7 @@ static int read_all(const char *path, enum vp_vecfmt fmt, int ints, void **out,
 	struct vp_reader r;
 	size_t cap, have = 0, batch;
 	char *data = NULL;
-	int rc = vp_reader_open(&r, path, fmt, err);
+	int known, rc = vp_reader_open(&r, path, fmt, err);
 
 	if (rc)
 		return rc;
@@ -362,9 +358,15 @@ static int read_all(const char *path, enum vp_vecfmt fmt, int ints, void **out,
 		return 0;
 	}
 	batch = 4096;
-	cap = r.count != UINT64_MAX && r.count > 0 ? (size_t)r.count : batch;
+	/* a known count gets one spare row, so the read that finds the end
+	 * needs no growth: a doubling realloc of a large array moves it, and
+	 * its first use afterwards pays for the move page by page */
+	known = r.count != UINT64_MAX && r.count > 0;
+	cap = known ? (size_t)r.count + 1 : batch;
 	for (;;) {
 		long got;
+		if (known && have < cap && cap - have < batch)
+			batch = cap - have;
 		if (have + batch > cap || !data) {
 			size_t ncap = cap;
 			char *nd;
@@ -455,4 +457,49 @@ int vp_write_fbin_header(void *stream, uint32_t n, uint32_t dim,
 {
 	uint32_t h[2] = { n, dim };
 	return vp_write_raw(stream, h, sizeof h, err);
+}
+
+size_t vp_fmt_u64(char *buf, uint64_t v)
+{
+	char tmp[20];
+	size_t n = 0;
+	do {
+		tmp[n++] = (char)('0' + v % 10);
+		v /= 10;
+	} while (v);
+	for (size_t i = 0; i < n; i++)
+		buf[i] = tmp[n - 1 - i];
+	return n;
+}
+
+size_t vp_fmt_i64(char *buf, int64_t v)
+{
+	if (v < 0) {
+		buf[0] = '-';
+		return 1 + vp_fmt_u64(buf + 1, (uint64_t)0 - (uint64_t)v);
+	}
+	return vp_fmt_u64(buf, (uint64_t)v);
+}
+
+size_t vp_fmt_g9(char *buf, float v)
+{
+	double d = v;
+	/* "%.9g" prints an integer below 1e9 in full, without exponent or
+	 * point: L2 distances of integer data (SIFT, MNIST) all are */
+	if (d > -1e9 && d < 1e9 && d == (double)(int64_t)d) {
+		if (d == 0 && signbit(d)) {
+			buf[0] = '-';
+			buf[1] = '0';
+			return 2;
+		}
+		return vp_fmt_i64(buf, (int64_t)d);
+	}
+	{
+		char tmp[VP_NUM_MAX + 1];
+		int n = snprintf(tmp, sizeof tmp, "%.9g", d);
+		if (n < 0 || n > VP_NUM_MAX)
+			n = 0;
+		memcpy(buf, tmp, (size_t)n);
+		return (size_t)n;
+	}
 }

@@ -5,8 +5,8 @@
  * and the big-ann-benchmarks layout fbin, u8bin, ibin (uint32 count, uint32
  * dimension, then count*dimension values).  All little-endian.
  *
- * A regular file is mapped; stdin and pipes are read through a buffer, one
- * batch at a time, so a stream of any length is never held whole.  Every
+ * Files, stdin and pipes are read through a buffer, one batch at a time, so
+ * an input of any length is never held whole.  Every
  * malformed input is an error naming the file and the row or offset:
  * truncated record, inconsistent, zero or absurd dimension, NaN or infinity.
  */
@@ -39,7 +39,7 @@ struct vp_reader {
 	uint64_t total_bytes;  /* size when known (for progress), else 0 */
 	uint64_t consumed;     /* bytes consumed so far */
 	/* private */
-	int fd, own_fd, mapped;
+	int fd, own_fd, sized; /* sized: a regular file, total_bytes known */
 	unsigned char *buf;
 	size_t cap, len, off;
 	int eof;
@@ -91,5 +91,14 @@ int vp_write_fbin_header(void *stream, uint32_t n, uint32_t dim,
 			 struct vp_error *err);
 int vp_write_raw(void *stream, const void *data, size_t bytes,
 		 struct vp_error *err);
+
+/* Text of numbers for tsv and json output, without printf's cost on the
+ * common cases.  Each writes at buf (room for VP_NUM_MAX bytes, no NUL)
+ * and returns the length.  vp_fmt_g9 writes exactly what printf's "%.9g"
+ * writes (integral values below 1e9 directly, others through snprintf). */
+#define VP_NUM_MAX 32
+size_t vp_fmt_u64(char *buf, uint64_t v);
+size_t vp_fmt_i64(char *buf, int64_t v);
+size_t vp_fmt_g9(char *buf, float v);
 
 #endif

@@ -4,6 +4,7 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <xxhash.h>
 
 #include "vp_dist.h"
 #include "vp_sys.h"
@@ -455,6 +456,42 @@ int vp_searcher_search_filtered(struct vp_searcher *s, const float *q,
 		}
 	}
 	return 0;
+}
+
+uint64_t vp_searcher_cache_seed(const struct vp_searcher *s, size_t k,
+				const struct vp_param_set *ps, int plan,
+				const char *filter)
+{
+	struct {
+		uint64_t hdr_xxh, k, plan;
+		int64_t val[VP_P_COUNT];
+	} in;
+	memset(&in, 0, sizeof in);
+	/* the header's own checksum: the last 8 bytes of its 256 */
+	memcpy(&in.hdr_xxh, s->ix.map + VP_INDEX_HEADER_SIZE - 8, 8);
+	in.k = k;
+	in.plan = (uint64_t)plan;
+	memcpy(in.val, ps->val, sizeof in.val);
+	return XXH64(&in, sizeof in, filter ? XXH64(filter, strlen(filter), 1) : 0);
+}
+
+int vp_search_call_fn(void *call, const float *q, size_t nq, float *dist,
+		      int64_t *ids, struct vp_error *err)
+{
+	struct vp_search_call *c = call;
+	return vp_searcher_search_filtered(c->s, q, nq, c->k, c->ps, c->threads, c->f,
+					   c->plan, dist, ids, err);
+}
+
+void vp_plan_cache_first(struct vp_plan_est *out, const struct vp_plan_est *fallback,
+			 double hit_rate, double lookup_us)
+{
+	memset(out, 0, sizeof *out);
+	out->name = "cache-first";
+	out->available = 1;
+	out->cost_us = lookup_us + (1.0 - hit_rate) * fallback->cost_us;
+	out->recall = fallback->recall;
+	out->nprobe = fallback->nprobe;
 }
 
 void vp_searcher_close(struct vp_searcher *s)

@@ -110,6 +110,32 @@ int vp_searcher_search_filtered(struct vp_searcher *s, const float *q,
 				const struct vp_filter *f, int plan,
 				float *dist, int64_t *ids, struct vp_error *err);
 
+/* The seed of result-cache keys (vp_cache_search): what an answer depends
+ * on besides the query, namely the index's header checksum (new with every
+ * build), k, the parameters, the plan and the filter's text (NULL: none). */
+uint64_t vp_searcher_cache_seed(const struct vp_searcher *s, size_t k,
+				const struct vp_param_set *ps, int plan,
+				const char *filter);
+
+/* A search to run through the cache: vp_search_call_fn (a
+ * vp_cache_search_fn) runs vp_searcher_search_filtered with these. */
+struct vp_search_call {
+	struct vp_searcher *s;
+	size_t k;
+	const struct vp_param_set *ps;
+	int threads;
+	const struct vp_filter *f; /* NULL: unfiltered */
+	int plan;
+};
+int vp_search_call_fn(void *call, const float *q, size_t nq, float *dist,
+		      int64_t *ids, struct vp_error *err);
+
+/* The cache-first plan: a lookup per query (lookup_us), and for the share
+ * 1 - hit_rate that misses, the fallback plan, whose recall the cached
+ * answers keep (they are its own results). */
+void vp_plan_cache_first(struct vp_plan_est *out, const struct vp_plan_est *fallback,
+			 double hit_rate, double lookup_us);
+
 void vp_searcher_close(struct vp_searcher *s);
 
 #endif

@@ -119,3 +119,16 @@ long vp_resident_pages(const void *addr, size_t len, size_t *total_pages)
 	free(vec);
 	return res;
 }
+
+void vp_hugepage_hint(void *p, size_t len)
+{
+#ifdef MADV_HUGEPAGE
+	const uintptr_t huge = 2u << 20;
+	uintptr_t a = ((uintptr_t)p + huge - 1) & ~(huge - 1), e = ((uintptr_t)p + len) & ~(huge - 1);
+	if (p && e > a)
+		madvise((void *)a, e - a, MADV_HUGEPAGE);
+#else
+	(void)p;
+	(void)len;
+#endif
+}

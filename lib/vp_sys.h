@@ -33,4 +33,10 @@ void vp_sysinfo_get(struct vp_sysinfo *si);
  * addr must be page-aligned.  Returns pages resident, or -1. */
 long vp_resident_pages(const void *addr, size_t len, size_t *total_pages);
 
+/* Asks for transparent huge pages over the 2 MB blocks inside [p, p+len)
+ * (madvise; a no-op where unsupported or len is small).  For large scratch
+ * arrays filled once: a first touch per 2 MB instead of per 4 KB, which on
+ * a virtual machine is most of a fresh buffer's cost. */
+void vp_hugepage_hint(void *p, size_t len);
+
 #endif

@@ -26,6 +26,44 @@ cache_data() {
 	[[ "$stderr" == *"hit rate 0.0%"* ]]
 }
 
+@test "cache-first: listed by --explain, chosen with --cache, what runs on a miss named" {
+	cache_data
+	seq 0 499 | awk '{ print $1 % 10 }' > labels.txt
+	vp-build -t HNSW --labels labels.txt -o h.vpi base.fvecs
+	run -0 vp-search -i h.vpi --filter 'label < 2' --explain
+	[[ "$output" =~ cache-first\ +no\ +-\ +-\ +\(needs\ --cache\) ]]
+	[[ "$output" =~ (index|prefilter)\ +yes\ +[0-9.]+\ +[0-9.]+\ +\<-\ chosen ]]
+	# a fresh cache: no hits yet, so the estimate is the fallback's plus a lookup
+	run -0 vp-search -i h.vpi --filter 'label < 2' --cache c --explain
+	[[ "$output" == *"cache        c/vp-cache.bin: hit rate 0.0% over 0 lookups so far"* ]]
+	[[ "$output" =~ cache-first\ +yes\ +[0-9.]+\ +[0-9.]+\ +\<-\ chosen ]]
+	[[ "$output" =~ (index|prefilter)\ +yes\ +[0-9.]+\ +[0-9.]+\ +\<-\ on\ a\ miss ]]
+	# analyze runs it: a third of the repeated queries searched
+	run -0 vp-search -i h.vpi -k 10 --filter 'label < 2' --cache c --explain=analyze q3.fvecs
+	[[ "$output" =~ analyze\ +60\ queries,\ [0-9.]+\ us/query\ measured\ \(plan\ cache-first,\ misses\ (index|prefilter),.*hit\ rate\ 66.7% ]]
+	# the file remembers: its hit rate lowers the estimate below the fallback's
+	run -0 vp-search -i h.vpi -k 10 --filter 'label < 2' --cache c --explain
+	[[ "$output" == *"hit rate 66.7% over 60 lookups so far"* ]]
+	cf=$(printf '%s\n' "$output" | awk '$1 == "cache-first" { print $3 }')
+	fb=$(printf '%s\n' "$output" | awk '/on a miss/ { print $3 }')
+	awk -v a="$cf" -v b="$fb" 'BEGIN { exit !(a < b) }'
+	# forcing it: the same answers as without the cache
+	want=$(vp-search -i h.vpi -k 10 --filter 'label < 2' q3.fvecs)
+	run -0 vp-search -i h.vpi -k 10 --filter 'label < 2' --cache c --plan cache-first q3.fvecs
+	[ "$output" = "$want" ]
+	run -2 vp-search -i h.vpi --plan cache-first query.fvecs
+	[[ "$output" == *"--plan cache-first needs --cache"* ]]
+}
+
+@test "cache: vp-bench and vp-search share entries" {
+	cache_data
+	vp-search -i x.vpi -k 10 -f ivecs query.fvecs > gt.ivecs
+	run -0 vp-bench -i x.vpi -q query.fvecs -g gt.ivecs --mode throughput --cache c
+	[[ "$output" == *"# cache c: 20 lookups, hit rate 0.0%"* ]]
+	run -0 --separate-stderr vp-search -i x.vpi -k 10 --cache c --stats query.fvecs
+	[[ "$stderr" == *"cache 20 lookups, 0 L1 hits, 20 L2 hits, hit rate 100.0%"* ]]
+}
+
 @test "cache: a rebuilt index is never answered from old entries" {
 	cache_data
 	vp-search -i x.vpi -k 5 --cache c query.fvecs > /dev/null
@@ -88,6 +126,10 @@ cache_data() {
 			{ echo "$t: $stderr"; false; }
 		[[ "$stderr" =~ read\ [0-9.]+\ s,\ search\ [0-9.]+\ s,\ write\ [0-9.]+\ s ]]
 	done
+	# through the cache too: its scratch and queue grow in the first batch only
+	cat q.fvecs q.fvecs > q2.fvecs
+	run -0 --separate-stderr vp-search -i x.vpi -k 10 -b 500 -j 1 --stats --cache c q2.fvecs
+	[[ "$stderr" == *"stats: 0.000 allocations per query after the first batch (5500 queries)"* ]]
 }
 
 @test "access log: what each query touched, readable by vp-diag" {

@@ -177,6 +177,53 @@ int main(void)
 	      strstr(err.msg, "missing.fvecs"), "missing file: %s", err.msg);
 	CHECK(vp_vecfmt_parse("u8bin") == VP_FMT_U8BIN && vp_vecfmt_parse("nope") == VP_FMT_AUTO, "format names");
 
+	/* number text: byte for byte what printf writes */
+	{
+		static const float fixed[] = { 0.0f, -0.0f, 1.0f, -1.0f, 7.5f, 0.1f, 1e-7f,
+					       123456789.0f, 999999936.0f, 1e9f, -1e9f, 3e10f,
+					       16777217.0f, 1.0f / 3.0f, -2.5e-3f, 65025.0f,
+					       INFINITY, -INFINITY, NAN };
+		char a[VP_NUM_MAX + 1], b[64];
+		int bad = 0;
+		uint64_t lcg = 12345;
+		for (size_t i = 0; i < sizeof fixed / sizeof *fixed + 200000; i++) {
+			float v;
+			size_t len;
+			if (i < sizeof fixed / sizeof *fixed)
+				v = fixed[i];
+			else {
+				uint32_t u;
+				lcg = lcg * 6364136223846793005ull + 1442695040888963407ull;
+				u = (uint32_t)(lcg >> 32);
+				/* half random bit patterns, half integers of every size */
+				if (i % 2)
+					memcpy(&v, &u, 4);
+				else
+					v = (float)(int32_t)(u >> (u % 31));
+			}
+			len = vp_fmt_g9(a, v);
+			a[len] = 0;
+			snprintf(b, sizeof b, "%.9g", (double)v);
+			if (strcmp(a, b) && bad++ < 5)
+				printf("  %%.9g of %a: '%s', not '%s'\n", (double)v, a, b);
+		}
+		CHECK(bad == 0, "vp_fmt_g9 differs from printf in %d cases", bad);
+		bad = 0;
+		for (int i = 0; i < 100000; i++) {
+			int64_t v = (int64_t)(lcg = lcg * 6364136223846793005ull + 1442695040888963407ull) >> (i % 64);
+			size_t len = vp_fmt_i64(a, v);
+			a[len] = 0;
+			snprintf(b, sizeof b, "%lld", (long long)v);
+			bad += strcmp(a, b) != 0;
+		}
+		a[vp_fmt_i64(a, INT64_MIN)] = 0;
+		snprintf(b, sizeof b, "%lld", (long long)INT64_MIN);
+		bad += strcmp(a, b) != 0;
+		a[vp_fmt_u64(a, UINT64_MAX)] = 0;
+		bad += strcmp(a, "18446744073709551615") != 0;
+		CHECK(bad == 0, "integer text differs from printf in %d cases", bad);
+	}
+
 	{
 		char cmd[300];
 		snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
