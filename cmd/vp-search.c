@@ -305,6 +305,9 @@ int main(int argc, char **argv)
 		}
 		printf("filter       %s\n", fexpr);
 		printf("selectivity  %.4f (estimated from the stored label histogram and id range)\n", sel);
+		if (s.label_locality >= 0)
+			printf("locality     %.2f (HNSW neighbours sharing a label, beyond chance)\n",
+			       s.label_locality);
 		if (cache) {
 			/* the file's hit rate so far predicts this run's */
 			const struct vp_cache_stats *cs = vp_cache_stats(cache);

@@ -644,14 +644,8 @@ int vp_cache_flush(struct vp_cache *c, struct vp_error *err)
 
 /* ---- batches ---- */
 
-static int scratch(struct vp_cache *c, size_t nq, size_t dim)
+static void scratch_free(struct vp_cache *c)
 {
-	if (nq <= c->scap && dim <= c->sdim)
-		return 0;
-	if (nq < c->scap)
-		nq = c->scap;
-	if (dim < c->sdim)
-		dim = c->sdim;
 	free(c->keys);
 	free(c->miss);
 	free(c->dedup);
@@ -660,6 +654,18 @@ static int scratch(struct vp_cache *c, size_t nq, size_t dim)
 	free(c->mq);
 	free(c->md);
 	free(c->mi);
+}
+
+/* Grows vp_cache_search's arrays to nq queries of dimension dim. */
+static int scratch(struct vp_cache *c, size_t nq, size_t dim)
+{
+	if (nq <= c->scap && dim <= c->sdim)
+		return 0;
+	if (nq < c->scap)
+		nq = c->scap;
+	if (dim < c->sdim)
+		dim = c->sdim;
+	scratch_free(c);
 	c->keys = malloc(nq * sizeof *c->keys);
 	c->miss = malloc(nq * sizeof *c->miss);
 	c->dedup = malloc(2 * nq * sizeof *c->dedup);
@@ -798,14 +804,7 @@ void vp_cache_close(struct vp_cache *c)
 	free(c->run);
 	free(c->pmap);
 	free(c->shadow);
-	free(c->keys);
-	free(c->miss);
-	free(c->dedup);
-	free(c->dups);
-	free(c->dupof);
-	free(c->mq);
-	free(c->md);
-	free(c->mi);
+	scratch_free(c);
 	if (c->map)
 		munmap(c->map, c->maplen);
 	if (c->fd >= 0)

@@ -70,6 +70,7 @@ struct vp_searcher {
 	int64_t *pi;
 	size_t pcap;
 	double cost_dist_us, cost_filter_us; /* calibrated on first plan */
+	double label_locality;               /* -1 until measured; see vp_searcher_plan */
 	int tracing;                         /* record what each query touched */
 };
 
@@ -93,9 +94,13 @@ int vp_searcher_search(struct vp_searcher *s, const float *q, size_t nq,
 		       float *dist, int64_t *ids, struct vp_error *err);
 
 /* Estimates every plan for filter f (selectivity from the stored label
- * histograms and the id range, per-distance cost measured once) and
- * returns the chosen one: the cheapest whose expected recall is at least
- * 0.95, or the one expected to recall most.  *sel gets the selectivity. */
+ * histograms and the id range, per-distance cost measured once, and for
+ * HNSW with a label filter the label locality: how much more often graph
+ * neighbours share a label than random rows do, 0 to 1, sampled once into
+ * s->label_locality; a walk from a query whose neighbourhood fails the
+ * filter goes far before it finds matches) and returns the chosen one: the
+ * cheapest whose expected recall is at least 0.95, or the one expected to
+ * recall most.  *sel gets the selectivity. */
 int vp_searcher_plan(struct vp_searcher *s, const struct vp_filter *f,
 		     size_t k, const struct vp_param_set *ps,
 		     struct vp_plan_est est[VP_PLAN_COUNT], double *sel);
