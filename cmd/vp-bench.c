@@ -59,7 +59,6 @@ struct bctx {
 	const struct vp_filter *f;
 	int plan;
 	struct vp_cache *cache;
-	const char *fexpr;
 };
 
 /* One query or batch, through the cache when there is one: hits copied,
@@ -71,7 +70,7 @@ static int search(struct vp_searcher *s, const struct bctx *b, const float *q,
 	struct vp_search_call call = { s, k, ps, threads, b->f, b->plan };
 	if (!b->cache)
 		return vp_search_call_fn(&call, q, nq, dist, ids, err);
-	return vp_cache_search(b->cache, vp_searcher_cache_seed(s, k, ps, b->plan, b->fexpr),
+	return vp_cache_search(b->cache, vp_searcher_cache_seed(s, k, ps, b->plan, b->f),
 			       q, nq, s->ix.hdr.dim, vp_search_call_fn, &call, dist, ids, err);
 }
 
@@ -262,7 +261,7 @@ int main(int argc, char **argv)
 	const char *index = NULL, *qpath = NULL, *gpath = NULL, *sweep = NULL;
 	const char *baseline = NULL, *fexpr = NULL, *cachedir = NULL;
 	struct vp_filter filter;
-	struct bctx bc = { NULL, VP_PLAN_AUTO, NULL, NULL };
+	struct bctx bc = { NULL, VP_PLAN_AUTO, NULL };
 	int threads = vp_default_threads(), latency = 1, hist = 0, json = 0, c;
 	int64_t nq_max = -1;
 	size_t k = VP_K_DEFAULT, batch = VP_BATCH_DEFAULT, nq, ngt;
@@ -331,7 +330,6 @@ int main(int argc, char **argv)
 		if (vp_cache_open(&bc.cache, cachedir, k, VP_CACHE_L1_DEFAULT,
 				  VP_CACHE_L2_SLOTS_DEFAULT, &err))
 			vp_die_err(&err);
-		bc.fexpr = fexpr;
 	}
 	if (vp_read_all(qpath, VP_FMT_AUTO, &q, &nq, &qd, &err))
 		vp_die_err(&err);

@@ -349,7 +349,7 @@ int main(int argc, char **argv)
 		vp_die(VP_EXIT_DATA, "%s: queries have dimension %u, index %s has %u",
 		       r.name, r.dim, index, s.ix.hdr.dim);
 
-	seed = vp_searcher_cache_seed(&s, k, &ps, plan, fexpr);
+	seed = vp_searcher_cache_seed(&s, k, &ps, plan, fexpr ? &filter : NULL);
 	call = (struct vp_search_call){ &s, k, &ps, threads, fexpr ? &filter : NULL, plan };
 	if (alogpath) {
 		if (vp_alog_open(&alog, alogpath, &err))

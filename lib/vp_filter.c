@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <xxhash.h>
 
 struct p {
 	const char *s, *start;
@@ -314,4 +315,32 @@ void vp_filter_release(struct vp_filter *f)
 	f->nodes = NULL;
 	f->n = f->cap = 0;
 	f->root = -1;
+}
+
+static uint64_t node_hash(const struct vp_filter *f, int i)
+{
+	struct {
+		int64_t kind, field, op, value, nset;
+		uint64_t a, b;
+	} r;
+	const struct vp_fnode *nd;
+	if (i < 0 || (size_t)i >= f->n)
+		return 0;
+	nd = &f->nodes[i];
+	memset(&r, 0, sizeof r);
+	r.kind = nd->kind;
+	if (nd->kind == VP_F_CMP || nd->kind == VP_F_IN) {
+		r.field = nd->field;
+		r.op = nd->kind == VP_F_CMP ? nd->op : 0;
+		r.value = nd->kind == VP_F_CMP ? nd->value : 0;
+		r.nset = nd->kind == VP_F_IN ? (int64_t)nd->nset : 0;
+	}
+	r.a = node_hash(f, nd->a);
+	r.b = node_hash(f, nd->b);
+	return XXH64(&r, sizeof r, r.nset ? XXH64(nd->set, nd->nset * sizeof *nd->set, 0) : 1);
+}
+
+uint64_t vp_filter_hash(const struct vp_filter *f)
+{
+	return node_hash(f, f->root);
 }

@@ -54,6 +54,10 @@ int vp_filter_match(const struct vp_filter *f, int32_t label, int64_t id);
 double vp_filter_selectivity(const struct vp_filter *f, const uint64_t *hist,
 			     size_t nh, int32_t lo, uint64_t n);
 
+/* A hash of the parsed expression: equal for texts that parse alike
+ * ("label==3" and "label == 3"), for cache keys. */
+uint64_t vp_filter_hash(const struct vp_filter *f);
+
 void vp_filter_release(struct vp_filter *f);
 
 /* A filter bound to one segment: its labels (NULL: every label is 0) and

@@ -534,7 +534,7 @@ int vp_searcher_search_filtered(struct vp_searcher *s, const float *q,
 
 uint64_t vp_searcher_cache_seed(const struct vp_searcher *s, size_t k,
 				const struct vp_param_set *ps, int plan,
-				const char *filter)
+				const struct vp_filter *f)
 {
 	struct {
 		uint64_t hdr_xxh, k, plan;
@@ -546,7 +546,7 @@ uint64_t vp_searcher_cache_seed(const struct vp_searcher *s, size_t k,
 	in.k = k;
 	in.plan = (uint64_t)plan;
 	memcpy(in.val, ps->val, sizeof in.val);
-	return XXH64(&in, sizeof in, filter ? XXH64(filter, strlen(filter), 1) : 0);
+	return XXH64(&in, sizeof in, f ? vp_filter_hash(f) : 0);
 }
 
 int vp_search_call_fn(void *call, const float *q, size_t nq, float *dist,

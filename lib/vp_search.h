@@ -117,10 +117,10 @@ int vp_searcher_search_filtered(struct vp_searcher *s, const float *q,
 
 /* The seed of result-cache keys (vp_cache_search): what an answer depends
  * on besides the query, namely the index's header checksum (new with every
- * build), k, the parameters, the plan and the filter's text (NULL: none). */
+ * build), k, the parameters, the plan and the parsed filter (NULL: none). */
 uint64_t vp_searcher_cache_seed(const struct vp_searcher *s, size_t k,
 				const struct vp_param_set *ps, int plan,
-				const char *filter);
+				const struct vp_filter *f);
 
 /* A search to run through the cache: vp_search_call_fn (a
  * vp_cache_search_fn) runs vp_searcher_search_filtered with these. */

@@ -24,6 +24,15 @@ cache_data() {
 	[[ "$stderr" == *"hit rate 0.0%"* ]]
 	run -0 --separate-stderr vp-search -i x.vpi -k 5 -p ef=20 --cache c --stats query.fvecs
 	[[ "$stderr" == *"hit rate 0.0%"* ]]
+	# a filter is keyed by what it means, not how it is spelled
+	run -0 --separate-stderr vp-search -i x.vpi -k 5 --filter 'id<400' --cache c --stats query.fvecs
+	[[ "$stderr" == *"hit rate 0.0%"* ]]
+	want=$output
+	run -0 --separate-stderr vp-search -i x.vpi -k 5 --filter ' id < 400 ' --cache c --stats query.fvecs
+	[[ "$stderr" == *"hit rate 100.0%"* ]]
+	[ "$output" = "$want" ]
+	run -0 --separate-stderr vp-search -i x.vpi -k 5 --filter 'id < 401' --cache c --stats query.fvecs
+	[[ "$stderr" == *"hit rate 0.0%"* ]]
 }
 
 @test "cache-first: listed by --explain, chosen with --cache, what runs on a miss named" {

@@ -72,5 +72,30 @@ int main(void)
 			vp_filter_release(&f);
 		}
 	}
+	/* the cache key's hash: by meaning of the parse, not by spelling */
+	{
+		static const struct { const char *a, *b; int same; } hc[] = {
+			{ "label==3", " label == 3 ", 1 },
+			{ "label in {4,1,7}", "label in { 1, 4, 7 }", 1 },
+			{ "(id < 5) && label != 2", "id<5&&label!=2", 1 },
+			{ "label == 3", "label == 4", 0 },
+			{ "label < 3", "label <= 3", 0 },
+			{ "id < 3", "label < 3", 0 },
+			{ "label == 1 && id < 9", "label == 1 || id < 9", 0 },
+			{ "label in {1,2}", "label in {1,3}", 0 },
+			{ "!(label == 1)", "label == 1", 0 },
+		};
+		for (size_t i = 0; i < sizeof hc / sizeof *hc; i++) {
+			struct vp_filter g;
+			uint64_t ha, hb;
+			CHECK(vp_filter_parse(&f, hc[i].a, &err) == 0 &&
+			      vp_filter_parse(&g, hc[i].b, &err) == 0, "parse %s", hc[i].a);
+			ha = vp_filter_hash(&f);
+			hb = vp_filter_hash(&g);
+			CHECK((ha == hb) == hc[i].same, "hash of '%s' vs '%s'", hc[i].a, hc[i].b);
+			vp_filter_release(&f);
+			vp_filter_release(&g);
+		}
+	}
 	return check_done("test_filter");
 }
