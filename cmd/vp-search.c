@@ -65,6 +65,7 @@ static void usage(void)
 	       "      --cache DIR      answer repeated queries from a result cache: in\n"
 	       "                       memory for the run, and DIR/vp-cache.bin shared\n"
 	       "                       between runs and processes\n"
+	       "      --cache-slots N  slots of a new cache file (default %d; 16..%d)\n"
 	       "      --access-log FILE  append, per query, the segments and IVF lists or\n"
 	       "                       HNSW entry regions touched (LZ4 blocks; vp-diag\n"
 	       "                       --access-log summarises it)\n"
@@ -77,7 +78,8 @@ static void usage(void)
 	       "from 0); ivecs: k ids per query (-1 past the index size); json: one\n"
 	       "object per line {\"query\":N,\"ids\":[...],\"distances\":[...]}.\n"
 	       "Exit status: 0 done, 2 usage, 3 bad data or index, 4 I/O error.\n",
-	       vp_prog, VP_K_DEFAULT, VP_BATCH_DEFAULT);
+	       vp_prog, VP_K_DEFAULT, VP_BATCH_DEFAULT, VP_CACHE_L2_SLOTS_DEFAULT,
+	       VP_CACHE_L2_SLOTS_MAX);
 }
 
 /* Room for one query's text: k rows of four numbers and their separators. */
@@ -157,6 +159,7 @@ int main(int argc, char **argv)
 		{ "plan", required_argument, NULL, 'P' },
 		{ "explain", optional_argument, NULL, 'E' },
 		{ "cache", required_argument, NULL, 'C' },
+		{ "cache-slots", required_argument, NULL, 'Z' },
 		{ "stats", no_argument, NULL, 'T' },
 		{ "access-log", required_argument, NULL, 'L' },
 		{ "help", no_argument, NULL, 'h' },
@@ -187,6 +190,7 @@ int main(int argc, char **argv)
 	struct vp_alog alog;
 	struct vp_cache *cache = NULL;
 	int stats = 0, cache_first = 0;
+	size_t cache_slots = VP_CACHE_L2_SLOTS_DEFAULT;
 	uint64_t seed;
 	struct vp_search_call call;
 
@@ -198,6 +202,10 @@ int main(int argc, char **argv)
 		case 'c': cfgpath = optarg; break;
 		case 'X': fexpr = optarg; break;
 		case 'C': cachedir = optarg; break;
+		case 'Z':
+			cache_slots = (size_t)vp_opt_int("--cache-slots", optarg, VP_CACHE_L2_SLOTS_MIN,
+							 VP_CACHE_L2_SLOTS_MAX);
+			break;
 		case 'T': stats = 1; break;
 		case 'L': alogpath = optarg; break;
 		case 'P':
@@ -291,7 +299,7 @@ int main(int argc, char **argv)
 		if (vp_params_parse(&ps, params[i], (int)s.ix.hdr.type, VP_STAGE_SEARCH, &err))
 			vp_usage_error("%s", err.msg);
 	if (cachedir && vp_cache_open(&cache, cachedir, k, VP_CACHE_L1_DEFAULT,
-				      VP_CACHE_L2_SLOTS_DEFAULT, &err))
+				      cache_slots, &err))
 		vp_die_err(&err);
 	if (explain) {
 		struct vp_plan_est est[VP_PLAN_COUNT], cf;

@@ -28,7 +28,10 @@
 #define VP_CACHE_KMAX 100               /* results above this k stay in L1 */
 #define VP_CACHE_L1_DEFAULT 65536       /* entries */
 #define VP_CACHE_L1_MAX_BYTES (256u << 20)
-#define VP_CACHE_L2_SLOTS_DEFAULT 65536 /* slots for k <= 16; 1/8 as many for k <= 100 */
+/* slots for k <= 16 (1/8 as many for k <= 100); fixed when the file is made */
+#define VP_CACHE_L2_SLOTS_DEFAULT 65536
+#define VP_CACHE_L2_SLOTS_MIN 16
+#define VP_CACHE_L2_SLOTS_MAX (1 << 22)
 #define VP_CACHE_FILE "vp-cache.bin"
 
 struct vp_cache_stats {

@@ -108,11 +108,24 @@ cache_data() {
 	vp-gen -n 3000 -d 4 --first 2000 -o many.fvecs
 	vp-build -o x.vpi base.fvecs
 	want=$(vp-search -i x.vpi -k 3 many.fvecs | cksum)
-	# more distinct queries than the in-memory LRU keeps is not needed here:
-	# the file's CLOCK replaces slots in its probe window; every answer,
-	# cached or evicted, must equal the uncached one
-	[ "$(vp-search -i x.vpi -k 3 --cache c many.fvecs | cksum)" = "$want" ]
-	[ "$(vp-search -i x.vpi -k 3 --cache c many.fvecs | cksum)" = "$want" ]
+	# 64 slots for 3000 distinct queries: the CLOCK hand laps the file many
+	# times; every answer, cached or evicted, must equal the uncached one
+	[ "$(vp-search -i x.vpi -k 3 --cache c --cache-slots 64 many.fvecs | cksum)" = "$want" ]
+	[ "$(stat -c %s c/vp-cache.bin)" -lt 100000 ]
+	run -0 --separate-stderr vp-search -i x.vpi -k 3 --cache c -b 100 --stats many.fvecs
+	[ "$(printf '%s\n' "$output" | cksum)" = "$want" ]
+	# some answers from the file (the last ones written), most not
+	hits=$(printf '%s\n' "$stderr" | sed -n 's/.* \([0-9]*\) L2 hits.*/\1/p')
+	[ "$hits" -gt 0 ] && [ "$hits" -le 64 ]
+	# four processes at once, batches of several sizes, all evicting
+	for b in 1 7 50 500; do
+		vp-search -i x.vpi -k 3 --cache c -b $b many.fvecs > out.$b &
+	done
+	wait
+	for b in 1 7 50 500; do
+		[ "$(cksum < out.$b)" = "$want" ]
+	done
+	run -2 vp-search -i x.vpi --cache c --cache-slots 8 many.fvecs
 }
 
 @test "cache: two processes at once" {
