@@ -168,15 +168,24 @@ static void fail(struct vp_cache *c, const char *what)
 	c->failed = 1;
 }
 
-/* (Re)initialises the file under the exclusive lock: sparse, so a fresh
- * cache costs no writes; a hole reads as empty slots. */
+/* (Re)initialises the file under the exclusive lock.  Its blocks are
+ * allocated now (they read as empty slots): on tmpfs even a read of a hole
+ * in a shared mapping needs a page, and with none left that read is SIGBUS
+ * in the middle of a search; a full disk is better an error at open. */
 static int l2_format(struct vp_cache *c, size_t nslots)
 {
 	struct l2hdr h;
 	uint64_t len = layout(&h, nslots);
+	int e;
 	h.xxh = hdr_sum(&h);
-	if (ftruncate(c->fd, 0) || ftruncate(c->fd, (off_t)len) ||
-	    pwrite(c->fd, &h, sizeof h, 0) != (ssize_t)sizeof h)
+	if (ftruncate(c->fd, 0) || ftruncate(c->fd, (off_t)len))
+		return -1;
+	if ((e = posix_fallocate(c->fd, 0, (off_t)len)) != 0 && e != EOPNOTSUPP && e != EINVAL) {
+		errno = e;
+		if (ftruncate(c->fd, 0)) {} /* leave no file that would pass the check */
+		return -1;
+	}
+	if (pwrite(c->fd, &h, sizeof h, 0) != (ssize_t)sizeof h)
 		return -1;
 	c->st.l2_rebuilds++;
 	return 0;

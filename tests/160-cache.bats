@@ -128,6 +128,15 @@ cache_data() {
 	run -2 vp-search -i x.vpi --cache c --cache-slots 8 many.fvecs
 }
 
+@test "cache: no room for the cache file is an I/O error at open, not a crash" {
+	cache_data
+	mkdir small
+	mount -t tmpfs -o size=300k tmpfs small 2>/dev/null || skip "cannot mount a small tmpfs here"
+	run -4 vp-search -i x.vpi -k 5 --cache small/c query.fvecs
+	umount small
+	[[ "$output" == *"small/c/vp-cache.bin: No space left on device"* ]]
+}
+
 @test "cache: two processes at once" {
 	cache_data
 	want=$(vp-search -i x.vpi -k 5 q3.fvecs)
