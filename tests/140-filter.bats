@@ -95,27 +95,23 @@ filter_data() {
 	awk -v a="$(recall truth.ivecs own.ivecs)" -v b="$(recall truth.ivecs wide.ivecs)" 'BEGIN { exit !(a >= 0.95 && b >= 0.95) }' 
 }
 
-@test "the planner: label locality of the HNSW graph, and what it does to the index plan" {
+@test "the planner: label locality of the HNSW graph in --explain" {
 	filter_data
 	vp-build -t HNSW --labels labels.txt -o cyc.vpi base.fvecs
 	# labels that follow position: the nearest of 10 reference points
-	vp-build -o ref.vpi query.fvecs
 	head -c $((10 * 68)) query.fvecs > ten.fvecs
 	vp-build -o ten.vpi ten.fvecs
 	vp-search -i ten.vpi -k 1 base.fvecs | cut -f 3 > near.txt
 	vp-build -t HNSW --labels near.txt -o near.vpi base.fvecs
-	run -0 vp-search -i cyc.vpi -p ef=10 --filter 'label < 100' --explain
+	run -0 vp-search -i cyc.vpi --filter 'label < 100' --explain
 	loc_cyc=$(printf '%s\n' "$output" | awk '$1 == "locality" { print $2 }')
-	cost_cyc=$(printf '%s\n' "$output" | awk '$1 == "index" { print $3 }')
-	run -0 vp-search -i near.vpi -p ef=10 --filter 'label == 3' --explain
+	run -0 vp-search -i near.vpi --filter 'label == 3' --explain
 	loc_near=$(printf '%s\n' "$output" | awk '$1 == "locality" { print $2 }')
-	cost_near=$(printf '%s\n' "$output" | awk '$1 == "index" { print $3 }')
 	# cycling labels say nothing about position; nearest-point labels do
+	# (what that does to the index plan's cost: tests/unit/test_plan.c,
+	# where the timed per-distance cost is fixed)
 	awk -v a="$loc_cyc" -v b="$loc_near" 'BEGIN { exit !(a < 0.1 && b > 0.5) }'
-	# so the walk is costed dearer for the local labels at a like selectivity
-	sel=$(printf '%s\n' "$output" | awk '$1 == "selectivity" { print $2 }')
-	awk -v s="$sel" -v a="$cost_cyc" -v b="$cost_near" 'BEGIN { exit !(s > 0.02 && s < 0.5 && b > a) }'
-	# an id filter and FLAT have no locality line
+	# an id filter has no locality line
 	run -0 vp-search -i cyc.vpi --filter 'id < 100' --explain
 	[[ "$output" != *"locality"* ]]
 }
