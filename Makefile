@@ -1,7 +1,9 @@
 # vp: Makefile.  Quiet unless V=1.  ./configure writes config.mk (run here
 # automatically when missing; as root, missing packages are installed first).
 #   make            library and programs
-#   make check      unit tests and Bats tests   (WERROR=1 adds -Werror)
+#   make check      unit tests and Bats tests   (WERROR=1 adds -Werror;
+#                   SANITIZE=address,undefined or SANITIZE=thread builds
+#                   everything with those sanitizers)
 #   make demo       Fashion-MNIST (or synthetic) end to end
 #   make install    PREFIX=/usr/local DESTDIR=
 
@@ -20,8 +22,13 @@ WARN = -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
 ifeq ($(WERROR),1)
 WARN += -Werror
 endif
+# SANITIZE=address,undefined (or thread): sanitizer builds; a change of
+# flags rebuilds everything (.flags records the last ones)
+ifneq ($(SANITIZE),)
+SAN_FLAGS = -fsanitize=$(SANITIZE) -fno-omit-frame-pointer -fno-sanitize-recover=all
+endif
 CFLAGS_ALL = -std=gnu11 -O3 -g -fPIC $(WARN) $(OPENMP_CFLAGS) $(ARCH_CFLAGS) \
-             -Ilib $(EXTRA_CFLAGS)
+             -Ilib $(EXTRA_CFLAGS) $(SAN_FLAGS)
 AVX2_FLAGS = -mavx2 -mfma
 AVX512_FLAGS = -mavx512f -mavx512dq -mavx512bw -mavx512vl -mfma
 
@@ -42,7 +49,10 @@ config.mk: configure
 lib/vp_dist_avx2.o: CFLAGS_EXTRA_FILE = $(if $(ARCH_CFLAGS),$(AVX2_FLAGS))
 lib/vp_dist_avx512.o: CFLAGS_EXTRA_FILE = $(if $(ARCH_CFLAGS),$(AVX512_FLAGS))
 
-%.o: %.c config.mk
+.flags: FORCE
+	@echo '$(CFLAGS_ALL)' | cmp -s - $@ || echo '$(CFLAGS_ALL)' > $@
+
+%.o: %.c config.mk .flags
 	@echo "  CC      $@"
 	$(Q)$(CC) $(CFLAGS_ALL) $(CFLAGS_EXTRA_FILE) -MMD -MP -c -o $@ $<
 
@@ -96,8 +106,8 @@ clean:
 	rm -rf bin lib/*.o lib/*.d lib/libvp.a cmd/*.o cmd/*.d tests/unit/*.o tests/unit/*.d
 
 distclean: clean
-	rm -f config.mk
+	rm -f config.mk .flags
 
-.PHONY: all check unit demo install uninstall clean distclean
+.PHONY: all check unit demo install uninstall clean distclean FORCE
 
 -include $(LIB_OBJ:.o=.d) $(wildcard cmd/*.d tests/unit/*.d)

@@ -272,7 +272,7 @@ int main(int argc, char **argv)
 	struct run *runs;
 	struct vp_param_set *psets;
 	int nruns = 0, bad = 0;
-	char key[64] = "", *vals[MAX_SWEEP];
+	char key[64] = "", *vals[MAX_SWEEP], *list = NULL; /* vals point into list */
 	float *q;
 	int32_t *gt;
 	uint32_t qd, gd;
@@ -352,12 +352,13 @@ int main(int argc, char **argv)
 	/* the sweep: KEY=V1,V2,... (each value checked like a -p option) */
 	if (sweep) {
 		const char *eq = strchr(sweep, '=');
-		char *list, *tok, *save;
+		char *tok, *save;
 		if (!eq || eq == sweep || eq - sweep >= (long)sizeof key)
 			vp_usage_error("-p: expected KEY=V1,V2,..., not '%s'", sweep);
 		memcpy(key, sweep, (size_t)(eq - sweep));
 		key[eq - sweep] = 0;
-		list = strdup(eq + 1);
+		if (!(list = strdup(eq + 1)))
+			vp_die(VP_EXIT_IO, "out of memory");
 		for (tok = strtok_r(list, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
 			if (nruns == MAX_SWEEP)
 				vp_usage_error("-p: at most %d values", MAX_SWEEP);
@@ -526,6 +527,7 @@ int main(int argc, char **argv)
 	free(gt);
 	free(runs);
 	free(psets);
+	free(list);
 	vp_close_stdout();
 	return bad ? VP_EXIT_NEGATIVE : 0;
 }

@@ -301,6 +301,8 @@ int main(int argc, char **argv)
 	if (cachedir && vp_cache_open(&cache, cachedir, k, VP_CACHE_L1_DEFAULT,
 				      cache_slots, &err))
 		vp_die_err(&err);
+	if (fexpr && vp_searcher_check_filter(&s, &filter, &err))
+		vp_usage_error("%s", err.msg);
 	if (explain) {
 		struct vp_plan_est est[VP_PLAN_COUNT], cf;
 		double sel;

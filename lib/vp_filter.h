@@ -39,8 +39,10 @@ struct vp_filter {
 	struct vp_fnode *nodes;
 	size_t n, cap;
 	int root;
-	char text[512];
 };
+
+/* At most this many nodes (terms and operators) in one expression. */
+#define VP_FILTER_MAX_NODES 4096
 
 /* Parses expr into f.  Returns 0, or VP_E_ARG with "filter: column N: ..." */
 int vp_filter_parse(struct vp_filter *f, const char *expr, struct vp_error *err);
@@ -49,13 +51,16 @@ int vp_filter_parse(struct vp_filter *f, const char *expr, struct vp_error *err)
 int vp_filter_match(const struct vp_filter *f, int32_t label, int64_t id);
 
 /* Estimates the fraction of rows that match, from a label histogram
- * (hist[i] rows have label lo + i, i < nh) and the id range [0, n), taking
- * the clauses as independent. */
+ * (hist[i] rows have label lo + i, i < nh) and the id range [0, n): exact
+ * when labels do not depend on ids; for expressions with thousands of
+ * constants on both fields, clauses are taken as independent instead. */
 double vp_filter_selectivity(const struct vp_filter *f, const uint64_t *hist,
 			     size_t nh, int32_t lo, uint64_t n);
 
-/* A hash of the parsed expression: equal for texts that parse alike
- * ("label==3" and "label == 3"), for cache keys. */
+/* A hash of the parsed expression, for cache keys: equal for texts that
+ * differ only in spaces, parentheses, the order of the operands of && and
+ * || or of an 'in' list, and repeats ("label==3" and "(label == 3)", "a &&
+ * b" and "b && a", "label in {1,2}" and "label in {2,1,1}"). */
 uint64_t vp_filter_hash(const struct vp_filter *f);
 
 void vp_filter_release(struct vp_filter *f);

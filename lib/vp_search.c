@@ -330,6 +330,21 @@ static double hnsw_walk_dists(double ef, double m0, double x, double n)
 	return d < n ? d : n;
 }
 
+int vp_searcher_check_filter(const struct vp_searcher *s, const struct vp_filter *f,
+			     struct vp_error *err)
+{
+	if (!uses_labels(f))
+		return 0;
+	for (size_t g = 0; g < s->nseg; g++)
+		if (!s->seg[g].labels)
+			return vp_seterr(err, VP_E_ARG, s->nseg > 1 ?
+					 "%s: segment %zu has no labels to filter on "
+					 "(vp-build --labels)" :
+					 "%s has no labels to filter on (vp-build --labels)",
+					 s->ix.path, g);
+	return 0;
+}
+
 int vp_searcher_plan(struct vp_searcher *s, const struct vp_filter *f,
 		     size_t k, const struct vp_param_set *ps,
 		     struct vp_plan_est est[VP_PLAN_COUNT], double *sel_out)
@@ -432,15 +447,10 @@ int vp_searcher_search_filtered(struct vp_searcher *s, const float *q,
 	if (f) {
 		struct vp_plan_est est[VP_PLAN_COUNT];
 		double sel;
-		int chosen = vp_searcher_plan(s, f, k, ps, est, &sel);
-		if (!s->seg[0].labels) {
-			for (size_t i = 0; i < f->n; i++)
-				if ((f->nodes[i].kind == VP_F_CMP || f->nodes[i].kind == VP_F_IN) &&
-				    f->nodes[i].field == VP_F_LABEL)
-					return vp_seterr(err, VP_E_ARG, "%s has no labels to "
-							 "filter on (vp-build --labels)",
-							 s->ix.path);
-		}
+		int chosen;
+		if ((rc = vp_searcher_check_filter(s, f, err)))
+			return rc;
+		chosen = vp_searcher_plan(s, f, k, ps, est, &sel);
 		if (plan == VP_PLAN_AUTO)
 			plan = chosen;
 		else if (!est[plan].available)

@@ -101,6 +101,11 @@ int vp_searcher_search(struct vp_searcher *s, const float *q, size_t nq,
  * filter goes far before it finds matches) and returns the chosen one: the
  * cheapest whose expected recall is at least 0.95, or the one expected to
  * recall most.  *sel gets the selectivity. */
+/* Returns 0 when f can run on the index, VP_E_ARG when it filters on
+ * labels that a segment of the index does not have. */
+int vp_searcher_check_filter(const struct vp_searcher *s, const struct vp_filter *f,
+			     struct vp_error *err);
+
 int vp_searcher_plan(struct vp_searcher *s, const struct vp_filter *f,
 		     size_t k, const struct vp_param_set *ps,
 		     struct vp_plan_est est[VP_PLAN_COUNT], double *sel);

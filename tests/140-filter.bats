@@ -130,7 +130,11 @@ filter_data() {
 	vp-build -o nolabels.vpi base.fvecs
 	run -2 vp-search -i nolabels.vpi --filter 'label == 1' query.fvecs
 	[[ "$output" == *"nolabels.vpi has no labels to filter on"* ]]
+	run -2 vp-search -i nolabels.vpi --filter 'id < 5 || label == 1' --explain
+	[[ "$output" == *"nolabels.vpi has no labels to filter on"* ]]
 	run -0 vp-search -i nolabels.vpi -k 2 --filter 'id < 10' query.fvecs
+	run -0 vp-search -i nolabels.vpi --filter 'id < 10' --explain
+	[[ "$output" == *"selectivity  0.0020 "* ]]
 	head -3 labels.txt > short.txt
 	run -3 vp-build --labels short.txt -o x.vpi base.fvecs
 	[[ "$output" == *"short.txt: 3 labels for 5000 vectors"* ]]
