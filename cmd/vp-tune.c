@@ -19,17 +19,22 @@ static void usage(void)
 	       "recommendation as a vp.yaml for vp-build -c and vp-search -c.\n\n"
 	       "  -r, --target-recall R  recall@k to reach, 0..1 (required)\n"
 	       "  -o, --output FILE      the vp.yaml to write (required)\n"
-	       "  -q, --queries FILE     queries to tune with (default: held out from BASE)\n"
+	       "  -q, --queries FILE     real queries to tune with: pass them when you have\n"
+	       "                         them (default: held out from BASE, with an allowance)\n"
 	       "  -k, --k K              neighbours per query (default %d)\n"
 	       "  -m, --metric M         l2 (default), ip or cosine\n"
 	       "      --objective O      qps (default), memory or build-time\n"
 	       "      --memory-budget SIZE  largest index at full size (e.g. 2G)\n"
-	       "      --time-budget SECONDS  stop starting evaluations after this long\n"
+	       "      --time-budget SECONDS  wall time for the whole run, the check on the\n"
+	       "                         full base included\n"
+	       "      --no-full-check    skip building the best candidates on the full base\n"
+	       "                         (faster; recall at full size is then likely lower)\n"
 	       "      --method M         grid, random or bayes (default)\n"
 	       "      --types LIST       index types to try (default: all)\n"
 	       "      --sample N         base vectors to evaluate on (default: from the\n"
 	       "                         time budget, all without one)\n"
-	       "      --nq N             queries to evaluate with (default 1000)\n"
+	       "      --nq N             queries to evaluate with (default 1000; held out\n"
+	       "                         of a small base, a twentieth of it)\n"
 	       "  -j, --threads N        build threads (default: all processors)\n"
 	       "  -s, --seed S           random seed (default %d)\n"
 	       "  -F, --format F         BASE format (default: from the file name)\n"
@@ -123,6 +128,7 @@ int main(int argc, char **argv)
 		{ "seed", required_argument, NULL, 's' },
 		{ "format", required_argument, NULL, 'F' },
 		{ "quiet", no_argument, NULL, 'Q' },
+		{ "no-full-check", no_argument, NULL, 'C' },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
 		{ NULL, 0, NULL, 0 },
@@ -141,6 +147,7 @@ int main(int argc, char **argv)
 
 	vp_cli_init(argc, argv);
 	memset(&o, 0, sizeof o);
+	o.start_usec = vp_now_usec(); /* the budget covers reading and analysis too */
 	o.k = VP_K_DEFAULT;
 	o.method = VP_TUNE_BAYES;
 	o.types = VP_T(1) | VP_T(2) | VP_T(3) | VP_T(4) | VP_T(5);
@@ -196,6 +203,7 @@ int main(int argc, char **argv)
 				vp_usage_error("--format: '%s' is not fvecs, bvecs, fbin or u8bin", optarg);
 			break;
 		case 'Q': vp_verbose = 0; break;
+		case 'C': o.no_full_check = 1; break;
 		case 'h': usage(); vp_close_stdout(); return 0;
 		case 'V': vp_version();
 		default: vp_usage_error("bad option");
@@ -245,12 +253,12 @@ int main(int argc, char **argv)
 
 	/* the table: every evaluated configuration at its chosen search
 	 * parameter, * marking the Pareto front of recall, QPS and memory */
-	printf("%-5s %-9s %-22s %-24s %8s %10s %10s %9s %s\n", "eval", "type", "build",
-	       "search", "recall", "qps", "memory_MB", "build_s", "pareto");
+	printf("%-5s %-9s %-22s %-24s %8s %-17s %-6s %10s %10s %9s %s\n", "eval", "type", "build",
+	       "search", "recall", "interval_90%", "on", "qps", "memory_MB", "build_s", "pareto");
 	for (int i = 1; i <= res->nevaluated; i++)
 		for (int j = 0; j < res->ncand; j++) {
 			const struct vp_tune_cand *a = &res->cand[j];
-			char b[64], sp[64];
+			char b[64], sp[64], iv[48];
 			int dominated = 0;
 			if (a->order != i)
 				continue;
@@ -263,9 +271,10 @@ int main(int argc, char **argv)
 					dominated = 1;
 			}
 			describe(a, b, sizeof b, sp, sizeof sp);
-			printf("%-5d %-9s %-22s %-24s %8.4f %10.0f %10.1f %9.1f %s%s\n", i,
-			       type_label[a->type], b, sp, a->recall, a->qps, a->memory / 1e6,
-			       a->build_s, dominated ? "" : "*",
+			snprintf(iv, sizeof iv, "%.4f-%.4f", a->recall_lo, a->recall_hi);
+			printf("%-5d %-9s %-22s %-24s %8.4f %-17s %-6s %10.0f %10.1f %9.1f %s%s\n", i,
+			       type_label[a->type], b, sp, a->recall, iv, a->full ? "full" : "sample",
+			       a->qps, a->memory / 1e6, a->build_s, dominated ? "" : "*",
 			       j == res->best ? "  <- recommended" : "");
 		}
 	if (res->best < 0) {
@@ -304,6 +313,11 @@ int main(int argc, char **argv)
 		cfg.tune_k = (int64_t)o.k;
 		snprintf(cfg.objective, sizeof cfg.objective, "%s", obj_names[o.objective]);
 		cfg.recall = b->recall;
+		cfg.recall_low = b->recall_lo;
+		cfg.recall_high = b->recall_hi;
+		cfg.recall_needed = res->need;
+		snprintf(cfg.evaluated_on, sizeof cfg.evaluated_on, "%s", b->full ? "full" : "sample");
+		snprintf(cfg.queries, sizeof cfg.queries, "%s", qpath ? "given" : "held-out");
 		cfg.qps = b->qps;
 		cfg.memory_bytes = (int64_t)b->memory;
 		cfg.build_seconds = b->build_s;
@@ -327,8 +341,13 @@ int main(int argc, char **argv)
 			unlink(tmp);
 			vp_die(VP_EXIT_IO, "%s: cannot write: %s", out, strerror(errno));
 		}
-		printf("# recommended: %s, written to %s (%d evaluations, %.0f s)\n",
-		       type_label[b->type], out, res->nevaluated, res->seconds);
+		printf("# predicted recall@%zu on unseen queries: %.4f (90%% interval %.4f-%.4f), "
+		       "measured %s with %zu %s queries\n", o.k, b->recall, b->recall_lo,
+		       b->recall_hi, b->full ? "on the full base" : "on a sample only (not "
+		       "checked at full size: expect less)", res->nq, qpath ? "given" : "held-out");
+		printf("# recommended: %s, written to %s (%d evaluations, %d on the full base, "
+		       "%.0f s)\n", type_label[b->type], out, res->nevaluated, res->nfull,
+		       (double)(vp_now_usec() - o.start_usec) / 1e6);
 	}
 	free(res);
 	free(x);

@@ -186,6 +186,16 @@ static int section(struct ctx *x, const char *sec, const yaml_node_t *map)
 				rc = get_double(x, v, key, 0, 1, &c->target_recall);
 			else if (!strcmp(key, "recall"))
 				rc = get_double(x, v, key, 0, 1, &c->recall);
+			else if (!strcmp(key, "recall_low"))
+				rc = get_double(x, v, key, 0, 1, &c->recall_low);
+			else if (!strcmp(key, "recall_high"))
+				rc = get_double(x, v, key, 0, 1, &c->recall_high);
+			else if (!strcmp(key, "recall_needed"))
+				rc = get_double(x, v, key, 0, 1, &c->recall_needed);
+			else if (!strcmp(key, "evaluated_on"))
+				rc = get_str(x, v, key, c->evaluated_on, sizeof c->evaluated_on);
+			else if (!strcmp(key, "queries"))
+				rc = get_str(x, v, key, c->queries, sizeof c->queries);
 			else if (!strcmp(key, "qps"))
 				rc = get_double(x, v, key, 0, 1e12, &c->qps);
 			else if (!strcmp(key, "build_seconds"))
@@ -321,10 +331,19 @@ int vp_config_write(const struct vp_config *c, FILE *f, struct vp_error *err)
 			fprintf(f, "  k: %lld\n", (long long)c->tune_k);
 		if (c->objective[0])
 			fprintf(f, "  objective: %s\n", c->objective);
-		fprintf(f, "  recall: %.4f\n  qps: %.1f\n  memory_bytes: %lld\n"
+		fprintf(f, "  recall: %.4f\n", c->recall);
+		if (c->recall_high > 0)
+			fprintf(f, "  recall_low: %.4f\n  recall_high: %.4f\n"
+				"  recall_needed: %.4f\n", c->recall_low, c->recall_high,
+				c->recall_needed);
+		if (c->evaluated_on[0])
+			fprintf(f, "  evaluated_on: %s\n", c->evaluated_on);
+		if (c->queries[0])
+			fprintf(f, "  queries: %s\n", c->queries);
+		fprintf(f, "  qps: %.1f\n  memory_bytes: %lld\n"
 			"  build_seconds: %.3f\n  date: \"%s\"\n  data_count: %lld\n"
 			"  data_dim: %lld\n  data_fingerprint: \"%s\"\n",
-			c->recall, c->qps, (long long)c->memory_bytes, c->build_seconds,
+			c->qps, (long long)c->memory_bytes, c->build_seconds,
 			c->date, (long long)c->data_count, (long long)c->data_dim,
 			c->fingerprint);
 		fprintf(f, "  intrinsic_dim: %.2f\n  explained_by_16_means: %.4f\n"

@@ -38,6 +38,10 @@ struct vp_config {
 	double target_recall, recall, qps, build_seconds;
 	int64_t tune_k, memory_bytes, data_count, data_dim;
 	char objective[32], date[64], fingerprint[32];
+	double recall_low, recall_high;  /* its 90% interval */
+	double recall_needed;            /* what the interval's low end had to reach */
+	char evaluated_on[16];           /* "full" base or "sample" */
+	char queries[16];                /* "given" or "held-out" */
 	double intrinsic_dim, explained16, sparsity; /* data characteristics */
 	int64_t duplicates;
 	int has_tune;

@@ -35,6 +35,12 @@ static int cmp_u32(const void *a, const void *b)
 	return (x > y) - (x < y);
 }
 
+static int cmp_dbl(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+	return (x > y) - (x < y);
+}
+
 static int cmp_u64(const void *a, const void *b)
 {
 	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
@@ -264,68 +270,149 @@ static void make_candidates(size_t n, size_t d, const struct vp_datastats *st,
 		say(o, "%zu duplicate rows: they tie in every result list", st->duplicates);
 }
 
-/* Times each query alone on one thread (vp-bench's latency mode);
- * returns QPS and sets *recall. */
-static double measure(struct vp_searcher *s, const float *q, size_t nq, size_t d,
-		      size_t k, const struct vp_param_set *ps, const int32_t *gt,
-		      float *dist, int64_t *ids, double *recall, struct vp_error *err)
+/* Recall with its uncertainty: the mean of the per-query recalls, and the
+ * 5th and 95th percentiles of that mean over bootstrap resamples of the
+ * queries (a 90% interval whose low end is a one-sided 95% bound). */
+struct rstat {
+	double mean, lo, hi;
+};
+
+#define BOOT 1000
+
+static struct rstat recall_stat(const int64_t *ids, size_t nq, size_t k, const int32_t *gt,
+				double *per)
 {
-	uint64_t t0;
-	size_t warm = nq < 16 ? nq : 16;
-	if (vp_searcher_search(s, q, warm, k, ps, 1, dist, ids, err))
-		return -1;
-	t0 = vp_now_nsec();
-	for (size_t i = 0; i < nq; i++)
-		if (vp_searcher_search(s, q + i * d, 1, k, ps, 1, dist + i * k,
-				       ids + i * k, err))
-			return -1;
-	*recall = vp_recall(ids, nq, k, gt, k);
-	return (double)nq / ((double)(vp_now_nsec() - t0) / 1e9);
+	struct rstat r = { 0, 0, 0 };
+	struct vp_rng g;
+	static double means[BOOT];
+	for (size_t i = 0; i < nq; i++) {
+		per[i] = vp_recall(ids + i * k, 1, k, gt + i * k, k);
+		r.mean += per[i];
+	}
+	r.mean /= (double)nq;
+	vp_rng_seed(&g, 7); /* the same resamples for every point: comparable */
+	for (int b = 0; b < BOOT; b++) {
+		double sum = 0;
+		for (size_t i = 0; i < nq; i++)
+			sum += per[vp_rng_next(&g) % nq];
+		means[b] = sum / (double)nq;
+	}
+	qsort(means, BOOT, sizeof *means, cmp_dbl);
+	r.lo = means[BOOT / 20];
+	r.hi = means[BOOT - 1 - BOOT / 20];
+	return r;
 }
 
+/* What one evaluation works with: the base rows it builds on (the sample,
+ * or the full base less the held-out queries), the queries, their exact
+ * neighbours among those rows, scratch. */
 struct evalctx {
-	const float *xs, *q;
-	size_t ns, nq, d, n;
+	const float *x, *q;
+	size_t nx, nq, d, n;
 	const int32_t *gt;
 	float *dist;
 	int64_t *ids;
-	float *work; /* a copy of xs: a build may normalise it */
+	double *per;
+	float *work; /* a copy of x when a build normalises (cosine) */
 	const struct vp_tune_opts *o;
-	double scale;
+	double scale; /* n / nx */
+	double need;
 };
 
-static void record(struct vp_tune_cand *c, double recall, double qps,
-		   int64_t param, int64_t refine)
+/* Times each query alone on one thread (vp-bench's latency mode); returns
+ * QPS and sets *r. */
+static double measure(const struct evalctx *e, struct vp_searcher *s,
+		      const struct vp_param_set *ps, struct rstat *r, struct vp_error *err)
 {
-	if (c->npoints < VP_TUNE_MAX_POINTS) {
-		c->pt_recall[c->npoints] = recall;
-		c->pt_qps[c->npoints] = qps;
-		c->pt_param[c->npoints] = param;
-		c->pt_refine[c->npoints] = refine;
-		c->npoints++;
-	}
+	uint64_t t0;
+	size_t warm = e->nq < 16 ? e->nq : 16, k = e->o->k, d = e->d;
+	if (vp_searcher_search(s, e->q, warm, k, ps, 1, e->dist, e->ids, err))
+		return -1;
+	t0 = vp_now_nsec();
+	for (size_t i = 0; i < e->nq; i++)
+		if (vp_searcher_search(s, e->q + i * d, 1, k, ps, 1, e->dist + i * k,
+				       e->ids + i * k, err))
+			return -1;
+	*r = recall_stat(e->ids, e->nq, k, e->gt, e->per);
+	return (double)e->nq / ((double)(vp_now_nsec() - t0) / 1e9);
 }
 
-static int evaluate(struct evalctx *e, struct vp_tune_cand *c, struct vp_error *err)
+static const int64_t efs[] = { 10, 12, 16, 20, 24, 28, 32, 40, 48, 56, 64, 80, 96, 128, 160,
+			       192, 256, 320, 384, 512, 768, 1024 };
+static const int64_t probes[] = { 1, 2, 3, 4, 5, 6, 7, 8, 10, 12, 14, 16, 20, 24, 28, 32, 40,
+				  48, 64, 80, 96, 128, 192, 256, 384, 512, 1024 };
+
+/* One point of a sweep: value index vi of the candidate's search parameter
+ * with refine.  Returns 1 when it meets e->need, 0 when not, -1 on error,
+ * and keeps the cheapest point that meets it (or, while none has, the one
+ * with the highest recall) in c. */
+static int point(const struct evalctx *e, struct vp_tune_cand *c, struct vp_searcher *s,
+		 int vi, int64_t refine, double qscale, struct vp_error *err)
+{
+	struct vp_param_set ps;
+	struct rstat r;
+	double q;
+	int64_t v = c->type == VP_TYPE_HNSW ? efs[vi] : probes[vi];
+	vp_params_defaults(&ps);
+	if (c->type == VP_TYPE_HNSW)
+		ps.val[VP_P_EF] = v;
+	else if (c->type != VP_TYPE_FLAT) {
+		ps.val[VP_P_NPROBE] = v;
+		ps.val[VP_P_REFINE] = refine;
+	}
+	if ((q = measure(e, s, &ps, &r, err)) < 0)
+		return -1;
+	q *= qscale;
+	if (r.lo >= e->need) {
+		if (!c->feasible || q > c->qps) {
+			c->feasible = 1;
+			c->recall = r.mean;
+			c->recall_lo = r.lo;
+			c->recall_hi = r.hi;
+			c->qps = q;
+			c->sparam = c->type == VP_TYPE_FLAT ? 0 : v;
+			c->refine = refine;
+		}
+		return 1;
+	}
+	if (!c->feasible && r.mean > c->recall) {
+		c->recall = r.mean;
+		c->recall_lo = r.lo;
+		c->recall_hi = r.hi;
+		c->qps = q;
+		c->sparam = c->type == VP_TYPE_FLAT ? 0 : v;
+		c->refine = refine;
+	}
+	return 0;
+}
+
+static int value_index(const struct vp_tune_cand *c, int64_t v)
+{
+	const int64_t *vals = c->type == VP_TYPE_HNSW ? efs : probes;
+	int nv = c->type == VP_TYPE_HNSW ? (int)(sizeof efs / sizeof *efs)
+					 : (int)(sizeof probes / sizeof *probes);
+	for (int i = 0; i < nv; i++)
+		if (vals[i] >= v)
+			return i;
+	return nv - 1;
+}
+
+/* Builds the candidate on e->x and sweeps its search parameter, from
+ * start (an index into its value list): downwards while the target is
+ * still met, upwards until it is.  Sets the candidate's figures. */
+static int evaluate(struct evalctx *e, struct vp_tune_cand *c, int start, struct vp_error *err)
 {
 	const struct vp_tune_opts *o = e->o;
 	struct vp_build_opts bo;
 	struct vp_index_writer w;
 	struct vp_searcher s;
-	struct vp_param_set ps;
 	char path[512];
 	struct stat st;
-	uint64_t t0;
+	uint64_t t0 = vp_now_usec(), tb;
 	double qscale, bscale;
-	int rc, fd;
-	static const int64_t efs[] = { 10, 12, 16, 20, 24, 32, 40, 48, 64, 80, 96, 128, 160,
-				       192, 256, 320, 384, 512, 768, 1024 };
-	static const int64_t probes[] = { 1, 2, 3, 4, 5, 6, 8, 10, 12, 16, 20, 24, 32, 40, 48,
-					  64, 96, 128, 192, 256, 384, 512, 1024 };
-	/* a measured recall must clear the target by one standard error of a
-	 * per-query estimate, so that the choice holds on new queries */
-	const double need = o->target_recall +
-			    sqrt(o->target_recall * (1 - o->target_recall) / (double)e->nq);
+	int rc, fd, nv = c->type == VP_TYPE_HNSW ? (int)(sizeof efs / sizeof *efs)
+						 : (int)(sizeof probes / sizeof *probes);
+	const float *xb = e->x;
 
 	vp_build_opts_init(&bo);
 	bo.type = c->type;
@@ -333,7 +420,7 @@ static int evaluate(struct evalctx *e, struct vp_tune_cand *c, struct vp_error *
 	bo.threads = o->threads;
 	bo.seed = o->seed;
 	if (c->type >= VP_TYPE_IVF_FLAT && c->type <= VP_TYPE_IVF_PQ) {
-		/* nlist is chosen for the full base; the sample gets as many
+		/* nlist is chosen for the full base; a sample gets as many
 		 * rows per list: nlist x s/n */
 		int64_t nl = (int64_t)llround((double)c->p1 / e->scale);
 		bo.params.val[VP_P_NLIST] = nl < 1 ? 1 : nl;
@@ -348,14 +435,18 @@ static int evaluate(struct evalctx *e, struct vp_tune_cand *c, struct vp_error *
 	if (fd < 0)
 		return vp_seterr(err, VP_E_IO, "%s: cannot create a trial index", path);
 	close(fd);
-	memcpy(e->work, e->xs, e->ns * e->d * sizeof *e->work);
-	t0 = vp_now_usec();
+	if (o->metric == VP_METRIC_COSINE) { /* the build normalises its input */
+		memcpy(e->work, e->x, e->nx * e->d * sizeof *e->work);
+		xb = e->work;
+	}
+	tb = vp_now_usec();
+	/* the build only normalises (cosine, on the copy): x stays const */
 	if ((rc = vp_index_writer_open(&w, path, err)) ||
-	    (rc = vp_build_index(&w, e->work, e->ns, (uint32_t)e->d, &bo, err))) {
+	    (rc = vp_build_index(&w, (float *)(uintptr_t)xb, e->nx, (uint32_t)e->d, &bo, err))) {
 		unlink(path);
 		return rc;
 	}
-	c->build_s = (double)(vp_now_usec() - t0) / 1e6;
+	c->build_s = (double)(vp_now_usec() - tb) / 1e6;
 	if ((rc = vp_searcher_open(&s, path, 0, err))) {
 		unlink(path);
 		return rc;
@@ -364,71 +455,39 @@ static int evaluate(struct evalctx *e, struct vp_tune_cand *c, struct vp_error *
 	unlink(path); /* the mapping stays valid */
 	c->memory = (double)st.st_size * e->scale;
 	if (c->type == VP_TYPE_HNSW) {
-		qscale = log((double)e->ns) / log((double)e->n);
-		bscale = e->scale * log((double)e->n) / log((double)e->ns > 1 ? (double)e->ns : 2);
+		qscale = log((double)e->nx) / log((double)e->n);
+		bscale = e->scale * log((double)e->n) / log((double)e->nx > 1 ? (double)e->nx : 2);
 	} else {
 		qscale = 1.0 / e->scale;
 		bscale = e->scale;
 	}
 	c->build_s *= bscale;
-	c->recall = 0;
+	c->recall = c->recall_lo = c->recall_hi = 0;
 	c->qps = 0;
 	c->feasible = 0;
-	/* sweep the search parameter until the target is met */
 	if (c->type == VP_TYPE_FLAT) {
-		double r, q;
-		vp_params_defaults(&ps);
-		q = measure(&s, e->q, e->nq, e->d, o->k, &ps, e->gt, e->dist, e->ids, &r, err);
-		if (q < 0)
+		if (point(e, c, &s, 0, 0, qscale, err) < 0)
 			goto fail;
-		record(c, r, q * qscale, 0, 0);
-		c->recall = r;
-		c->qps = q * qscale;
-		c->feasible = r >= need;
 	} else {
 		int nref = c->type == VP_TYPE_IVF_PQ ? 4 : 1;
 		int64_t refs[4] = { 0, 2 * (int64_t)o->k, 5 * (int64_t)o->k, 10 * (int64_t)o->k };
 		for (int ri = 0; ri < nref; ri++) {
-			const int64_t *vals = c->type == VP_TYPE_HNSW ? efs : probes;
-			size_t nv = c->type == VP_TYPE_HNSW ? sizeof efs / sizeof *efs
-							    : sizeof probes / sizeof *probes;
-			for (size_t vi = 0; vi < nv; vi++) {
-				double r, q;
-				int64_t v = vals[vi];
-				vp_params_defaults(&ps);
-				if (c->type == VP_TYPE_HNSW) {
-					if (v < (int64_t)o->k && vi + 1 < nv)
-						continue;
-					ps.val[VP_P_EF] = v;
-				} else {
-					int64_t nl = (int64_t)(s.seg[0].ivf.nlist);
-					if (v > nl)
-						break;
-					ps.val[VP_P_NPROBE] = v;
-					ps.val[VP_P_REFINE] = refs[ri];
-				}
-				q = measure(&s, e->q, e->nq, e->d, o->k, &ps, e->gt, e->dist,
-					    e->ids, &r, err);
-				if (q < 0)
-					goto fail;
-				q *= qscale;
-				record(c, r, q, v, refs[ri]);
-				if (r >= need) {
-					if (!c->feasible || q > c->qps) {
-						c->feasible = 1;
-						c->recall = r;
-						c->qps = q;
-						c->sparam = v;
-						c->refine = refs[ri];
-					}
+			int vi = start, dir = 0, r;
+			if (c->type == VP_TYPE_HNSW)
+				while (vi < nv - 1 && efs[vi] < (int64_t)o->k)
+					vi++;
+			/* up until it meets the target, or down while it does */
+			for (; vi >= 0 && vi < nv; vi += dir) {
+				if (c->type != VP_TYPE_HNSW && probes[vi] > (int64_t)s.seg[0].ivf.nlist)
 					break;
-				}
-				if (!c->feasible && r > c->recall) {
-					c->recall = r;
-					c->qps = q;
-					c->sparam = v;
-					c->refine = refs[ri];
-				}
+				if (c->type == VP_TYPE_HNSW && efs[vi] < (int64_t)o->k)
+					break;
+				if ((r = point(e, c, &s, vi, refs[ri], qscale, err)) < 0)
+					goto fail;
+				if (!dir)
+					dir = r ? -1 : 1;
+				else if ((dir < 0) != (r != 0))
+					break;
 			}
 		}
 	}
@@ -437,6 +496,7 @@ static int evaluate(struct evalctx *e, struct vp_tune_cand *c, struct vp_error *
 	c->objective = o->objective == VP_OBJ_QPS ? c->qps
 		     : o->objective == VP_OBJ_MEMORY ? -c->memory : -c->build_s;
 	c->evaluated = 1;
+	c->cost_s = (double)(vp_now_usec() - t0) / 1e6;
 	vp_searcher_close(&s);
 	return 0;
 fail:
@@ -503,25 +563,160 @@ static int tpe_pick(const struct vp_tune_result *res, const int *order, int nord
 	return best;
 }
 
+/* Exact neighbours of the queries among the rows of e (e->gt's storage). */
+static int truth(struct evalctx *e, int32_t *gt, int threads, struct vp_error *err)
+{
+	struct vp_flat f;
+	struct vp_flat_pool pool = { 0 };
+	const float *xn = e->x;
+	float *norms = malloc(e->nx * sizeof *norms);
+	int64_t *gi = malloc(e->nq * e->o->k * sizeof *gi);
+	float *gd = malloc(e->nq * e->o->k * sizeof *gd);
+	int rc = 0;
+	if (!norms || !gi || !gd) {
+		rc = vp_seterr(err, VP_E_NOMEM, "out of memory");
+		goto out;
+	}
+	if (e->o->metric == VP_METRIC_COSINE) {
+		memcpy(e->work, e->x, e->nx * e->d * sizeof *e->x);
+		for (size_t i = 0; i < e->nx; i++)
+			vp_normalize(e->work + i * e->d, e->d);
+		xn = e->work;
+	}
+	vp_sqnorms(xn, e->nx, e->d, norms);
+	f = (struct vp_flat){ xn, norms, e->nx, e->d, e->o->metric, 0 };
+	rc = vp_flat_search(&f, &pool, e->q, e->nq, e->o->k, threads, gd, gi, err);
+	vp_flat_pool_release(&pool);
+	for (size_t i = 0; !rc && i < e->nq * e->o->k; i++)
+		gt[i] = (int32_t)gi[i];
+out:
+	free(norms);
+	free(gi);
+	free(gd);
+	return rc;
+}
+
+/* Sibling groups.  Where the base is made of small separate groups (the
+ * patches of one image, the chunks of one document), a query drawn from
+ * the base finds its own group in the index, while real traffic comes from
+ * groups the base lacks: far easier than the truth.  A query's group is its
+ * nearest rows up to the first jump of 2x or more in their distances,
+ * within the first SIB_MAX rows.  Sets cut[i] to the size of
+ * query i's group (0: none) and ids (nq x (SIB_MAX + 1)) to its rows; L2.
+ * Returns how many queries have one, or -1. */
+#define SIB_MAX 64
+
+static long siblings(const float *x, size_t nx, size_t d, const float *q, size_t nq,
+		     int threads, uint32_t *cut, int64_t *ii, struct vp_error *err)
+{
+	size_t kk = nx < SIB_MAX + 1 ? nx : SIB_MAX + 1;
+	float *norms = malloc(nx * sizeof *norms), *dd = malloc(nq * kk * sizeof *dd);
+	struct vp_flat f;
+	struct vp_flat_pool pool = { 0 };
+	long groups = 0;
+	if (!norms || !dd) {
+		vp_seterr(err, VP_E_NOMEM, "out of memory");
+		groups = -1;
+		goto out;
+	}
+	vp_sqnorms(x, nx, d, norms);
+	f = (struct vp_flat){ x, norms, nx, d, VP_METRIC_L2, 0 };
+	if (vp_flat_search(&f, &pool, q, nq, kk, threads, dd, ii, err)) {
+		groups = -1;
+		goto out;
+	}
+	for (size_t i = 0; i < nq; i++) {
+		const float *di = dd + i * kk;
+		cut[i] = 0;
+		for (size_t j = 0; j + 1 < kk && !cut[i]; j++) {
+			double a = sqrt(di[j] > 0 ? di[j] : 0), b = sqrt(di[j + 1] > 0 ? di[j + 1] : 0);
+			if (a > 0 && b >= 2 * a)
+				cut[i] = (uint32_t)(j + 1);
+		}
+		groups += cut[i] > 0;
+	}
+out:
+	vp_flat_pool_release(&pool);
+	free(norms);
+	free(dd);
+	return groups;
+}
+
+/* Marks the groups of the first queries in drop, as many queries as keep
+ * the rows dropped under a quarter of nx (at least one); returns how many. */
+static size_t drop_groups(const uint32_t *cut, const int64_t *ii, size_t nq, size_t nx,
+			  unsigned char *drop)
+{
+	size_t kk = nx < SIB_MAX + 1 ? nx : SIB_MAX + 1, dropped = 0, i;
+	for (i = 0; i < nq; i++) {
+		if (i && dropped + cut[i] > nx / 4)
+			break;
+		for (size_t j = 0; j < cut[i]; j++)
+			if (ii[i * kk + j] >= 0 && !drop[ii[i * kk + j]]) {
+				drop[ii[i * kk + j]] = 1;
+				dropped++;
+			}
+	}
+	return i;
+}
+
+/* Drops the marked rows of x (n rows) in place; returns how many remain. */
+static size_t compact(float *x, size_t n, size_t d, const unsigned char *drop)
+{
+	size_t j = 0;
+	for (size_t i = 0; i < n; i++)
+		if (!drop[i]) {
+			if (j != i)
+				memcpy(x + j * d, x + i * d, d * sizeof *x);
+			j++;
+		}
+	return j;
+}
+
+static int standing(const struct vp_tune_cand *c)
+{
+	return c->feasible ? 1 + c->full : 0;
+}
+
+static double since(uint64_t t0)
+{
+	return (double)(vp_now_usec() - t0) / 1e6;
+}
+
+/* Seconds a check of c on the full base should take: its build (already
+ * extrapolated), the exact neighbours (a scan), and a sweep of about six
+ * points at the extrapolated speed, with a fifth for error. */
+static double full_cost(const struct vp_tune_cand *c, double truth_s, size_t nq)
+{
+	return 1.2 * (c->build_s + truth_s + 6.0 * (double)nq / (c->qps > 1 ? c->qps : 1));
+}
+
 int vp_tune_run(const float *x, size_t n, size_t d, const float *q, size_t nq,
 		const struct vp_datastats *st, const struct vp_tune_opts *o,
 		struct vp_tune_result *res, struct vp_error *err)
 {
 	struct evalctx e;
 	struct vp_rng r;
-	size_t ns, nqs;
+	size_t ns, nqs, nk;
 	uint32_t *perm = NULL;
-	float *xs = NULL, *qs = NULL, *norms = NULL, *gd = NULL;
-	int32_t *gt = NULL;
-	int64_t *gi = NULL;
-	int order[VP_TUNE_MAX_CANDIDATES];
-	uint64_t t0 = vp_now_usec();
+	float *xs = NULL, *qs = NULL, *work = NULL, *xf = NULL;
+	int32_t *gt = NULL, *gtf = NULL;
+	int64_t *ids = NULL;
+	float *dist = NULL;
+	double *per = NULL, truth_s, need;
+	int groups = 0; /* siblings held out with their queries */
+	int whole;      /* the sample is every row but the queries */
+	size_t ns0, nqs0; /* the sample and the queries before groups left */
+	int order[VP_TUNE_MAX_CANDIDATES], rank[VP_TUNE_MAX_CANDIDATES], nrank = 0;
+	uint64_t t0 = o->start_usec ? o->start_usec : vp_now_usec(), tg;
 	int rc = 0;
 
 	memset(res, 0, sizeof *res);
 	res->best = -1;
 	vp_rng_seed(&r, o->seed);
-	nqs = o->nqueries ? o->nqueries : 1000;
+	/* 1000 queries, or a twentieth of a small base: held-out queries (and
+	 * their groups, below) leave the index, and must not thin it much */
+	nqs = o->nqueries ? o->nqueries : q ? 1000 : n / 20 < 1000 ? (n / 20 > 50 ? n / 20 : 50) : 1000;
 	if (q)
 		nqs = nqs < nq ? nqs : nq;
 	else if (nqs > n / 2)
@@ -536,60 +731,94 @@ int vp_tune_run(const float *x, size_t n, size_t d, const float *q, size_t nq,
 		ns = n - (q ? 0 : nqs);
 	if (ns < 2 || nqs < 1)
 		return vp_seterr(err, VP_E_ARG, "too few vectors to tune on (%zu)", n);
+	/* queries from the base are easier than real traffic (an allowance for
+	 * that); given queries are real traffic (none) */
+	need = o->target_recall + (q ? 0 : VP_TUNE_SHIFT * (1 - o->target_recall));
+	res->need = need;
+	nk = nqs * o->k;
 	perm = sample_rows(n, ns + (q ? 0 : nqs), &r);
 	xs = malloc(ns * d * sizeof *xs);
 	qs = malloc(nqs * d * sizeof *qs);
-	e.work = malloc(ns * d * sizeof *e.work);
-	norms = malloc(ns * sizeof *norms);
-	gd = malloc(nqs * o->k * sizeof *gd);
-	gi = malloc(nqs * o->k * sizeof *gi);
-	gt = malloc(nqs * o->k * sizeof *gt);
-	e.dist = malloc(nqs * o->k * sizeof *e.dist);
-	e.ids = malloc(nqs * o->k * sizeof *e.ids);
-	if (!perm || !xs || !qs || !e.work || !norms || !gd || !gi || !gt || !e.dist || !e.ids) {
+	work = o->metric == VP_METRIC_COSINE ? malloc(n * d * sizeof *work) : NULL;
+	gt = malloc(nk * sizeof *gt);
+	gtf = malloc(nk * sizeof *gtf);
+	dist = malloc(nk * sizeof *dist);
+	ids = malloc(nk * sizeof *ids);
+	per = malloc(nqs * sizeof *per);
+	if (!perm || !xs || !qs || (o->metric == VP_METRIC_COSINE && !work) || !gt || !gtf ||
+	    !dist || !ids || !per) {
 		rc = vp_seterr(err, VP_E_NOMEM, "out of memory");
 		goto out;
 	}
-	/* keep the sample in row order: the ids of a trial are positions */
-	{
-		qsort(perm, ns, sizeof *perm, cmp_u32);
-	}
-	for (size_t i = 0; i < ns; i++)
-		memcpy(xs + i * d, x + (size_t)perm[i] * d, d * sizeof *xs);
 	for (size_t i = 0; i < nqs; i++)
 		memcpy(qs + i * d, q ? q + i * d : x + (size_t)perm[ns + i] * d, d * sizeof *qs);
+	/* keep the sample in row order: the ids of a trial are positions */
+	qsort(perm, ns, sizeof *perm, cmp_u32);
+	for (size_t i = 0; i < ns; i++)
+		memcpy(xs + i * d, x + (size_t)perm[i] * d, d * sizeof *xs);
 	if (o->metric == VP_METRIC_COSINE)
 		for (size_t i = 0; i < nqs; i++)
 			vp_normalize(qs + i * d, d);
-	/* exact ground truth on the sample */
-	{
-		struct vp_flat f;
-		struct vp_flat_pool pool = { 0 };
-		float *xn = xs;
-		if (o->metric == VP_METRIC_COSINE) {
-			memcpy(e.work, xs, ns * d * sizeof *xs);
-			for (size_t i = 0; i < ns; i++)
-				vp_normalize(e.work + i * d, d);
-			xn = e.work;
+	/* queries from the base: hold out each one's group of siblings too
+	 * when most of them have one (see siblings()) */
+	whole = ns == n - (q ? 0 : nqs);
+	ns0 = ns;
+	nqs0 = nqs;
+	if (!q && o->metric == VP_METRIC_L2) {
+		unsigned char *drop = calloc(ns, 1);
+		uint32_t *cut = malloc(nqs * sizeof *cut);
+		int64_t *sib = malloc(nqs * (SIB_MAX + 1) * sizeof *sib);
+		long g = -1;
+		if (!drop || !cut || !sib)
+			vp_seterr(err, VP_E_NOMEM, "out of memory");
+		else
+			g = siblings(xs, ns, d, qs, nqs, o->threads, cut, sib, err);
+		groups = g >= 0 && 2 * (size_t)g >= nqs;
+		if (groups) {
+			size_t keep = drop_groups(cut, sib, nqs, ns, drop), left = compact(xs, ns, d, drop);
+			say(o, "%.0f%% of the held-out queries have a group of near neighbours "
+			    "well apart from the rest: the base is made of separate groups, and "
+			    "real queries may come from groups it lacks, so each query's group "
+			    "is held out too (%zu rows, with %zu of the queries)",
+			    100.0 * (double)g / (double)nqs, ns - left, keep);
+			ns = left;
+			nqs = keep;
+			nk = nqs * o->k;
+		} else if (g >= 0) {
+			say(o, "%.0f%% of the held-out queries have a group of near neighbours well "
+			    "apart from the rest (under half): they are held out one by one",
+			    100.0 * (double)g / (double)nqs);
 		}
-		vp_sqnorms(xn, ns, d, norms);
-		f = (struct vp_flat){ xn, norms, ns, d, o->metric, 0 };
-		rc = vp_flat_search(&f, &pool, qs, nqs, o->k, o->threads, gd, gi, err);
-		vp_flat_pool_release(&pool);
-		if (rc)
+		free(drop);
+		free(cut);
+		free(sib);
+		if (g < 0) {
+			rc = err->code;
 			goto out;
-		for (size_t i = 0; i < nqs * o->k; i++)
-			gt[i] = (int32_t)gi[i];
+		}
 	}
+	e = (struct evalctx){ xs, qs, ns, nqs, d, n, gt, dist, ids, per, work, o,
+			      (double)n / (double)ns, need };
+	tg = vp_now_usec();
+	if ((rc = truth(&e, gt, o->threads, err)))
+		goto out;
+	/* the scan on the full base costs about n / ns times this one */
+	truth_s = since(tg) * (double)n / (double)ns;
 	res->sample = ns;
 	res->nq = nqs;
-	res->scale = (double)n / (double)ns;
+	res->scale = e.scale;
 	say(o, "evaluating on %zu of %zu vectors with %zu %s queries; QPS, memory and "
 	    "build time extrapolated x%.2f to the full size", ns, n, nqs,
 	    q ? "given" : "held-out", res->scale);
+	if (q)
+		say(o, "a point meets the target when the low end of its 90%% recall interval "
+		    "(bootstrap over the queries) reaches %.4f", need);
+	else
+		say(o, "a point meets the target when the low end of its 90%% recall interval "
+		    "(bootstrap over the queries) reaches %.4f: the target plus %.0f%% of the "
+		    "misses it allows, for queries from outside the base (pass real ones with -q)",
+		    need, 100 * VP_TUNE_SHIFT);
 	make_candidates(n, d, st, o, res);
-	e = (struct evalctx){ xs, qs, ns, nqs, d, n, gt, e.dist, e.ids, e.work, o,
-			      res->scale };
 	for (int i = 0; i < res->ncand; i++)
 		order[i] = i;
 	if (o->method != VP_TUNE_GRID)
@@ -600,16 +829,26 @@ int vp_tune_run(const float *x, size_t n, size_t d, const float *q, size_t nq,
 		}
 	for (int it = 0; it < res->ncand; it++) {
 		int ci;
-		double elapsed = (double)(vp_now_usec() - t0) / 1e6;
-		if (o->time_budget > 0 && elapsed >= o->time_budget) {
-			say(o, "time budget of %.0f s used after %d evaluations", o->time_budget, it);
-			break;
+		double left = o->time_budget - since(t0);
+		/* stop while the best so far can still be checked on the full
+		 * base, and before an evaluation as long as the longest so far
+		 * would overrun */
+		if (o->time_budget > 0) {
+			double keep = 0, longest = 0;
+			for (int t = 0; t < res->ncand; t++)
+				if (res->cand[t].evaluated && res->cand[t].cost_s > longest)
+					longest = res->cand[t].cost_s;
+			if (res->best >= 0 && !o->no_full_check && !whole)
+				keep = full_cost(&res->cand[res->best], truth_s, nqs);
+			if (left <= keep + longest) {
+				say(o, "time budget of %.0f s: %d evaluations on the sample, %.0f s "
+				    "kept for the check on the full base", o->time_budget, it, keep);
+				break;
+			}
 		}
 		/* bayes: three random starts, then TPE proposals */
 		ci = (o->method == VP_TUNE_BAYES && it >= 3) ? tpe_pick(res, order, res->ncand)
 							     : order[it];
-		if (o->method != VP_TUNE_BAYES || it < 3)
-			ci = order[it];
 		if (ci < 0 || res->cand[ci].evaluated) {
 			/* TPE may point at an evaluated one: take the next unevaluated */
 			ci = -1;
@@ -619,7 +858,7 @@ int vp_tune_run(const float *x, size_t n, size_t d, const float *q, size_t nq,
 			if (ci < 0)
 				break;
 		}
-		if ((rc = evaluate(&e, &res->cand[ci], err)))
+		if ((rc = evaluate(&e, &res->cand[ci], 0, err)))
 			goto out;
 		res->cand[ci].order = ++res->nevaluated;
 		if (res->best < 0 || better(&res->cand[ci], &res->cand[res->best]))
@@ -628,19 +867,134 @@ int vp_tune_run(const float *x, size_t n, size_t d, const float *q, size_t nq,
 			o->report(o->ctx, &res->cand[ci], res->nevaluated,
 				  res->cand[res->best].feasible ? res->cand[res->best].objective : NAN);
 	}
+	/* the check on the full base: the feasible candidates best first, as
+	 * many as the time left allows (at most three), each built on every
+	 * row but the held-out queries and swept again from its sample value */
+	for (int i = 0; i < res->ncand; i++)
+		if (res->cand[i].evaluated && res->cand[i].feasible)
+			rank[nrank++] = i;
+	for (int i = 1; i < nrank; i++)
+		for (int j = i; j > 0 && better(&res->cand[rank[j]], &res->cand[rank[j - 1]]); j--) {
+			int t = rank[j];
+			rank[j] = rank[j - 1];
+			rank[j - 1] = t;
+		}
+	if (whole) {
+		/* the sample was every row but the queries: already full size */
+		for (int i = 0; i < res->ncand; i++)
+			res->cand[i].full = res->cand[i].evaluated;
+		res->nfull = nrank;
+		if (nrank)
+			res->best = rank[0];
+	} else if (nrank && !o->no_full_check) {
+		size_t nf = n - (q ? 0 : nqs), j = 0;
+		xf = malloc(nf * d * sizeof *xf);
+		if (!xf) {
+			rc = vp_seterr(err, VP_E_NOMEM, "out of memory");
+			goto out;
+		}
+		/* every row but the held-out queries (perm[ns0..], sorted) */
+		if (!q)
+			qsort(perm + ns0, nqs0, sizeof *perm, cmp_u32);
+		for (size_t i = 0, h = ns0; i < n; i++) {
+			if (!q && h < ns0 + nqs0 && perm[h] == i) {
+				h++;
+				continue;
+			}
+			memcpy(xf + j++ * d, x + i * d, d * sizeof *xf);
+		}
+		if (groups) {
+			unsigned char *drop = calloc(nf, 1);
+			uint32_t *cut = malloc(nqs * sizeof *cut);
+			int64_t *sib = malloc(nqs * (SIB_MAX + 1) * sizeof *sib);
+			long g = -1;
+			if (!drop || !cut || !sib)
+				vp_seterr(err, VP_E_NOMEM, "out of memory");
+			else
+				g = siblings(xf, nf, d, qs, nqs, o->threads, cut, sib, err);
+			if (g >= 0) {
+				/* every query's group, whatever it costs: the
+				 * queries are the sample's */
+				size_t kk = nf < SIB_MAX + 1 ? nf : SIB_MAX + 1;
+				for (size_t i = 0; i < nqs; i++)
+					for (size_t t = 0; t < cut[i]; t++)
+						if (sib[i * kk + t] >= 0)
+							drop[sib[i * kk + t]] = 1;
+				nf = compact(xf, nf, d, drop);
+			}
+			free(drop);
+			free(cut);
+			free(sib);
+			if (g < 0) {
+				rc = err->code;
+				goto out;
+			}
+		}
+		e.x = xf;
+		e.nx = nf;
+		e.n = nf;
+		e.scale = 1;
+		e.gt = gtf;
+		for (int t = 0; t < nrank && res->nfull < 3; t++) {
+			struct vp_tune_cand *c = &res->cand[rank[t]], save = *c;
+			double cost = full_cost(c, truth_s, nqs);
+			/* one far behind the best on the sample will not win */
+			if (o->objective == VP_OBJ_QPS && c->qps < 0.5 * res->cand[rank[0]].qps)
+				continue;
+			if (o->time_budget > 0 && since(t0) + cost > o->time_budget) {
+				if (!res->nfull)
+					say(o, "no time left to check %s on the full base (about %.0f s): "
+					    "the figures are the sample's, and recall at full size is "
+					    "likely lower; give a longer --time-budget",
+					    vp_index_type_name(c->type), cost);
+				continue;
+			}
+			if (!res->nfull && (rc = truth(&e, gtf, o->threads, err)))
+				goto out;
+			if ((rc = evaluate(&e, c, value_index(c, save.sparam), err)))
+				goto out;
+			c->full = 1;
+			c->order = save.order;
+			res->nfull++;
+			say(o, "full base, %s %s: recall %.4f [%.4f, %.4f] at %s=%lld (the sample "
+			    "said %.4f at %lld), %.0f qps measured", vp_index_type_name(c->type),
+			    c->type == VP_TYPE_HNSW ? "graph" : c->type == VP_TYPE_FLAT ? "scan" : "lists",
+			    c->recall, c->recall_lo, c->recall_hi,
+			    c->type == VP_TYPE_HNSW ? "ef" : "nprobe", (long long)c->sparam,
+			    save.recall, (long long)save.sparam, c->qps);
+			if (o->report)
+				o->report(o->ctx, c, res->nevaluated, NAN);
+		}
+		/* the best: met the target on the full base, before met it on
+		 * the sample only (not checked), before the rest */
+		res->best = -1;
+		for (int t = 0; t < nrank; t++) {
+			const struct vp_tune_cand *c = &res->cand[rank[t]], *b;
+			if (res->best < 0) {
+				res->best = rank[t];
+				continue;
+			}
+			b = &res->cand[res->best];
+			if (standing(c) > standing(b) ||
+			    (standing(c) == standing(b) && better(c, b)))
+				res->best = rank[t];
+		}
+	} else if (nrank) {
+		res->best = rank[0];
+	}
 	if (res->best >= 0 && !res->cand[res->best].feasible)
 		res->best = -1;
 out:
-	res->seconds = (double)(vp_now_usec() - t0) / 1e6;
+	res->seconds = since(t0);
 	free(perm);
 	free(xs);
 	free(qs);
-	free(e.work);
-	free(norms);
-	free(gd);
-	free(gi);
+	free(work);
+	free(xf);
 	free(gt);
-	free(e.dist);
-	free(e.ids);
+	free(gtf);
+	free(dist);
+	free(ids);
+	free(per);
 	return rc;
 }

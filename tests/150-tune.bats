@@ -60,7 +60,7 @@ tune_data() {
 	# a one-second time budget stops before all six HNSW candidates
 	vp-gen -n 20000 -d 32 -o big.fvecs
 	run -0 vp-tune big.fvecs --target-recall 0.5 --types HNSW --time-budget 1 --sample 19000 -o t.yaml
-	[[ "$output" =~ time\ budget\ of\ 1\ s\ used\ after\ [1-5]\ evaluations ]]
+	[[ "$output" =~ time\ budget\ of\ 1\ s:\ [1-5]\ evaluations\ on\ the\ sample ]]
 	# the memory budget is honoured in what is recommended
 	run -0 vp-tune base.fvecs --target-recall 0.9 --types IVF_FLAT,IVF_SQ8 --objective memory \
 		--sample 2000 -o m.yaml
@@ -115,4 +115,61 @@ tune_data() {
 	vp-build -t HNSW -o h.vpi base.fvecs
 	run -2 vp-search -c ivf.yaml -i h.vpi query.fvecs
 	[[ "$output" == *"ivf.yaml describes a IVF_FLAT index, h.vpi is HNSW"* ]]
+}
+
+# recall@10 of FOUND.ivecs against TRUTH.ivecs
+recall10() {
+	perl -e 'sub rd { open(my $h, "<:raw", $_[0]) or die; local $/; my @v = unpack("l<*", <$h>);
+		my @r; while (@v) { my $d = shift @v; push @r, [splice(@v, 0, $d)] } @r }
+		my @g = rd($ARGV[0]); my @f = rd($ARGV[1]); my $hit = 0;
+		for my $i (0 .. $#g) { my %t = map { $_ => 1 } @{$g[$i]}[0..9]; $hit += grep { $t{$_} } @{$f[$i]}[0..9] }
+		printf "%.4f", $hit / (10 * @g)' "$1" "$2"
+}
+
+@test "no query file: the recommendation holds on queries from clusters the base lacks" {
+	# 600 small separate clusters (like the patches of 600 images); the
+	# queries come from 600 others, drawn alike (another seed)
+	vp-gen -n 12000 -d 16 -c 600 --spread 0.1 --seed 1 -o base.fvecs
+	vp-gen -n 300 -d 16 -c 600 --spread 0.1 --seed 2 -o unseen.fvecs
+	start=$SECONDS
+	# (IVF: its builds are deterministic, so the test is too)
+	run -0 --separate-stderr vp-tune base.fvecs --target-recall 0.9 --types IVF_FLAT,IVF_SQ8 \
+		--time-budget 12 --sample 3000 -o vp.yaml
+	# the budget covers everything, the check on the full base included
+	[ $((SECONDS - start)) -le 13 ] || { echo "took $((SECONDS - start)) s"; false; }
+	[[ "$output" == *"reaches 0.9150: the target plus 15% of the misses it allows"* ]]
+	[[ "$output" == *"each query's group is held out too"* ]]
+	[[ "$output" =~ predicted\ recall@10\ on\ unseen\ queries:\ 0\.[0-9]+\ \(90%\ interval\ 0\.[0-9]+-[01]\.[0-9]+\),\ measured\ on\ the\ full\ base ]]
+	grep -q '^  evaluated_on: full' vp.yaml
+	grep -q '^  queries: held-out' vp.yaml
+	grep -q '^  recall_needed: 0.9150' vp.yaml
+	# the interval is stored around the point estimate, and clears what was needed
+	perl -ne '$v{$1} = $2 if /^  (recall\w*): ([0-9.]+)/; END { exit !($v{recall_low} <= $v{recall} &&
+		$v{recall} <= $v{recall_high} && $v{recall_low} >= $v{recall_needed}) }' vp.yaml
+	vp-build -c vp.yaml -o x.vpi base.fvecs
+	vp-build -o flat.vpi base.fvecs
+	vp-search -i flat.vpi -k 10 -f ivecs unseen.fvecs > gt.ivecs
+	vp-search -c vp.yaml -i x.vpi -f ivecs unseen.fvecs > got.ivecs
+	r=$(recall10 gt.ivecs got.ivecs)
+	awk -v r="$r" 'BEGIN { exit !(r >= 0.9) }' || { echo "recall on unseen queries $r"; cat vp.yaml; false; }
+}
+
+@test "the search parameter is re-fitted on the full base; --no-full-check leaves the sample's" {
+	# IVF on a half sample keeps rows per list with half the lists, so the
+	# sample's nprobe probes twice the share of the base it will at full
+	# size: the check on the full base must raise it
+	vp-gen -n 4000 -d 16 -c 30 --spread 0.3 -o base.fvecs
+	run -0 vp-tune base.fvecs --target-recall 0.95 --types IVF_FLAT --method grid --sample 1500 -o a.yaml
+	[[ "$output" == *"full base, IVF_FLAT lists: recall"* ]]
+	grep -q '^  evaluated_on: full' a.yaml
+	run -0 vp-tune base.fvecs --target-recall 0.95 --types IVF_FLAT --method grid --sample 1500 \
+		--no-full-check -o b.yaml
+	[[ "$output" != *"# full base,"* ]]
+	[[ "$output" == *"measured on a sample only"* ]]
+	grep -q '^  evaluated_on: sample' b.yaml
+	# given queries are real traffic: no allowance on top of the target
+	vp-gen -n 200 -d 16 -c 30 --spread 0.3 --first 4000 -o query.fvecs
+	run -0 vp-tune base.fvecs -q query.fvecs --target-recall 0.9 --types IVF_FLAT --sample 1500 -o c.yaml
+	[[ "$output" == *"reaches 0.9000"* ]]
+	grep -q '^  queries: given' c.yaml
 }
