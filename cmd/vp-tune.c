@@ -253,8 +253,9 @@ int main(int argc, char **argv)
 
 	/* the table: every evaluated configuration at its chosen search
 	 * parameter, * marking the Pareto front of recall, QPS and memory */
-	printf("%-5s %-9s %-22s %-24s %8s %-17s %-6s %10s %10s %9s %s\n", "eval", "type", "build",
-	       "search", "recall", "interval_90%", "on", "qps", "memory_MB", "build_s", "pareto");
+	printf("%-5s %-9s %-22s %-24s %8s %-13s %-6s %-5s %10s %10s %9s %s\n", "eval", "type",
+	       "build", "search", "recall", "interval_90%", "on", "meets", "qps", "memory_MB",
+	       "build_s", "pareto");
 	for (int i = 1; i <= res->nevaluated; i++)
 		for (int j = 0; j < res->ncand; j++) {
 			const struct vp_tune_cand *a = &res->cand[j];
@@ -272,9 +273,10 @@ int main(int argc, char **argv)
 			}
 			describe(a, b, sizeof b, sp, sizeof sp);
 			snprintf(iv, sizeof iv, "%.4f-%.4f", a->recall_lo, a->recall_hi);
-			printf("%-5d %-9s %-22s %-24s %8.4f %-17s %-6s %10.0f %10.1f %9.1f %s%s\n", i,
+			printf("%-5d %-9s %-22s %-24s %8.4f %-13s %-6s %-5s %10.0f %10.1f %9.1f %s%s\n", i,
 			       type_label[a->type], b, sp, a->recall, iv, a->full ? "full" : "sample",
-			       a->qps, a->memory / 1e6, a->build_s, dominated ? "" : "*",
+			       a->feasible ? "yes" : "no", a->qps, a->memory / 1e6, a->build_s,
+			       dominated ? "" : "*",
 			       j == res->best ? "  <- recommended" : "");
 		}
 	if (res->best < 0) {

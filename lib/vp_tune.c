@@ -600,8 +600,9 @@ out:
  * patches of one image, the chunks of one document), a query drawn from
  * the base finds its own group in the index, while real traffic comes from
  * groups the base lacks: far easier than the truth.  A query's group is its
- * nearest rows up to the first jump of 2x or more in their distances,
- * within the first SIB_MAX rows.  Sets cut[i] to the size of
+ * nearest rows up to the widest jump in their distances, when that jump is
+ * 2x or more, within the first SIB_MAX rows (the first 2x jump would cut
+ * inside a group whose nearest member happens to be very near).  Sets cut[i] to the size of
  * query i's group (0: none) and ids (nq x (SIB_MAX + 1)) to its rows; L2.
  * Returns how many queries have one, or -1. */
 #define SIB_MAX 64
@@ -627,11 +628,14 @@ static long siblings(const float *x, size_t nx, size_t d, const float *q, size_t
 	}
 	for (size_t i = 0; i < nq; i++) {
 		const float *di = dd + i * kk;
+		double best = 2.0;
 		cut[i] = 0;
-		for (size_t j = 0; j + 1 < kk && !cut[i]; j++) {
+		for (size_t j = 0; j + 1 < kk; j++) {
 			double a = sqrt(di[j] > 0 ? di[j] : 0), b = sqrt(di[j + 1] > 0 ? di[j + 1] : 0);
-			if (a > 0 && b >= 2 * a)
+			if (a > 0 && b / a >= best) {
+				best = b / a;
 				cut[i] = (uint32_t)(j + 1);
+			}
 		}
 		groups += cut[i] > 0;
 	}
@@ -649,7 +653,7 @@ static size_t drop_groups(const uint32_t *cut, const int64_t *ii, size_t nq, siz
 {
 	size_t kk = nx < SIB_MAX + 1 ? nx : SIB_MAX + 1, dropped = 0, i;
 	for (i = 0; i < nq; i++) {
-		if (i && dropped + cut[i] > nx / 4)
+		if (i && dropped + cut[i] > nx / 10)
 			break;
 		for (size_t j = 0; j < cut[i]; j++)
 			if (ii[i * kk + j] >= 0 && !drop[ii[i * kk + j]]) {
@@ -867,9 +871,10 @@ int vp_tune_run(const float *x, size_t n, size_t d, const float *q, size_t nq,
 			o->report(o->ctx, &res->cand[ci], res->nevaluated,
 				  res->cand[res->best].feasible ? res->cand[res->best].objective : NAN);
 	}
-	/* the check on the full base: the feasible candidates best first, as
-	 * many as the time left allows (at most three), each built on every
-	 * row but the held-out queries and swept again from its sample value */
+	/* the check on the full base: feasible candidates (below, in which
+	 * order), as many as the time left allows (at most four), each built on
+	 * every row but the held-out queries and swept again from its sample
+	 * value */
 	for (int i = 0; i < res->ncand; i++)
 		if (res->cand[i].evaluated && res->cand[i].feasible)
 			rank[nrank++] = i;
@@ -920,7 +925,10 @@ int vp_tune_run(const float *x, size_t n, size_t d, const float *q, size_t nq,
 					for (size_t t = 0; t < cut[i]; t++)
 						if (sib[i * kk + t] >= 0)
 							drop[sib[i * kk + t]] = 1;
+				size_t before = nf;
 				nf = compact(xf, nf, d, drop);
+				say(o, "full base: %zu rows of the queries' groups held out "
+				    "(%ld of %zu queries have one)", before - nf, g, nqs);
 			}
 			free(drop);
 			free(cut);
@@ -935,11 +943,25 @@ int vp_tune_run(const float *x, size_t n, size_t d, const float *q, size_t nq,
 		e.n = nf;
 		e.scale = 1;
 		e.gt = gtf;
-		for (int t = 0; t < nrank && res->nfull < 3; t++) {
-			struct vp_tune_cand *c = &res->cand[rank[t]], save = *c;
+		/* the order of the checks: the best of each type first (the
+		 * extrapolation of QPS from the sample is roughest across
+		 * types: an IVF scan of nprobe lists reads as many rows at full
+		 * size as on the sample, a graph walk grows with log n), then
+		 * the rest by rank */
+		int pick[VP_TUNE_MAX_CANDIDATES], npick = 0;
+		for (int pass = 0; pass < 2; pass++)
+			for (int t = 0; t < nrank; t++) {
+				int first = 1;
+				for (int u = 0; u < t; u++)
+					first &= res->cand[rank[u]].type != res->cand[rank[t]].type;
+				if (first == !pass)
+					pick[npick++] = rank[t];
+			}
+		for (int t = 0; t < npick && res->nfull < 4; t++) {
+			struct vp_tune_cand *c = &res->cand[pick[t]], save = *c;
 			double cost = full_cost(c, truth_s, nqs);
-			/* one far behind the best on the sample will not win */
-			if (o->objective == VP_OBJ_QPS && c->qps < 0.5 * res->cand[rank[0]].qps)
+			/* FLAT is known exactly from the sample */
+			if (c->type == VP_TYPE_FLAT && t > 0)
 				continue;
 			if (o->time_budget > 0 && since(t0) + cost > o->time_budget) {
 				if (!res->nfull)
@@ -964,6 +986,19 @@ int vp_tune_run(const float *x, size_t n, size_t d, const float *q, size_t nq,
 			    save.recall, (long long)save.sparam, c->qps);
 			if (o->report)
 				o->report(o->ctx, c, res->nevaluated, NAN);
+		}
+		/* a type whose every checked candidate missed the target on
+		 * the full base is not trusted on its sample figures either */
+		for (int t = 0; t < nrank; t++) {
+			struct vp_tune_cand *c = &res->cand[rank[t]];
+			int tried = 0, held = 0;
+			for (int u = 0; u < nrank; u++)
+				if (res->cand[rank[u]].type == c->type && res->cand[rank[u]].full) {
+					tried = 1;
+					held |= res->cand[rank[u]].feasible;
+				}
+			if (!c->full && tried && !held)
+				c->feasible = 0;
 		}
 		/* the best: met the target on the full base, before met it on
 		 * the sample only (not checked), before the rest */
