@@ -22,7 +22,9 @@ static void usage(void)
 	       "                        (required; make it with vp-search -f ivecs on FLAT)\n"
 	       "  -k, --k K             neighbours per query (default %d)\n"
 	       "  -p, --param KEY=V1,V2,...  sweep a search parameter (one -p)\n"
-	       "  -j, --threads N       threads in throughput mode (default: all)\n"
+	       "  -j, --threads N       threads in throughput mode (default: the CPUs this\n"
+	       "                        process may use: affinity mask, cgroup CPU quota)\n"
+	       VP_HW_HELP
 	       "      --mode M          latency (default: each query alone, one\n"
 	       "                        thread) or throughput (batches on N threads)\n"
 	       "  -n, --nq N            use only the first N queries\n"
@@ -244,6 +246,7 @@ int main(int argc, char **argv)
 		{ "k", required_argument, NULL, 'k' },
 		{ "param", required_argument, NULL, 'p' },
 		{ "threads", required_argument, NULL, 'j' },
+		VP_HW_LONGOPTS,
 		{ "mode", required_argument, NULL, 'M' },
 		{ "nq", required_argument, NULL, 'n' },
 		{ "batch", required_argument, NULL, 'b' },
@@ -262,7 +265,9 @@ int main(int argc, char **argv)
 	const char *baseline = NULL, *fexpr = NULL, *cachedir = NULL;
 	struct vp_filter filter;
 	struct bctx bc = { NULL, VP_PLAN_AUTO, NULL };
-	int threads = vp_default_threads(), latency = 1, hist = 0, json = 0, c;
+	int threads = vp_default_threads(), latency = 1, hist = 0, json = 0, c, threads_given = 0;
+	struct vp_hw_cli hwc;
+	uint64_t hp_anon = 0, hp_file = 0;
 	int64_t nq_max = -1;
 	size_t k = VP_K_DEFAULT, batch = VP_BATCH_DEFAULT, nq, ngt;
 	double pct = 5;
@@ -279,6 +284,7 @@ int main(int argc, char **argv)
 	struct stat st;
 
 	vp_cli_init(argc, argv);
+	vp_hw_cli_init(&hwc);
 	while ((c = getopt_long(argc, argv, "i:q:g:k:p:j:n:b:hV", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'i': index = optarg; break;
@@ -290,7 +296,15 @@ int main(int argc, char **argv)
 				vp_usage_error("only one -p sweep at a time");
 			sweep = optarg;
 			break;
-		case 'j': threads = (int)vp_opt_int("--threads", optarg, VP_THREADS_MIN, VP_THREADS_MAX); break;
+		case 'j':
+			threads = (int)vp_opt_int("--threads", optarg, VP_THREADS_MIN, VP_THREADS_MAX);
+			threads_given = 1;
+			break;
+		case VP_HW_OPT_CPUS: case VP_HW_OPT_NUMA: case VP_HW_OPT_HUGE:
+			vp_hw_cli_option(&hwc, c, optarg);
+			break;
+		case VP_HW_OPT_PREALLOC:
+			vp_usage_error("--preallocate is an option of vp-search");
 		case 'M':
 			if (!strcmp(optarg, "latency")) latency = 1;
 			else if (!strcmp(optarg, "throughput")) latency = 0;
@@ -324,6 +338,7 @@ int main(int argc, char **argv)
 		bc.f = &filter;
 	} else if (bc.plan != VP_PLAN_AUTO)
 		vp_usage_error("--plan needs --filter");
+	threads = vp_hw_cli_start(&hwc, threads, threads_given);
 	if (vp_searcher_open(&s, index, 0, &err))
 		vp_die_err(&err);
 	if (cachedir) {
@@ -387,6 +402,7 @@ int main(int argc, char **argv)
 		bench_one(&s, &bc, q, nq, k, &psets[r], threads, latency, batch, gt, gd, &runs[r]);
 
 	vp_sysinfo_get(&si);
+	vp_hw_hugepages_granted(&hp_anon, &hp_file);
 	stat(index, &st);
 	if (json) {
 		printf("{\n  \"schema\": \"vp-bench/1\",\n  \"vp_version\": \"%s\",\n", VP_VERSION);
@@ -411,6 +427,10 @@ int main(int argc, char **argv)
 		printf("  \"queries\": %zu,\n  \"k\": %zu,\n  \"mode\": \"%s\",\n"
 		       "  \"threads\": %d,\n", nq, k, latency ? "latency" : "throughput",
 		       latency ? 1 : threads);
+		printf("  \"cpus\": \"%s\",\n  \"huge_pages\": {\"mode\": \"%s\", "
+		       "\"anon_bytes\": %llu, \"file_bytes\": %llu},\n", hwc.hw.ncpus ? hwc.cpus : "",
+		       hwc.hw.huge_pages ? "on" : "off", (unsigned long long)hp_anon,
+		       (unsigned long long)hp_file);
 		printf("  \"system\": {\"cpu\": ");
 		json_str(si.cpu_model);
 		printf(", \"cores\": %d, \"simd\": \"%s\"},\n", si.cores, si.simd_used);
@@ -467,9 +487,12 @@ int main(int argc, char **argv)
 				       g + 1 < s.nseg ? "," : "");
 		}
 		printf("\n");
-		printf("# %zu queries, k=%zu, mode %s, %d thread%s, kernels %s, peak RSS %.1f MB\n",
+		printf("# %zu queries, k=%zu, mode %s, %d thread%s%s%s, kernels %s, huge pages %s "
+		       "(granted %.1f MB anonymous, %.1f MB mapped file), peak RSS %.1f MB\n",
 		       nq, k, latency ? "latency" : "throughput", latency ? 1 : threads,
-		       (latency || threads == 1) ? "" : "s", si.simd_used,
+		       (latency || threads == 1) ? "" : "s", hwc.hw.ncpus ? " pinned to CPUs " : "",
+		       hwc.hw.ncpus ? hwc.cpus : "", si.simd_used, hwc.hw.huge_pages ? "on" : "off",
+		       (double)hp_anon / 1048576.0, (double)hp_file / 1048576.0,
 		       (double)vp_peak_rss() / 1e6);
 		if (fexpr)
 			printf("# filter %s%s%s\n", fexpr, bc.plan ? ", plan " : "",

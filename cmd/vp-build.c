@@ -23,7 +23,9 @@ static void usage(void)
 	       "      --segment-size N split the input into segments of N vectors\n"
 	       "      --append         add INPUT to INDEX as new segments, with the\n"
 	       "                       index's type, metric and parameters\n"
-	       "  -j, --threads N      build threads (default: all processors)\n"
+	       "  -j, --threads N      build threads (default: the CPUs this process may\n"
+	       "                       use: its affinity mask and cgroup CPU quota)\n"
+	       VP_HW_HELP
 	       "  -F, --format F       input format: fvecs, bvecs, fbin, u8bin\n"
 	       "                       (default: from the file name; fvecs for stdin)\n"
 	       "  -l, --labels FILE    one integer attribute per vector, for filtered\n"
@@ -107,6 +109,7 @@ int main(int argc, char **argv)
 		{ "metric", required_argument, NULL, 'm' },
 		{ "param", required_argument, NULL, 'p' },
 		{ "threads", required_argument, NULL, 'j' },
+		VP_HW_LONGOPTS,
 		{ "format", required_argument, NULL, 'F' },
 		{ "seed", required_argument, NULL, 's' },
 		{ "config", required_argument, NULL, 'c' },
@@ -130,6 +133,7 @@ int main(int argc, char **argv)
 	int32_t *labels = NULL;
 	size_t nlabels = 0;
 	struct vp_config cfg;
+	struct vp_hw_cli hwc;
 	char *cfgtext = NULL;
 	size_t cfglen = 0;
 	struct vp_index old;
@@ -139,6 +143,7 @@ int main(int argc, char **argv)
 	vp_cli_init(argc, argv);
 	vp_build_opts_init(&o);
 	o.threads = vp_default_threads();
+	vp_hw_cli_init(&hwc);
 	while ((c = getopt_long(argc, argv, "o:t:m:p:j:F:s:c:l:qhV", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'o': out = optarg; break;
@@ -176,6 +181,11 @@ int main(int argc, char **argv)
 			segsize_given = 1;
 			break;
 		case 'A': append = 1; break;
+		case VP_HW_OPT_CPUS: case VP_HW_OPT_NUMA: case VP_HW_OPT_HUGE:
+			vp_hw_cli_option(&hwc, c, optarg);
+			break;
+		case VP_HW_OPT_PREALLOC:
+			vp_usage_error("--preallocate is an option of vp-search");
 		case 'h': usage(); vp_close_stdout(); return 0;
 		case 'V': vp_version();
 		default: vp_usage_error("bad option");
@@ -196,8 +206,11 @@ int main(int argc, char **argv)
 			o.type = cfg.type;
 		if (!metric_given && cfg.metric >= 0)
 			o.metric = cfg.metric;
-		if (!threads_given && cfg.threads)
+		if (!threads_given && cfg.threads) {
 			o.threads = (int)cfg.threads;
+			threads_given = 1;
+		}
+		vp_hw_cli_config(&hwc, &cfg);
 		if (!segsize_given && cfg.has_segment_size)
 			o.segment_size = cfg.segment_size;
 		for (int i = 0; i < VP_P_COUNT; i++)
@@ -207,6 +220,7 @@ int main(int argc, char **argv)
 					  o.type, VP_STAGE_BUILD, &err))
 				vp_die(VP_EXIT_DATA, "%s: %s", cfgpath, err.msg);
 	}
+	o.threads = vp_hw_cli_start(&hwc, o.threads, threads_given);
 	if (append) {
 		/* the index decides type, metric and parameters */
 		if (nparams)

@@ -15,8 +15,10 @@ static void usage(void)
 	       "       %s --system\n"
 	       "Inspect an index: header, sections, checksums, vector statistics.\n"
 	       "With --system, describe the machine as vp sees it.\n\n"
-	       "      --system         CPU, SIMD level and kernels in use, cores,\n"
-	       "                       memory, page size, transparent huge pages\n"
+	       "      --system         CPU and its microarchitecture, caches, NUMA nodes,\n"
+	       "                       SIMD level and kernels in use, memory, affinity,\n"
+	       "                       cgroup limits, huge pages, limits, default threads\n"
+	       "      --json           with --system: as JSON (schema vp-diag-system/1)\n"
 	       "      --access-log FILE  summarise an access log of vp-search\n"
 	       "      --no-verify      skip the section checksums (fast)\n"
 	       "      --no-stats       skip the vector statistics\n"
@@ -85,19 +87,104 @@ static void alog_report(const char *path, struct alog_sum *s, long n)
 	}
 }
 
-static int system_report(void)
+static void jstr(const char *k, const char *v, int comma)
+{
+	printf("  \"%s\": \"", k);
+	for (; *v; v++)
+		if (*v == '"' || *v == '\\')
+			printf("\\%c", *v);
+		else if ((unsigned char)*v < 0x20)
+			printf("\\u%04x", *v);
+		else
+			putchar(*v);
+	printf("\"%s\n", comma ? "," : "");
+}
+
+static const char *mib(uint64_t b, char *buf, size_t n)
+{
+	if (!b)
+		snprintf(buf, n, "unknown");
+	else if (b >= 1u << 20)
+		snprintf(buf, n, "%.1f MiB", (double)b / 1048576.0);
+	else
+		snprintf(buf, n, "%llu KiB", (unsigned long long)(b >> 10));
+	return buf;
+}
+
+/* The machine as vp sees it: what explains a slow run. */
+static int system_report(int json)
 {
 	struct vp_sysinfo si;
+	char a[32], b[32], c[32];
 	vp_sysinfo_get(&si);
+	if (json) {
+		printf("{\n");
+		jstr("schema", "vp-diag-system/1", 1);
+		jstr("cpu", si.cpu_model, 1);
+		jstr("vendor", si.vendor, 1);
+		printf("  \"family\": %d,\n  \"model\": %d,\n", si.family, si.model);
+		jstr("microarchitecture", si.uarch, 1);
+		printf("  \"cores\": %d,\n  \"l1d_bytes\": %llu,\n  \"l2_bytes\": %llu,\n"
+		       "  \"l3_bytes\": %llu,\n", si.cores, (unsigned long long)si.l1d,
+		       (unsigned long long)si.l2, (unsigned long long)si.l3);
+		printf("  \"numa_nodes\": %d,\n  \"numa_node_memory_bytes\": [", si.numa_nodes);
+		for (int n = 0, f = 1; n < 8; n++)
+			if (si.node_mem[n]) {
+				printf("%s%llu", f ? "" : ", ", (unsigned long long)si.node_mem[n]);
+				f = 0;
+			}
+		printf("],\n");
+		printf("  \"memory_bytes\": %llu,\n  \"memory_available_bytes\": %llu,\n",
+		       (unsigned long long)si.mem_total, (unsigned long long)si.mem_avail);
+		jstr("affinity", si.affinity, 1);
+		printf("  \"affinity_cpus\": %d,\n  \"cgroup_cpu_quota\": %.3f,\n"
+		       "  \"cgroup_memory_limit_bytes\": %llu,\n", si.affinity_cpus, si.cgroup_cpus,
+		       (unsigned long long)si.cgroup_mem);
+		jstr("cgroup", si.cgroup_where, 1);
+		jstr("simd_cpu", si.simd_cpu, 1);
+		jstr("kernels", si.simd_used, 1);
+		jstr("transparent_huge_pages", si.thp, 1);
+		printf("  \"page_size\": %ld,\n  \"max_map_count\": %ld,\n  \"open_files_limit\": %ld,\n",
+		       si.page_size, si.max_map_count, si.nofile);
+		printf("  \"default_threads\": %d,\n", si.default_threads);
+		jstr("default_threads_why", si.threads_why, 0);
+		printf("}\n");
+		return 0;
+	}
 	printf("cpu            %s\n", si.cpu_model[0] ? si.cpu_model : "unknown");
+	printf("vendor         %s, family %d, model %d: %s\n", si.vendor[0] ? si.vendor : "unknown",
+	       si.family, si.model, si.uarch);
 	printf("cores          %d\n", si.cores);
+	printf("caches         L1d %s, L2 %s, L3 %s (cpu0)\n", mib(si.l1d, a, sizeof a),
+	       mib(si.l2, b, sizeof b), mib(si.l3, c, sizeof c));
+	printf("numa           %d node%s", si.numa_nodes, si.numa_nodes == 1 ? "" : "s");
+	for (int n = 0; n < 8; n++)
+		if (si.node_mem[n])
+			printf("%s node%d %.1f GiB", n ? "," : ":", n, (double)si.node_mem[n] / 1073741824.0);
+	printf("\n");
 	printf("simd (cpu)     %s\n", si.simd_cpu);
 	printf("kernels        %s%s\n", si.simd_used,
 	       strcmp(si.simd_cpu, si.simd_used) ? " (capped by VP_SIMD)" : "");
 	printf("memory         %.1f GiB total, %.1f GiB available\n",
 	       (double)si.mem_total / 1073741824.0, (double)si.mem_avail / 1073741824.0);
+	printf("affinity       %s (%d CPU%s)\n", si.affinity, si.affinity_cpus,
+	       si.affinity_cpus == 1 ? "" : "s");
+	if (si.cgroup_cpus > 0)
+		printf("cgroup cpu     quota %.2f CPUs (%s)\n", si.cgroup_cpus, si.cgroup_where);
+	else
+		printf("cgroup cpu     no quota (%s)\n", si.cgroup_where);
+	if (si.cgroup_mem)
+		printf("cgroup memory  limit %.1f MiB\n", (double)si.cgroup_mem / 1048576.0);
+	else
+		printf("cgroup memory  no limit\n");
 	printf("page size      %ld\n", si.page_size);
 	printf("huge pages     %s (transparent)\n", si.thp);
+	printf("max_map_count  %ld\n", si.max_map_count);
+	if (si.nofile < 0)
+		printf("open files     unlimited\n");
+	else
+		printf("open files     %ld\n", si.nofile);
+	printf("threads        %d by default: %s\n", si.default_threads, si.threads_why);
 	return 0;
 }
 
@@ -105,6 +192,7 @@ int main(int argc, char **argv)
 {
 	static const struct option longopts[] = {
 		{ "system", no_argument, NULL, 'S' },
+		{ "json", no_argument, NULL, 'J' },
 		{ "no-verify", no_argument, NULL, 'N' },
 		{ "no-stats", no_argument, NULL, 'T' },
 		{ "access-log", required_argument, NULL, 'L' },
@@ -112,7 +200,7 @@ int main(int argc, char **argv)
 		{ "version", no_argument, NULL, 'V' },
 		{ NULL, 0, NULL, 0 },
 	};
-	int sys = 0, verify = 1, stats = 1, c, problems = 0;
+	int sys = 0, verify = 1, stats = 1, c, problems = 0, json = 0;
 	const char *alog = NULL;
 	struct vp_index ix;
 	struct vp_error err = { 0 };
@@ -124,6 +212,7 @@ int main(int argc, char **argv)
 	while ((c = getopt_long(argc, argv, "hV", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'S': sys = 1; break;
+		case 'J': json = 1; break;
 		case 'N': verify = 0; break;
 		case 'T': stats = 0; break;
 		case 'L': alog = optarg; break;
@@ -145,10 +234,12 @@ int main(int argc, char **argv)
 		vp_close_stdout();
 		return 0;
 	}
+	if (json && !sys)
+		vp_usage_error("--json goes with --system");
 	if (sys) {
 		if (optind < argc)
 			vp_usage_error("--system takes no INDEX");
-		system_report();
+		system_report(json);
 		vp_close_stdout();
 		return 0;
 	}
@@ -158,7 +249,15 @@ int main(int argc, char **argv)
 	if (vp_index_open(&ix, path, &err))
 		vp_die_err(&err);
 	created = (time_t)ix.hdr.created;
-	strftime(when, sizeof when, "%Y-%m-%d %H:%M:%S UTC", gmtime(&created));
+	{
+		/* a creation time gmtime cannot represent is shown as a number */
+		struct tm tmv, *tm = gmtime_r(&created, &tmv);
+		if (tm)
+			strftime(when, sizeof when, "%Y-%m-%d %H:%M:%S UTC", tm);
+		else
+			snprintf(when, sizeof when, "at an unrepresentable time (%lld)",
+				 (long long)ix.hdr.created);
+	}
 	printf("index          %s\n", path);
 	printf("format         %u.%u\n", ix.hdr.major, ix.hdr.minor);
 	printf("type           %s\n", vp_index_type_name((int)ix.hdr.type));

@@ -48,7 +48,10 @@ static void usage(void)
 	       "  -i, --index INDEX    index file (required)\n"
 	       "  -k, --k K            neighbours per query (default %d)\n"
 	       "  -p, --param KEY=VAL  search parameter (none for FLAT)\n"
-	       "  -j, --threads N      search threads (default: all processors)\n"
+	       "  -j, --threads N      search threads (default: the CPUs this process may\n"
+	       "                       use: its affinity mask and cgroup CPU quota)\n"
+	       VP_HW_HELP
+	       "      --preallocate    size every pool at start: no allocation per query\n"
 	       "  -f, --output-format F  tsv (default), ivecs or json\n"
 	       "  -F, --format F       query format: fvecs, bvecs, fbin, u8bin\n"
 	       "                       (default: from the file name; fvecs for stdin)\n"
@@ -150,6 +153,7 @@ int main(int argc, char **argv)
 		{ "k", required_argument, NULL, 'k' },
 		{ "param", required_argument, NULL, 'p' },
 		{ "threads", required_argument, NULL, 'j' },
+		VP_HW_LONGOPTS,
 		{ "output-format", required_argument, NULL, 'f' },
 		{ "format", required_argument, NULL, 'F' },
 		{ "batch", required_argument, NULL, 'b' },
@@ -193,8 +197,14 @@ int main(int argc, char **argv)
 	size_t cache_slots = VP_CACHE_L2_SLOTS_DEFAULT;
 	uint64_t seed;
 	struct vp_search_call call;
+	struct vp_hw_cli hwc;
+	struct vp_config cfg;
+	char why[300] = "given";
+	uint64_t allocs_all = 0;
 
 	vp_cli_init(argc, argv);
+	vp_hw_cli_init(&hwc);
+	vp_config_init(&cfg);
 	while ((c = getopt_long(argc, argv, "i:k:p:j:f:F:b:c:hV", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'i': index = optarg; break;
@@ -249,6 +259,9 @@ int main(int argc, char **argv)
 			batch_given = 1;
 			break;
 		case 'v': verify = 1; break;
+		case VP_HW_OPT_CPUS: case VP_HW_OPT_NUMA: case VP_HW_OPT_HUGE: case VP_HW_OPT_PREALLOC:
+			vp_hw_cli_option(&hwc, c, optarg);
+			break;
 		case 'h': usage(); vp_close_stdout(); return 0;
 		case 'V': vp_version();
 		default: vp_usage_error("bad option");
@@ -269,15 +282,27 @@ int main(int argc, char **argv)
 	if (cache_first && !cachedir)
 		vp_usage_error("--plan cache-first needs --cache");
 
+	/* the config's hardware section and the thread count come first: the
+	 * index is mapped under them */
+	if (cfgpath && vp_config_load(&cfg, cfgpath, &err))
+		vp_die_err(&err);
+	vp_hw_cli_config(&hwc, &cfg);
+	if (!threads_given && (cfg.search_threads || cfg.threads)) {
+		threads = (int)(cfg.search_threads ? cfg.search_threads : cfg.threads);
+		threads_given = 1;
+		snprintf(why, sizeof why, "from %s", cfgpath);
+	} else if (!threads_given && hwc.hw.ncpus) {
+		snprintf(why, sizeof why, "one per CPU of --cpus %s", hwc.cpus);
+	} else if (!threads_given) {
+		vp_hw_default_threads(why, sizeof why);
+	}
+	threads = vp_hw_cli_start(&hwc, threads, threads_given);
 	if (vp_searcher_open(&s, index, verify, &err))
 		vp_die_err(&err);
+	vp_hw_cli_numa_map(&hwc, s.ix.map, s.ix.size);
 	vp_params_defaults(&ps);
 	if (cfgpath) {
-		struct vp_config cfg;
 		int type = (int)s.ix.hdr.type;
-		vp_config_init(&cfg);
-		if (vp_config_load(&cfg, cfgpath, &err))
-			vp_die_err(&err);
 		if (cfg.type && cfg.type != type)
 			vp_usage_error("%s describes a %s index, %s is %s", cfgpath,
 				       vp_index_type_name(cfg.type), index,
@@ -286,8 +311,6 @@ int main(int argc, char **argv)
 			k = (size_t)cfg.k;
 		if (!batch_given)
 			batch = (size_t)cfg.batch;
-		if (!threads_given && (cfg.search_threads || cfg.threads))
-			threads = (int)(cfg.search_threads ? cfg.search_threads : cfg.threads);
 		for (int i = 0; i < VP_P_COUNT; i++)
 			if ((cfg.params.set & (1u << i)) &&
 			    vp_param_defs[i].stage == VP_STAGE_SEARCH &&
@@ -374,6 +397,9 @@ int main(int argc, char **argv)
 	if (!q || !dist || !ids || !ibuf || !tbuf)
 		vp_die(VP_EXIT_IO, "out of memory");
 	vp_hugepage_hint(q, batch * (r.dim ? r.dim : 1) * sizeof *q);
+	/* hardware.preallocate: every pool sized now, none on the first batch */
+	if (hwc.hw.preallocate && vp_searcher_preallocate(&s, batch, k, &ps, threads, &err))
+		vp_die_err(&err);
 	for (;;) {
 		uint64_t t0 = vp_now_nsec(), a0 = vp_alloc_count;
 		long got = vp_reader_read(&r, q, batch, &err);
@@ -404,6 +430,7 @@ int main(int argc, char **argv)
 				}
 		}
 		/* allocations after the first batch, which warms the pools */
+		allocs_all += vp_alloc_count - a0;
 		if (done > 0) {
 			allocs_warm += vp_alloc_count - a0;
 			warm_q += (uint64_t)got;
@@ -436,6 +463,11 @@ int main(int argc, char **argv)
 			"(%llu queries)\n", vp_prog,
 			warm_q ? (double)allocs_warm / (double)warm_q : 0.0,
 			(unsigned long long)warm_q);
+		if (hwc.hw.preallocate)
+			fprintf(stderr, "%s: stats: pools preallocated: %.3f allocations per query "
+				"from the first query\n", vp_prog,
+				done ? (double)allocs_all / (double)done : 0.0);
+		vp_hw_cli_report(&hwc, threads, why, s.ix.map);
 		if (cache) {
 			/* repeats inside one batch count as memory (L1) hits */
 			const struct vp_cache_stats *cs = vp_cache_stats(cache);

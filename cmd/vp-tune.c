@@ -35,7 +35,9 @@ static void usage(void)
 	       "                         time budget, all without one)\n"
 	       "      --nq N             queries to evaluate with (default 1000; held out\n"
 	       "                         of a small base, a twentieth of it)\n"
-	       "  -j, --threads N        build threads (default: all processors)\n"
+	       "  -j, --threads N        build threads (default: the CPUs this process may\n"
+	       "                         use: its affinity mask and cgroup CPU quota)\n"
+	       VP_HW_HELP
 	       "  -s, --seed S           random seed (default %d)\n"
 	       "  -F, --format F         BASE format (default: from the file name)\n"
 	       "  -h, --help             this help\n"
@@ -125,6 +127,7 @@ int main(int argc, char **argv)
 		{ "sample", required_argument, NULL, 'S' },
 		{ "nq", required_argument, NULL, 'N' },
 		{ "threads", required_argument, NULL, 'j' },
+		VP_HW_LONGOPTS,
 		{ "seed", required_argument, NULL, 's' },
 		{ "format", required_argument, NULL, 'F' },
 		{ "quiet", no_argument, NULL, 'Q' },
@@ -134,6 +137,8 @@ int main(int argc, char **argv)
 		{ NULL, 0, NULL, 0 },
 	};
 	struct vp_tune_opts o;
+	struct vp_hw_cli hwc;
+	int threads_given = 0;
 	struct vp_tune_result *res;
 	struct vp_datastats st;
 	struct vp_error err = { 0 };
@@ -152,6 +157,7 @@ int main(int argc, char **argv)
 	o.method = VP_TUNE_BAYES;
 	o.types = VP_T(1) | VP_T(2) | VP_T(3) | VP_T(4) | VP_T(5);
 	o.threads = vp_default_threads();
+	vp_hw_cli_init(&hwc);
 	o.seed = VP_SEED_DEFAULT;
 	o.metric = VP_METRIC_L2;
 	o.tmpdir = getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp";
@@ -195,7 +201,15 @@ int main(int argc, char **argv)
 		}
 		case 'S': o.sample = (size_t)vp_opt_int("--sample", optarg, 100, INT64_MAX); break;
 		case 'N': o.nqueries = (size_t)vp_opt_int("--nq", optarg, 1, 1000000); break;
-		case 'j': o.threads = (int)vp_opt_int("--threads", optarg, VP_THREADS_MIN, VP_THREADS_MAX); break;
+		case 'j':
+			o.threads = (int)vp_opt_int("--threads", optarg, VP_THREADS_MIN, VP_THREADS_MAX);
+			threads_given = 1;
+			break;
+		case VP_HW_OPT_CPUS: case VP_HW_OPT_NUMA: case VP_HW_OPT_HUGE:
+			vp_hw_cli_option(&hwc, c, optarg);
+			break;
+		case VP_HW_OPT_PREALLOC:
+			vp_usage_error("--preallocate is an option of vp-search");
 		case 's': o.seed = (uint64_t)vp_opt_int("--seed", optarg, 0, INT64_MAX); break;
 		case 'F':
 			fmt = vp_vecfmt_parse(optarg);
@@ -214,6 +228,7 @@ int main(int argc, char **argv)
 	if (!have_target || !out)
 		vp_usage_error("--target-recall and -o are required");
 	base = argv[optind];
+	o.threads = vp_hw_cli_start(&hwc, o.threads, threads_given);
 	if (vp_read_all(base, fmt, &x, &n, &d, &err))
 		vp_die_err(&err);
 	if (n < 100)
@@ -298,6 +313,8 @@ int main(int argc, char **argv)
 		cfg.metric = o.metric;
 		cfg.k = (int64_t)o.k;
 		cfg.threads = o.threads;
+		if (hwc.hw.ncpus)
+			snprintf(cfg.cpus, sizeof cfg.cpus, "%s", hwc.cpus);
 		if (b->type >= VP_TYPE_IVF_FLAT && b->type <= VP_TYPE_IVF_PQ) {
 			vp_params_set(&cfg.params, "nlist", b->p1, b->type, VP_STAGE_BUILD, &err);
 			vp_params_set(&cfg.params, "nprobe", b->sparam, b->type, VP_STAGE_SEARCH, &err);

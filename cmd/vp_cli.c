@@ -2,10 +2,13 @@
 #include "vp_cli.h"
 
 #include <errno.h>
+#include <getopt.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+
+#include "vp_config.h"
 
 const char *vp_prog = "vp";
 int vp_verbose = 1;
@@ -140,6 +143,103 @@ void vp_close_stdout(void)
 
 int vp_default_threads(void)
 {
-	long n = sysconf(_SC_NPROCESSORS_ONLN);
-	return n > 0 ? (int)n : 1;
+	return vp_hw_default_threads(NULL, 0);
+}
+
+void vp_hw_cli_init(struct vp_hw_cli *h)
+{
+	memset(h, 0, sizeof *h);
+	vp_hw_init(&h->hw);
+}
+
+static int onoff(const char *opt, const char *s)
+{
+	if (!strcmp(s, "on"))
+		return 1;
+	if (!strcmp(s, "off"))
+		return 0;
+	vp_usage_error("%s: '%s' is not on or off", opt, s);
+}
+
+int vp_hw_cli_option(struct vp_hw_cli *h, int c, const char *arg)
+{
+	struct vp_error err = { 0 };
+	switch (c) {
+	case VP_HW_OPT_CPUS:
+		if ((h->hw.ncpus = vp_cpulist_parse(arg, &h->hw.cpus, &err)) < 0)
+			vp_usage_error("--%s", err.msg);
+		snprintf(h->cpus, sizeof h->cpus, "%s", arg);
+		h->given |= 1;
+		return 1;
+	case VP_HW_OPT_NUMA:
+		if ((h->hw.numa = vp_numa_parse(arg)) < 0)
+			vp_usage_error("--numa: '%s' is not local, interleave or off", arg);
+		h->given |= 2;
+		return 1;
+	case VP_HW_OPT_HUGE:
+		h->hw.huge_pages = onoff("--huge-pages", arg);
+		h->given |= 4;
+		return 1;
+	case VP_HW_OPT_PREALLOC:
+		h->hw.preallocate = 1;
+		h->given |= 8;
+		return 1;
+	}
+	return 0;
+}
+
+void vp_hw_cli_config(struct vp_hw_cli *h, const struct vp_config *cfg)
+{
+	struct vp_error err = { 0 };
+	if (!(h->given & 1) && cfg->cpus[0]) {
+		h->hw.ncpus = vp_cpulist_parse(cfg->cpus, &h->hw.cpus, &err);
+		snprintf(h->cpus, sizeof h->cpus, "%s", cfg->cpus);
+	}
+	if (!(h->given & 2) && cfg->numa)
+		h->hw.numa = cfg->numa - 1;
+	if (!(h->given & 4) && cfg->huge_pages)
+		h->hw.huge_pages = cfg->huge_pages == 2;
+	if (!(h->given & 8) && cfg->preallocate)
+		h->hw.preallocate = cfg->preallocate == 2;
+}
+
+int vp_hw_cli_start(struct vp_hw_cli *h, int threads, int threads_given)
+{
+	struct vp_error err = { 0 };
+	if (!threads_given && h->hw.ncpus > 0)
+		threads = h->hw.ncpus;
+	if (vp_hw_pin(&h->hw, threads, &err))
+		vp_usage_error("%s", err.msg);
+	vp_hw_set_huge_pages(h->hw.huge_pages);
+	if (vp_hw_numa_apply(&h->hw, NULL, 0, h->numa_note, sizeof h->numa_note, &err))
+		vp_usage_error("%s", err.msg);
+	return threads;
+}
+
+void vp_hw_cli_numa_map(struct vp_hw_cli *h, const void *map, size_t len)
+{
+	struct vp_error err = { 0 };
+	if (h->hw.numa != VP_NUMA_OFF &&
+	    vp_hw_numa_apply(&h->hw, (void *)(uintptr_t)map, len, h->numa_note,
+			     sizeof h->numa_note, &err))
+		vp_warn("%s", err.msg);
+}
+
+void vp_hw_cli_report(const struct vp_hw_cli *h, int threads, const char *why,
+		      const void *map)
+{
+	uint64_t anon, file;
+	char cpus[512];
+	vp_hw_thread_cpus(threads, cpus, sizeof cpus);
+	fprintf(stderr, "%s: stats: %d thread%s (%s)%s%s; thread:CPUs %s\n", vp_prog, threads,
+		threads == 1 ? "" : "s", why, h->hw.ncpus ? ", pinned to CPUs " : ", not pinned",
+		h->hw.ncpus ? h->cpus : "", cpus);
+	if (h->hw.numa != VP_NUMA_OFF)
+		fprintf(stderr, "%s: stats: numa %s: %s; the index mapping's policy reads back "
+			"as %s\n", vp_prog, vp_numa_name(h->hw.numa), h->numa_note,
+			map ? vp_hw_numa_policy_at(map) : "-");
+	vp_hw_hugepages_granted(&anon, &file);
+	fprintf(stderr, "%s: stats: huge pages %s: granted %.1f MB anonymous (pools), "
+		"%.1f MB of mapped files (index)\n", vp_prog, h->hw.huge_pages ? "on" : "off",
+		(double)anon / 1048576.0, (double)file / 1048576.0);
 }

@@ -13,6 +13,7 @@
 #include <stdio.h>
 
 #include "vp.h"
+#include "vp_hw.h"
 
 #define VP_EXIT_OK 0
 #define VP_EXIT_NEGATIVE 1
@@ -62,7 +63,52 @@ void vp_progress_done(void);
  * I/O error, exit 4, never silence.  Call at the end of every program. */
 void vp_close_stdout(void);
 
-/* Default thread count: the number of online processors. */
+/* Default thread count: the CPUs of the affinity mask, fewer under a
+ * cgroup CPU quota (vp_hw_default_threads). */
 int vp_default_threads(void);
+
+/* The hardware options of vp-build, vp-search, vp-bench and vp-tune:
+ * --cpus LIST, --numa MODE, --huge-pages on|off, --preallocate; and the
+ * hardware section of a vp.yaml under them (options win). */
+#define VP_HW_OPT_CPUS 0x1001
+#define VP_HW_OPT_NUMA 0x1002
+#define VP_HW_OPT_HUGE 0x1003
+#define VP_HW_OPT_PREALLOC 0x1004
+#define VP_HW_LONGOPTS                                                   \
+	{ "cpus", required_argument, NULL, VP_HW_OPT_CPUS },             \
+	{ "numa", required_argument, NULL, VP_HW_OPT_NUMA },             \
+	{ "huge-pages", required_argument, NULL, VP_HW_OPT_HUGE },       \
+	{ "preallocate", no_argument, NULL, VP_HW_OPT_PREALLOC }
+#define VP_HW_HELP                                                                   \
+	"      --cpus LIST        run on these CPUs (taskset syntax: 0-3,8), one\n"     \
+	"                         thread pinned to each (default threads: as many)\n"  \
+	"      --numa MODE        local, interleave or off (default): where memory\n" \
+	"                         is placed on a machine with several NUMA nodes\n"    \
+	"      --huge-pages on|off  transparent huge pages for the index mapping and\n" \
+	"                         pools (default on)\n"
+
+struct vp_config;
+struct vp_hw_cli {
+	struct vp_hw hw;
+	unsigned given;         /* bits: 1 cpus, 2 numa, 4 huge pages, 8 preallocate */
+	char cpus[128];
+	char numa_note[160];    /* what vp_hw_cli_numa did */
+};
+
+void vp_hw_cli_init(struct vp_hw_cli *h);
+/* Takes option c (one of VP_HW_OPT_*) or returns 0 when it is not one. */
+int vp_hw_cli_option(struct vp_hw_cli *h, int c, const char *arg);
+/* The config's hardware keys, where no option gave them. */
+void vp_hw_cli_config(struct vp_hw_cli *h, const struct vp_config *cfg);
+/* The thread count (given; else as many as the CPUs listed; else the
+ * default), then pins and sets huge pages and the process's NUMA policy;
+ * exits 2 when the CPUs cannot be used.  Returns the thread count. */
+int vp_hw_cli_start(struct vp_hw_cli *h, int threads, int threads_given);
+/* --stats lines on stderr: threads and why, CPUs, NUMA (with the policy
+ * read back from the index mapping at map), huge pages granted. */
+void vp_hw_cli_report(const struct vp_hw_cli *h, int threads, const char *why,
+		      const void *map);
+/* mbinds an index mapping under the NUMA mode (after vp_hw_cli_start). */
+void vp_hw_cli_numa_map(struct vp_hw_cli *h, const void *map, size_t len);
 
 #endif

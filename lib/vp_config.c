@@ -4,11 +4,13 @@
  * every node, which is what the error messages need.
  */
 #include "vp_config.h"
+#include "vp_hw.h"
 
 #include <errno.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <yaml.h>
 
 #include "vp_build.h"
@@ -87,6 +89,21 @@ static int get_str(struct ctx *x, const yaml_node_t *n, const char *key,
 		return at(x, n, "'%s' is too long%s", key, "");
 	memcpy(out, s, strlen(s) + 1);
 	return 0;
+}
+
+/* YAML 1.1 booleans, as people write them: 1 true, 0 false, -1 neither. */
+static int get_bool(const char *s)
+{
+	static const char *const yes[] = { "on", "true", "yes", "1" }, *const no[] = { "off", "false", "no", "0" };
+	if (!s)
+		return -1;
+	for (int i = 0; i < 4; i++) {
+		if (!strcasecmp(s, yes[i]))
+			return 1;
+		if (!strcasecmp(s, no[i]))
+			return 0;
+	}
+	return -1;
 }
 
 /* A build or search parameter of the table, checked for the type when the
@@ -176,8 +193,28 @@ static int section(struct ctx *x, const char *sec, const yaml_node_t *map)
 		} else if (!strcmp(sec, "hardware")) {
 			if (!strcmp(key, "threads"))
 				rc = get_int(x, v, key, VP_THREADS_MIN, VP_THREADS_MAX, &c->threads);
-			else if (!strcmp(key, "cpus"))
+			else if (!strcmp(key, "cpus")) {
+				struct vp_cpuset set;
+				struct vp_error e2 = { 0 };
 				rc = get_str(x, v, key, c->cpus, sizeof c->cpus);
+				if (!rc && vp_cpulist_parse(c->cpus, &set, &e2) < 0)
+					rc = at(x, v, "'%s' is not a CPU list like 0-3,8%s", key, "");
+			} else if (!strcmp(key, "numa")) {
+				const char *sv = scalar(v);
+				int m = sv ? vp_numa_parse(sv) : -1;
+				if (m < 0)
+					rc = at(x, v, "'%s' must be local, interleave or off%s", key, "");
+				else
+					c->numa = m + 1;
+			} else if (!strcmp(key, "huge_pages") || !strcmp(key, "preallocate")) {
+				int b = get_bool(scalar(v));
+				if (b < 0)
+					rc = at(x, v, "'%s' must be on or off (true or false)%s", key, "");
+				else if (!strcmp(key, "huge_pages"))
+					c->huge_pages = b + 1;
+				else
+					c->preallocate = b + 1;
+			}
 			else
 				rc = at(x, kn, "unknown key '%s' in section '%s'", key, sec);
 		} else { /* tune */
@@ -318,12 +355,18 @@ int vp_config_write(const struct vp_config *c, FILE *f, struct vp_error *err)
 		fprintf(f, "  threads: %lld\n", (long long)c->search_threads);
 	if (c->cache_dir[0])
 		fprintf(f, "  cache_dir: \"%s\"\n", c->cache_dir);
-	if (c->threads || c->cpus[0]) {
+	if (c->threads || c->cpus[0] || c->numa || c->huge_pages || c->preallocate) {
 		fprintf(f, "hardware:\n");
 		if (c->threads)
 			fprintf(f, "  threads: %lld\n", (long long)c->threads);
 		if (c->cpus[0])
 			fprintf(f, "  cpus: \"%s\"\n", c->cpus);
+		if (c->numa)
+			fprintf(f, "  numa: %s\n", vp_numa_name(c->numa - 1));
+		if (c->huge_pages)
+			fprintf(f, "  huge_pages: %s\n", c->huge_pages == 2 ? "on" : "off");
+		if (c->preallocate)
+			fprintf(f, "  preallocate: %s\n", c->preallocate == 2 ? "true" : "false");
 	}
 	if (c->has_tune) {
 		fprintf(f, "tune:\n  target_recall: %.4f\n", c->target_recall);

@@ -33,7 +33,10 @@ struct vp_config {
 	char cache_dir[VP_CONFIG_PATH_MAX];
 	/* hardware */
 	int64_t threads;
-	char cpus[128];
+	char cpus[128];           /* a CPU list, checked (vp_cpulist_parse) */
+	int numa;                 /* enum vp_numa + 1; 0 unset */
+	int huge_pages;           /* 1 off, 2 on; 0 unset */
+	int preallocate;          /* 1 false, 2 true; 0 unset */
 	/* tune: informational, written by vp-tune */
 	double target_recall, recall, qps, build_seconds;
 	int64_t tune_k, memory_bytes, data_count, data_dim;

@@ -116,22 +116,36 @@ void vp_hnsw_pool_release(struct vp_hnsw_pool *p)
 	memset(p, 0, sizeof *p);
 }
 
-static int pool_ready(struct vp_hnsw_pool *p, int threads, size_t n)
+/* The candidate queue holds whatever beats the ef-th result: seldom more
+ * than ef x M0 / 2 entries.  Every thread's queues are reserved here,
+ * before the parallel loop, so that no query allocates: not one that needs
+ * more than the ones before it, nor the first one a thread happens to get. */
+static size_t cand_room(size_t ef, uint32_t m0)
 {
-	if (p->nthreads >= threads)
-		return 0;
-	void **a = realloc(p->per_thread, (size_t)threads * sizeof *a);
-	if (!a)
-		return -1;
-	p->per_thread = a;
-	for (int t = p->nthreads; t < threads; t++) {
-		struct hstate *s = calloc(1, sizeof *s);
-		if (!s || vp_visited_init(&s->vis, n)) {
-			free(s);
+	return ef * (m0 / 2 + 1) + 2;
+}
+
+static int pool_ready(struct vp_hnsw_pool *p, int threads, size_t n, size_t ef, uint32_t m0)
+{
+	if (p->nthreads < threads) {
+		void **a = realloc(p->per_thread, (size_t)threads * sizeof *a);
+		if (!a)
 			return -1;
+		p->per_thread = a;
+		for (int t = p->nthreads; t < threads; t++) {
+			struct hstate *s = calloc(1, sizeof *s);
+			if (!s || vp_visited_init(&s->vis, n)) {
+				free(s);
+				return -1;
+			}
+			a[t] = s;
+			p->nthreads = t + 1;
 		}
-		a[t] = s;
-		p->nthreads = t + 1;
+	}
+	for (int t = 0; t < threads; t++) {
+		struct hstate *s = p->per_thread[t];
+		if (vp_nheap_reserve(&s->res, ef + 2) || vp_nheap_reserve(&s->cand, cand_room(ef, m0)))
+			return -1;
 	}
 	return 0;
 }
@@ -182,7 +196,8 @@ static int search_one(const struct vp_hnsw *h, const struct vp_kernels *kern,
 	}
 	if (ef < k)
 		ef = k;
-	if (vp_nheap_reserve(res, ef + 2) || vp_nheap_reserve(cand, ef + h->M0 + 2))
+	/* reserved by pool_ready; a no-op here but for callers without one */
+	if (vp_nheap_reserve(res, ef + 2) || vp_nheap_reserve(cand, cand_room(ef, h->M0)))
 		return VP_E_NOMEM;
 	vp_visited_next(&s->vis);
 	cand->n = res->n = 0;
@@ -262,7 +277,7 @@ int vp_hnsw_search(const struct vp_hnsw *h, struct vp_hnsw_pool *pool,
 	nt = nq < (size_t)threads ? (int)nq : threads;
 	if (nt < 1)
 		return 0;
-	if (pool_ready(pool, nt, h->n))
+	if (pool_ready(pool, nt, h->n, ef > k ? ef : k, h->M0))
 		return vp_seterr(err, VP_E_NOMEM, "out of memory");
 #pragma omp parallel for num_threads(nt) schedule(dynamic, 16) reduction(| : failed)
 	for (size_t i = 0; i < nq; i++) {

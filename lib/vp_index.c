@@ -4,6 +4,7 @@
  * encoders below spell out each offset so the layout is visible in one place.
  */
 #include "vp_index.h"
+#include "vp_hw.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -257,6 +258,41 @@ static int bad(struct vp_error *err, const char *path, const char *what,
 	return vp_seterr(err, VP_E_CORRUPT, "%s: corrupt index: %s", path, m);
 }
 
+/* Maps an index read-only and shared.  With huge pages on (the default,
+ * hardware.huge_pages) a large file is mapped at a 2 MB boundary and
+ * advised MADV_HUGEPAGE, so a kernel with huge pages for the page cache
+ * can map it with 2 MB entries (fewer TLB misses on random reads); it
+ * reports them as FilePmdMapped (vp-search --stats). */
+static void *map_index(int fd, size_t size)
+{
+	const size_t huge = 2u << 20;
+	unsigned char *r, *a, *m;
+	if (!vp_hw_huge_pages() || size < 2 * huge)
+		return mmap(NULL, size, PROT_READ, MAP_SHARED, fd, 0);
+	r = mmap(NULL, size + huge, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (r == MAP_FAILED)
+		return mmap(NULL, size, PROT_READ, MAP_SHARED, fd, 0);
+	a = (unsigned char *)(((uintptr_t)r + huge - 1) & ~(uintptr_t)(huge - 1));
+	m = mmap(a, size, PROT_READ, MAP_SHARED | MAP_FIXED, fd, 0);
+	if (m == MAP_FAILED) {
+		munmap(r, size + huge);
+		return mmap(NULL, size, PROT_READ, MAP_SHARED, fd, 0);
+	}
+	/* give back the reservation around the file's pages */
+	if (a > r)
+		munmap(r, (size_t)(a - r));
+	{
+		long pg = sysconf(_SC_PAGESIZE);
+		uintptr_t end = ((uintptr_t)a + size + (uintptr_t)pg - 1) & ~((uintptr_t)pg - 1);
+		if (end < (uintptr_t)r + size + huge)
+			munmap((void *)end, (uintptr_t)r + size + huge - end);
+	}
+#ifdef MADV_HUGEPAGE
+	madvise(m, size & ~(huge - 1), MADV_HUGEPAGE);
+#endif
+	return m;
+}
+
 int vp_index_open(struct vp_index *ix, const char *path, struct vp_error *err)
 {
 	struct stat st;
@@ -283,7 +319,7 @@ int vp_index_open(struct vp_index *ix, const char *path, struct vp_error *err)
 		return vp_seterr(err, VP_E_FORMAT, "%s: not a vp index (%lld "
 				 "bytes, too small)", path, (long long)st.st_size);
 	}
-	m = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_SHARED, fd, 0);
+	m = map_index(fd, (size_t)st.st_size);
 	close(fd);
 	if (m == MAP_FAILED)
 		return vp_seterr_errno(err, VP_E_IO, errno, "%s: mmap", path);

@@ -578,6 +578,51 @@ void vp_plan_cache_first(struct vp_plan_est *out, const struct vp_plan_est *fall
 	out->nprobe = fallback->nprobe;
 }
 
+int vp_searcher_preallocate(struct vp_searcher *s, size_t batch, size_t k,
+			    const struct vp_param_set *ps, int threads, struct vp_error *err)
+{
+	size_t d = s->ix.hdr.dim, cap = s->nseg * batch * k, nq;
+	float *q, *dist;
+	int64_t *ids;
+	int rc = 0;
+	/* what a batch of batch queries needs: the merge slices, the
+	 * normalised copy of the queries */
+	if (s->nseg > 1 && cap > s->pcap) {
+		float *pd = realloc(s->pd, cap * sizeof *pd);
+		int64_t *pi = pd ? realloc(s->pi, cap * sizeof *pi) : NULL;
+		if (pd)
+			s->pd = pd;
+		if (!pi)
+			return vp_seterr(err, VP_E_NOMEM, "out of memory");
+		s->pi = pi;
+		s->pcap = cap;
+	}
+	if (s->ix.hdr.metric == VP_METRIC_COSINE && batch * d > s->qcap) {
+		float *b = realloc(s->qbuf, batch * d * sizeof *b);
+		if (!b)
+			return vp_seterr(err, VP_E_NOMEM, "out of memory");
+		s->qbuf = b;
+		s->qcap = batch * d;
+	}
+	/* every thread's pool, by searching: as many queries as threads, and
+	 * for FLAT the largest batch that still splits the base between
+	 * threads (its merge slots grow with the batch) */
+	nq = (size_t)threads * (s->ix.hdr.type == VP_TYPE_FLAT ? VP_FLAT_QBLOCK : 1);
+	nq = nq < batch ? nq : batch;
+	q = calloc(nq * d, sizeof *q);
+	dist = malloc(nq * k * sizeof *dist);
+	ids = malloc(nq * k * sizeof *ids);
+	if (!q || !dist || !ids)
+		rc = vp_seterr(err, VP_E_NOMEM, "out of memory");
+	for (size_t m = threads < (int)nq ? (size_t)threads : nq; !rc && m <= nq;
+	     m = m == nq ? nq + 1 : (2 * m < nq ? 2 * m : nq))
+		rc = vp_searcher_search(s, q, m, k, ps, threads, dist, ids, err);
+	free(q);
+	free(dist);
+	free(ids);
+	return rc;
+}
+
 void vp_searcher_close(struct vp_searcher *s)
 {
 	for (size_t g = 0; g < s->nseg; g++) {

@@ -101,6 +101,12 @@ int vp_searcher_search(struct vp_searcher *s, const float *q, size_t nq,
  * filter goes far before it finds matches) and returns the chosen one: the
  * cheapest whose expected recall is at least 0.95, or the one expected to
  * recall most.  *sel gets the selectivity. */
+/* Sizes the searcher's pools and every thread's for batches of up to batch
+ * queries at k with ps on threads threads (hardware.preallocate), so that
+ * searches allocate nothing from the first query.  Returns 0 or VP_E_NOMEM. */
+int vp_searcher_preallocate(struct vp_searcher *s, size_t batch, size_t k,
+			    const struct vp_param_set *ps, int threads, struct vp_error *err);
+
 /* Returns 0 when f can run on the index, VP_E_ARG when it filters on
  * labels that a segment of the index does not have. */
 int vp_searcher_check_filter(const struct vp_searcher *s, const struct vp_filter *f,

@@ -1,5 +1,6 @@
 /* vp_sys: Linux specifics (/proc, sysconf, mincore) behind one header. */
 #include "vp_sys.h"
+#include "vp_hw.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -54,6 +55,115 @@ static const char *level_name(enum vp_simd l)
 								   : "portable";
 }
 
+/* Vendor, family and model from /proc/cpuinfo, and the microarchitecture
+ * family they name (the common server ones; otherwise "unknown"). */
+static void cpu_ids(struct vp_sysinfo *si)
+{
+	static const struct { const char *vendor; int family, lo, hi; const char *name; } tab[] = {
+		{ "AuthenticAMD", 0x17, 0x00, 0x2f, "Zen / Zen+" },
+		{ "AuthenticAMD", 0x17, 0x30, 0xff, "Zen 2" },
+		{ "AuthenticAMD", 0x19, 0x00, 0x0f, "Zen 3" },
+		{ "AuthenticAMD", 0x19, 0x10, 0x1f, "Zen 4" },
+		{ "AuthenticAMD", 0x19, 0x20, 0x5f, "Zen 3" },
+		{ "AuthenticAMD", 0x19, 0x60, 0xaf, "Zen 4" },
+		{ "AuthenticAMD", 0x1a, 0x00, 0xff, "Zen 5" },
+		{ "GenuineIntel", 6, 0x55, 0x55, "Skylake-SP / Cascade Lake" },
+		{ "GenuineIntel", 6, 0x6a, 0x6c, "Ice Lake-SP" },
+		{ "GenuineIntel", 6, 0x8f, 0x8f, "Sapphire Rapids" },
+		{ "GenuineIntel", 6, 0xcf, 0xcf, "Emerald Rapids" },
+		{ "GenuineIntel", 6, 0xad, 0xae, "Granite Rapids" },
+		{ "GenuineIntel", 6, 0x8c, 0x8d, "Tiger Lake" },
+		{ "GenuineIntel", 6, 0xa7, 0xa7, "Rocket Lake" },
+		{ "GenuineIntel", 6, 0x97, 0x9a, "Alder Lake" },
+		{ "GenuineIntel", 6, 0xb7, 0xbf, "Raptor Lake" },
+	};
+	FILE *f = fopen("/proc/cpuinfo", "r");
+	char line[512];
+	int got = 0;
+	si->family = si->model = -1;
+	if (f) {
+		while (got < 3 && fgets(line, sizeof line, f)) {
+			char *p = strchr(line, ':');
+			if (!p)
+				continue;
+			p += 1 + (p[1] == ' ');
+			p[strcspn(p, "\n")] = 0;
+			if (!strncmp(line, "vendor_id", 9) && !si->vendor[0])
+				snprintf(si->vendor, sizeof si->vendor, "%s", p), got++;
+			else if (!strncmp(line, "cpu family", 10) && si->family < 0)
+				si->family = atoi(p), got++;
+			else if (!strncmp(line, "model\t", 6) && si->model < 0)
+				si->model = atoi(p), got++;
+		}
+		fclose(f);
+	}
+	snprintf(si->uarch, sizeof si->uarch, "unknown");
+	for (size_t i = 0; i < sizeof tab / sizeof *tab; i++)
+		if (!strcmp(si->vendor, tab[i].vendor) && si->family == tab[i].family &&
+		    si->model >= tab[i].lo && si->model <= tab[i].hi)
+			snprintf(si->uarch, sizeof si->uarch, "%s", tab[i].name);
+}
+
+static uint64_t size_text(const char *s)
+{
+	char *end;
+	uint64_t v = strtoull(s, &end, 10);
+	return *end == 'K' ? v << 10 : *end == 'M' ? v << 20 : *end == 'G' ? v << 30 : v;
+}
+
+/* Cache sizes of cpu0 from sysfs (a virtual machine may hide them). */
+static void caches(struct vp_sysinfo *si)
+{
+	for (int i = 0; i < 8; i++) {
+		char path[128], level[16] = "", type[32] = "", size[32] = "";
+		FILE *f;
+		snprintf(path, sizeof path, "/sys/devices/system/cpu/cpu0/cache/index%d/level", i);
+		if (!(f = fopen(path, "r")))
+			break;
+		if (!fgets(level, sizeof level, f))
+			level[0] = 0;
+		fclose(f);
+		snprintf(path, sizeof path, "/sys/devices/system/cpu/cpu0/cache/index%d/type", i);
+		if ((f = fopen(path, "r"))) {
+			if (!fgets(type, sizeof type, f))
+				type[0] = 0;
+			fclose(f);
+		}
+		snprintf(path, sizeof path, "/sys/devices/system/cpu/cpu0/cache/index%d/size", i);
+		if ((f = fopen(path, "r"))) {
+			if (!fgets(size, sizeof size, f))
+				size[0] = 0;
+			fclose(f);
+		}
+		if (atoi(level) == 1 && !strncmp(type, "Data", 4))
+			si->l1d = size_text(size);
+		else if (atoi(level) == 2)
+			si->l2 = size_text(size);
+		else if (atoi(level) == 3)
+			si->l3 = size_text(size);
+	}
+}
+
+static void numa_mem(struct vp_sysinfo *si)
+{
+	si->numa_nodes = vp_hw_numa_nodes();
+	for (int n = 0; n < 8; n++) {
+		char path[128], line[256];
+		FILE *f;
+		snprintf(path, sizeof path, "/sys/devices/system/node/node%d/meminfo", n);
+		if (!(f = fopen(path, "r")))
+			continue;
+		while (fgets(line, sizeof line, f)) {
+			char *p = strstr(line, "MemTotal:");
+			if (p) {
+				si->node_mem[n] = strtoull(p + 9, NULL, 10) * 1024;
+				break;
+			}
+		}
+		fclose(f);
+	}
+}
+
 void vp_sysinfo_get(struct vp_sysinfo *si)
 {
 	FILE *f;
@@ -92,6 +202,29 @@ void vp_sysinfo_get(struct vp_sysinfo *si)
 	}
 	if (!si->thp[0])
 		snprintf(si->thp, sizeof si->thp, "unavailable");
+	cpu_ids(si);
+	caches(si);
+	numa_mem(si);
+	{
+		struct vp_cpuset set;
+		struct vp_cgroup cg;
+		struct rlimit rl;
+		si->affinity_cpus = vp_hw_affinity(&set);
+		vp_cpulist_format(&set, si->affinity, sizeof si->affinity);
+		vp_cgroup_get(&cg);
+		si->cgroup_cpus = cg.cpus;
+		si->cgroup_mem = cg.mem;
+		snprintf(si->cgroup_where, sizeof si->cgroup_where, "%s", cg.where);
+		si->max_map_count = -1;
+		if ((f = fopen("/proc/sys/vm/max_map_count", "r"))) {
+			if (fgets(line, sizeof line, f))
+				si->max_map_count = atol(line);
+			fclose(f);
+		}
+		si->nofile = getrlimit(RLIMIT_NOFILE, &rl) ? -1 :
+			     rl.rlim_cur == RLIM_INFINITY ? -1 : (long)rl.rlim_cur;
+		si->default_threads = vp_hw_default_threads(si->threads_why, sizeof si->threads_why);
+	}
 	snprintf(si->simd_cpu, sizeof si->simd_cpu, "%s",
 		 level_name(vp_simd_cpu_level()));
 	snprintf(si->simd_used, sizeof si->simd_used, "%s", vp_kernels()->name);
@@ -124,6 +257,8 @@ void vp_hugepage_hint(void *p, size_t len)
 {
 #ifdef MADV_HUGEPAGE
 	const uintptr_t huge = 2u << 20;
+	if (!vp_hw_huge_pages()) /* hardware.huge_pages: off */
+		return;
 	uintptr_t a = ((uintptr_t)p + huge - 1) & ~(huge - 1), e = ((uintptr_t)p + len) & ~(huge - 1);
 	if (p && e > a)
 		madvise((void *)a, e - a, MADV_HUGEPAGE);

@@ -24,6 +24,21 @@ struct vp_sysinfo {
 	char thp[64];         /* transparent huge pages mode, "[always]"... */
 	char simd_cpu[16];    /* best level the CPU has */
 	char simd_used[16];   /* level of the kernels in use (VP_SIMD applied) */
+	char vendor[32];      /* GenuineIntel, AuthenticAMD, ... */
+	int family, model;    /* CPUID family and model */
+	char uarch[48];       /* microarchitecture family, from them */
+	uint64_t l1d, l2, l3; /* cache sizes in bytes (cpu0), 0 unknown */
+	int numa_nodes;
+	uint64_t node_mem[8]; /* MemTotal of nodes 0..7 */
+	char affinity[256];   /* CPU list of the affinity mask */
+	int affinity_cpus;
+	double cgroup_cpus;   /* CPU quota, 0 none */
+	uint64_t cgroup_mem;  /* memory limit, 0 none */
+	char cgroup_where[256];
+	long max_map_count;   /* vm.max_map_count, -1 unknown */
+	long nofile;          /* open-file limit (soft), -1 unlimited */
+	int default_threads;
+	char threads_why[300];
 };
 
 /* Fills si from /proc and sysconf; unknown fields stay empty or 0. */
