@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include "vp_cli.h"
+#include "vp_search.h"
 
 static void usage(void)
 {
@@ -227,6 +228,14 @@ int main(int argc, char **argv)
 			vp_usage_error("--append takes the build parameters from the index; no -p");
 		if (vp_index_open(&old, out, &err))
 			vp_die_err(&err);
+		{
+			/* the per-type checks of opening for search: never append
+			 * to an index vp-search would refuse */
+			struct vp_searcher chk;
+			if (vp_searcher_open(&chk, out, 0, &err))
+				vp_die_err(&err);
+			vp_searcher_close(&chk);
+		}
 		if (type_given && (uint32_t)o.type != old.hdr.type)
 			vp_usage_error("--append: %s is a %s index, not %s", out,
 				       vp_index_type_name((int)old.hdr.type),
@@ -318,10 +327,14 @@ int main(int argc, char **argv)
 		vp_index_close(&old);
 	} else
 		rc = vp_build_index(&w, data, n, r.dim, &o, &err);
-	have_tmp = 0;
 	vp_progress_done();
-	if (rc)
+	if (rc) {
+		/* a failed build leaves no temporary file behind */
+		vp_index_writer_abort(&w);
+		have_tmp = 0;
 		vp_die_err(&err);
+	}
+	have_tmp = 0;
 	if (vp_verbose >= 2)
 		vp_warn("wrote %s: %zu vectors of dimension %u", out, n, r.dim);
 	vp_reader_close(&r);

@@ -8,6 +8,7 @@
 
 #include "vp_alog.h"
 #include "vp_cli.h"
+#include "vp_search.h"
 
 static void usage(void)
 {
@@ -267,6 +268,20 @@ int main(int argc, char **argv)
 	       (double)ix.size / 1e6, (double)ix.hdr.count * ix.hdr.dim * 4 / 1e6);
 	printf("built          %s in %.3f s, seed %llu\n", when,
 	       (double)ix.hdr.build_usec / 1e6, (unsigned long long)ix.hdr.seed);
+	{
+		/* what opening for search checks per index type (lists against
+		 * codebooks, graph levels against counts): a file vp-search
+		 * refuses is a problem here too */
+		struct vp_searcher sr;
+		struct vp_error e2 = { 0 };
+		if (vp_searcher_open(&sr, path, 0, &e2)) {
+			printf("structure      %s\n", e2.msg);
+			problems++;
+		} else {
+			printf("structure      ok (opens for search)\n");
+			vp_searcher_close(&sr);
+		}
+	}
 	{
 		struct vp_segment_meta *metas;
 		long nseg = vp_index_segments(&ix, &metas, &err);

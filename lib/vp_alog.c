@@ -67,7 +67,8 @@ int vp_alog_add(struct vp_alog *a, uint32_t query, uint16_t seg, uint16_t kind,
 	memcpy(a->buf + a->len + 4, &seg, 2);
 	memcpy(a->buf + a->len + 6, &kind, 2);
 	memcpy(a->buf + a->len + 8, &count, 4);
-	memcpy(a->buf + a->len + 12, items, (size_t)count * 4);
+	if (count) /* items may be NULL when there are none (FLAT) */
+		memcpy(a->buf + a->len + 12, items, (size_t)count * 4);
 	a->len += need;
 	return 0;
 }

@@ -6,7 +6,9 @@
 #include "vp_index.h"
 #include "vp_hw.h"
 
+#include <dirent.h>
 #include <errno.h>
+#include <signal.h>
 #include <fcntl.h>
 #include <libgen.h>
 #include <stdio.h>
@@ -82,6 +84,35 @@ static uint64_t align_up(uint64_t v, uint64_t a)
 	return (v + a - 1) / a * a;
 }
 
+/* Removes ".BASE.tmp.PID.*" files in dir whose writer process is gone
+ * (killed with -9, or the machine restarted): a writer that dies cleanly
+ * removes its own.  A file of a live process, or of one on another
+ * machine sharing the directory whose pid happens to exist here, stays. */
+static void remove_stale(const char *dir, const char *base)
+{
+	DIR *dh = opendir(dir);
+	struct dirent *e;
+	size_t bl = strlen(base);
+	if (!dh)
+		return;
+	while ((e = readdir(dh))) {
+		const char *p = e->d_name;
+		char *end;
+		long pid;
+		if (p[0] != '.' || strncmp(p + 1, base, bl) || strncmp(p + 1 + bl, ".tmp.", 5))
+			continue;
+		pid = strtol(p + 1 + bl + 5, &end, 10);
+		if (end == p + 1 + bl + 5 || *end != '.' || pid <= 0)
+			continue;
+		if (kill((pid_t)pid, 0) && errno == ESRCH) {
+			char full[4096];
+			snprintf(full, sizeof full, "%s/%s", dir, p);
+			unlink(full);
+		}
+	}
+	closedir(dh);
+}
+
 int vp_index_writer_open(struct vp_index_writer *w, const char *path,
 			 struct vp_error *err)
 {
@@ -93,7 +124,7 @@ int vp_index_writer_open(struct vp_index_writer *w, const char *path,
 	w->path = strdup(path);
 	dcopy = strdup(path);
 	bcopy = strdup(path);
-	n = strlen(path) + 32;
+	n = strlen(path) + 48;
 	w->tmp_path = malloc(n);
 	if (!w->path || !dcopy || !bcopy || !w->tmp_path) {
 		free(dcopy);
@@ -101,9 +132,13 @@ int vp_index_writer_open(struct vp_index_writer *w, const char *path,
 		vp_index_writer_abort(w);
 		return vp_seterr(err, VP_E_NOMEM, "out of memory");
 	}
-	/* same directory, so rename() is atomic */
-	snprintf(w->tmp_path, n, "%s/.%s.tmp.XXXXXX", dirname(dcopy),
-		 basename(bcopy));
+	/* same directory, so rename() is atomic; the name carries the pid,
+	 * so that a later writer can tell a killed one's leftovers */
+	{
+		const char *dir = dirname(dcopy), *base = basename(bcopy);
+		snprintf(w->tmp_path, n, "%s/.%s.tmp.%ld.XXXXXX", dir, base, (long)getpid());
+		remove_stale(dir, base);
+	}
 	free(dcopy);
 	free(bcopy);
 	w->fd = mkstemp(w->tmp_path);

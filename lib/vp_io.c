@@ -10,6 +10,9 @@
  */
 #include "vp_io.h"
 
+/* Biased float exponent of 2^50: values from there up are refused. */
+#define VP_VALUE_EXP_MAX (127u + 50u)
+
 #include <errno.h>
 #include <math.h>
 #include <fcntl.h>
@@ -278,24 +281,32 @@ long vp_reader_read(struct vp_reader *r, float *out, size_t max_rows,
 		} else {
 			uint32_t bad = 0;
 			memcpy(o, p, d * sizeof(float));
-			/* exponent all ones: NaN or infinity */
+			/* the biased exponent: 255 is NaN or infinity; from
+			 * VP_VALUE_EXP_MAX (|v| >= 2^50) up, squared distances
+			 * of 65536 dimensions could overflow float to inf */
 			for (size_t j = 0; j < d; j++) {
 				uint32_t u;
 				memcpy(&u, o + j, 4);
-				bad |= (u & 0x7f800000u) == 0x7f800000u;
+				bad |= ((u >> 23) & 0xffu) >= VP_VALUE_EXP_MAX;
 			}
 			if (bad) {
 				size_t j = 0;
+				uint32_t u = 0;
 				for (; j < d; j++) {
-					uint32_t u;
 					memcpy(&u, o + j, 4);
-					if ((u & 0x7f800000u) == 0x7f800000u)
+					if (((u >> 23) & 0xffu) >= VP_VALUE_EXP_MAX)
 						break;
 				}
+				if (((u >> 23) & 0xffu) == 0xffu)
+					return vp_seterr(err, VP_E_VALUE,
+							 "%s: NaN or infinity at row %llu, "
+							 "column %zu", r->name,
+							 (unsigned long long)r->row, j);
 				return vp_seterr(err, VP_E_VALUE,
-						 "%s: NaN or infinity at row %llu, "
-						 "column %zu", r->name,
-						 (unsigned long long)r->row, j);
+						 "%s: value %g at row %llu, column %zu is too "
+						 "large (at most 2^50 in magnitude: squared "
+						 "distances would overflow)", r->name,
+						 (double)o[j], (unsigned long long)r->row, j);
 			}
 		}
 		r->row++;

@@ -40,6 +40,14 @@ int vp_kmeans_assign(const float *x, size_t n, size_t d, const float *cent,
 		size_t m = n - i < chunk ? n - i : chunk;
 		rc = vp_flat_search(&f, &pool, x + i * d, m, 1, threads, dd, ids, err);
 		for (size_t j = 0; j < m && !rc; j++) {
+			/* no nearest centroid (every distance inf or NaN, from
+			 * values whose squares overflow): an error, never a -1
+			 * for the caller to index with */
+			if (ids[j] < 0 || (size_t)ids[j] >= k) {
+				rc = vp_seterr(err, VP_E_VALUE, "row %zu has no finite distance to "
+					       "any centroid (values too large?)", i + j);
+				break;
+			}
 			assign[i + j] = (uint32_t)ids[j];
 			if (dist)
 				dist[i + j] = dd[j];

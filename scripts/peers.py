@@ -1,12 +1,26 @@
 #!/usr/bin/python3
 """Peer side of scripts/bench-peers: FAISS (Debian's python3-faiss) on the
-same files.  One batch of all queries on one thread per setting (FAISS's
-fastest way to search).  Prints TSV rows:
+same files.  One batch of all queries on SEARCH_THREADS threads per setting
+(FAISS's fastest way to search).  Prints TSV rows:
 system index param build_s size_mb qps recall@10
-usage: peers.py BASE QUERY GT TYPES BUILD_THREADS   (TYPES: flat,ivf,sq8,pq)"""
+usage: peers.py BASE QUERY GT TYPES BUILD_THREADS [SEARCH_THREADS]   (TYPES: flat,ivf,sq8,pq)
+
+FAISS's exact search and k-means run through OpenBLAS, whose own thread pool
+(one thread per core) faiss.omp_set_num_threads does not reach: without
+OPENBLAS_NUM_THREADS, "one thread" would use every core.  So OpenBLAS is held
+to SEARCH_THREADS (default 1) from the start, and raised to BUILD_THREADS for
+builds where threadpoolctl (Debian python3-threadpoolctl) can do it."""
 import os, sys, tempfile, time
+SEARCH_THREADS = int(sys.argv[6]) if len(sys.argv) > 6 else 1
+# before numpy loads OpenBLAS, which reads these once
+os.environ["OPENBLAS_NUM_THREADS"] = str(SEARCH_THREADS)
+os.environ["OMP_NUM_THREADS"] = str(SEARCH_THREADS)
 import numpy as np
 import faiss
+try:
+    from threadpoolctl import threadpool_limits
+except ImportError:
+    threadpool_limits = None
 
 def vecs(path, dtype):
     raw = np.fromfile(path, dtype=np.int32)
@@ -40,11 +54,16 @@ def main():
         faiss.omp_set_num_threads(threads)
         index = faiss.index_factory(d, spec)
         start = time.perf_counter()
-        index.train(base)
-        index.add(base)
+        if threadpool_limits:
+            with threadpool_limits(limits=threads, user_api="blas"):
+                index.train(base)
+                index.add(base)
+        else:
+            index.train(base)
+            index.add(base)
         build = time.perf_counter() - start
         size = size_mb(index)
-        faiss.omp_set_num_threads(1)
+        faiss.omp_set_num_threads(SEARCH_THREADS)
         for p in probes:
             if p is not None:
                 faiss.ParameterSpace().set_index_parameter(index, "nprobe", p)

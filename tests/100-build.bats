@@ -145,3 +145,34 @@ load helpers
 	(umask 022 && vp-build -o x.vpi base.fvecs)
 	[ "$(stat -c %a x.vpi)" = 644 ]
 }
+
+@test "finite values whose squares overflow are exit 3, not a crash in k-means" {
+	vp-gen -n 200 -d 8 -o base.fvecs
+	# one 4e27 in row 50: finite, but its squared distances overflow
+	perl -e 'open(my $h, "+<:raw", $ARGV[0]) or die; seek($h, 50 * 36 + 4 + 12, 0);
+		print $h pack("f<", 4e27)' base.fvecs
+	for t in FLAT IVF_FLAT IVF_SQ8 IVF_PQ HNSW; do
+		run -3 vp-build -t $t -o x.vpi base.fvecs
+		[[ "$output" == *"base.fvecs: value 4e+27 at row 50, column 3 is too large"* ]] || { echo "$t: $output"; false; }
+		[ ! -e x.vpi ]
+	done
+	[ -z "$(ls -A | grep tmp)" ]
+}
+
+@test "a failed build leaves no temporary file; a killed writer's leftovers go at the next build" {
+	vp-gen -n 100 -d 8 -o base.fvecs
+	run -2 vp-build -t IVF_FLAT -p nlist=500 -o b.vpi base.fvecs
+	[ -z "$(ls -A | grep '\.tmp\.')" ] || { ls -A; false; }
+	vp-build -o b.vpi base.fvecs
+	cp b.vpi old.vpi
+	vp-gen -n 10 -d 4 -o d4.fvecs
+	run -3 vp-build --append -o b.vpi d4.fvecs
+	cmp b.vpi old.vpi
+	[ -z "$(ls -A | grep '\.tmp\.')" ] || { ls -A; false; }
+	# leftovers of a dead process (no such pid) go; a live one's stay
+	: > .b.vpi.tmp.999999999.AbCdEf
+	: > ".b.vpi.tmp.$$.GhIjKl"
+	vp-build -o b.vpi base.fvecs
+	[ ! -e .b.vpi.tmp.999999999.AbCdEf ]
+	[ -e ".b.vpi.tmp.$$.GhIjKl" ]
+}

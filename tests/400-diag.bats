@@ -46,3 +46,35 @@ load helpers
 	[[ "$output" =~ kernels\ +portable ]]
 	run -2 vp-diag --system x.vpi
 }
+
+@test "a creation time gmtime cannot show is printed as a number, not a crash" {
+	command -v xxhsum >/dev/null || skip "xxhsum (Debian xxhash) is not installed"
+	small_data
+	vp-build -o x.vpi base.fvecs
+	put64 x.vpi 64 7fffffffffffffff
+	rehash x.vpi
+	run -0 vp-search -i x.vpi -k 1 query.fvecs
+	run -0 vp-diag --no-stats x.vpi
+	[[ "$output" == *"built          at an unrepresentable time (9223372036854775807)"* ]]
+}
+
+@test "per-type structure: a section vp-search refuses is a problem here, and --append refuses it" {
+	command -v xxhsum >/dev/null || skip "xxhsum (Debian xxhash) is not installed"
+	vp-gen -n 2000 -d 16 -o base.fvecs
+	vp-build -t IVF_PQ -p nlist=8 -o pq.vpi base.fvecs
+	run -0 vp-diag --no-stats pq.vpi
+	[[ "$output" == *"structure      ok (opens for search)"* ]]
+	# rename the codebook section; every checksum still holds
+	perl -e 'open(my $h, "+<:raw", $ARGV[0]) or die; local $/; my $b = <$h>;
+		my $t = unpack("Q<", substr($b, 40, 8)); my $n = unpack("L<", substr($b, 36, 4));
+		for my $i (0 .. $n - 1) { my $o = $t + 64 * $i;
+			if (substr($b, $o, 12) eq "pq_codebooks") { seek($h, $o + 11, 0); print $h "z" } }' pq.vpi
+	rehash pq.vpi
+	run -3 vp-search -i pq.vpi -k 1 base.fvecs
+	run -1 vp-diag --no-stats pq.vpi
+	[[ "$output" == *"structure      pq.vpi"* ]]
+	[[ "$output" == *"problems       1"* ]]
+	cp pq.vpi before.vpi
+	run -3 vp-build --append -o pq.vpi base.fvecs
+	cmp pq.vpi before.vpi
+}

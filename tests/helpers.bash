@@ -50,3 +50,21 @@ flip_byte() {
 	perl -e 'open(my $h, "+<:raw", $ARGV[0]) or die; seek($h, $ARGV[1], 0); read($h, my $c, 1);
 		seek($h, $ARGV[1], 0); print $h chr(ord($c) ^ 0x5a); close $h' "$1" "$2"
 }
+
+# Writes the 64-bit little-endian HEX at OFFSET of FILE.
+put64() { # put64 FILE OFFSET HEX
+	perl -e 'no warnings; open(my $h, "+<:raw", $ARGV[0]) or die; seek($h, $ARGV[1], 0);
+		print $h pack("Q<", hex($ARGV[2])); close $h' "$1" "$2" "$3"
+}
+
+# Recomputes an index file's table and header checksums after an edit, so
+# that only the edit is wrong (needs xxhsum, Debian xxhash): rehash FILE
+rehash() {
+	local toff nsec th hh
+	toff=$(perl -e 'open(my $h, "<:raw", $ARGV[0]); seek($h, 40, 0); read($h, my $b, 8); print unpack("Q<", $b)' "$1")
+	nsec=$(perl -e 'open(my $h, "<:raw", $ARGV[0]); seek($h, 36, 0); read($h, my $b, 4); print unpack("L<", $b)' "$1")
+	th=$(tail -c +$((toff + 1)) "$1" | head -c $((nsec * 64)) | xxhsum -H64 | cut -d' ' -f1)
+	put64 "$1" 176 "$th"
+	hh=$(head -c 248 "$1" | xxhsum -H64 | cut -d' ' -f1)
+	put64 "$1" 248 "$hh"
+}
