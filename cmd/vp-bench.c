@@ -8,6 +8,7 @@
 
 
 #include "vp_cli.h"
+#include "vp_gemm.h"
 #include "vp_filter.h"
 
 #define MAX_SWEEP 256
@@ -268,6 +269,7 @@ int main(int argc, char **argv)
 	int threads = vp_default_threads(), latency = 1, hist = 0, json = 0, c, threads_given = 0;
 	struct vp_hw_cli hwc;
 	uint64_t hp_anon = 0, hp_file = 0;
+	char kdesc[64];
 	int64_t nq_max = -1;
 	size_t k = VP_K_DEFAULT, batch = VP_BATCH_DEFAULT, nq, ngt;
 	double pct = 5;
@@ -403,6 +405,10 @@ int main(int argc, char **argv)
 
 	vp_sysinfo_get(&si);
 	vp_hw_hugepages_granted(&hp_anon, &hp_file);
+	/* exact search's GEMM: vp's kernel or OpenBLAS's, as measured */
+	snprintf(kdesc, sizeof kdesc, "%s%s%s", si.simd_used,
+		 s.ix.hdr.type == VP_TYPE_FLAT ? ", exact-search GEMM " : "",
+		 s.ix.hdr.type == VP_TYPE_FLAT ? vp_gemm_name(s.ix.hdr.dim) : "");
 	stat(index, &st);
 	if (json) {
 		printf("{\n  \"schema\": \"vp-bench/1\",\n  \"vp_version\": \"%s\",\n", VP_VERSION);
@@ -491,7 +497,7 @@ int main(int argc, char **argv)
 		       "(granted %.1f MB anonymous, %.1f MB mapped file), peak RSS %.1f MB\n",
 		       nq, k, latency ? "latency" : "throughput", latency ? 1 : threads,
 		       (latency || threads == 1) ? "" : "s", hwc.hw.ncpus ? " pinned to CPUs " : "",
-		       hwc.hw.ncpus ? hwc.cpus : "", si.simd_used, hwc.hw.huge_pages ? "on" : "off",
+		       hwc.hw.ncpus ? hwc.cpus : "", kdesc, hwc.hw.huge_pages ? "on" : "off",
 		       (double)hp_anon / 1048576.0, (double)hp_file / 1048576.0,
 		       (double)vp_peak_rss() / 1e6);
 		if (fexpr)

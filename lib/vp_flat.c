@@ -8,6 +8,7 @@
  * queries and the per-thread top-k lists are merged.
  */
 #include "vp_flat.h"
+#include "vp_gemm.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -20,11 +21,14 @@
 #include "vp_params.h"
 #include "vp_topk.h"
 
-/* Per-thread scratch: one heap per query of a block and the dot block. */
+/* Per-thread scratch: one heap per query of a block and the dot block;
+ * for the OpenBLAS path (vp_gemm), the same for its larger blocks. */
 struct scratch {
 	struct vp_topk heaps[VP_FLAT_QBLOCK];
 	float *c;
 	float qn[VP_FLAT_QBLOCK];
+	struct vp_topk *bheaps; /* VP_GEMM_QBLOCK, made on demand */
+	float *bc;
 };
 
 static void scratch_free(struct scratch *s)
@@ -33,8 +37,27 @@ static void scratch_free(struct scratch *s)
 		return;
 	for (int i = 0; i < VP_FLAT_QBLOCK; i++)
 		vp_topk_release(&s->heaps[i]);
+	if (s->bheaps)
+		for (int i = 0; i < VP_GEMM_QBLOCK; i++)
+			vp_topk_release(&s->bheaps[i]);
+	free(s->bheaps);
+	free(s->bc);
 	free(s->c);
 	free(s);
+}
+
+static int scratch_big(struct scratch *s, size_t k)
+{
+	if (s->bheaps)
+		return 0;
+	s->bc = malloc(sizeof(float) * VP_GEMM_QBLOCK * VP_GEMM_XBLOCK);
+	s->bheaps = calloc(VP_GEMM_QBLOCK, sizeof *s->bheaps);
+	if (!s->bc || !s->bheaps)
+		return -1;
+	for (int i = 0; i < VP_GEMM_QBLOCK; i++)
+		if (vp_topk_init(&s->bheaps[i], k))
+			return -1;
+	return 0;
 }
 
 static struct scratch *scratch_new(size_t k)
@@ -138,6 +161,21 @@ static void scan(const struct vp_flat *f, const struct vp_kernels *kern,
 	}
 }
 
+/* scan() on OpenBLAS's blocks: all of the base for queries q[0..nq),
+ * nq <= VP_GEMM_QBLOCK, into s->bheaps. */
+static void scan_big(const struct vp_flat *f, const float *q, size_t nq, struct scratch *s)
+{
+	const size_t d = f->d;
+	const int l2 = f->metric == VP_METRIC_L2;
+	for (size_t j0 = 0; j0 < f->n; j0 += VP_GEMM_XBLOCK) {
+		size_t nb = f->n - j0 < VP_GEMM_XBLOCK ? f->n - j0 : VP_GEMM_XBLOCK;
+		vp_gemm_blas(q, nq, f->x + j0 * d, nb, d, s->bc, VP_GEMM_XBLOCK);
+		for (size_t i = 0; i < nq; i++)
+			fold(&s->bheaps[i], s->bc + i * VP_GEMM_XBLOCK, l2 ? f->norms + j0 : NULL,
+			     nb, f->id_base + (int64_t)j0);
+	}
+}
+
 void vp_flat_scan1(const struct vp_flat *f, const float *q, size_t lo,
 		   size_t hi, struct vp_topk *h, float *c)
 {
@@ -157,28 +195,40 @@ float vp_flat_dist(int metric, float partial, float qnorm)
 	return metric == VP_METRIC_COSINE ? partial + 1.0f : partial;
 }
 
-/* Turns got partial distances (no query norm) into the metric's
- * distances and pads the list to k. */
-static void finalize(const struct vp_flat *f, float qn, size_t got, size_t k,
-		     float *dist, int64_t *ids)
+/* Turns the got results into the metric's distances, computed again
+ * exactly from the query and the row (a few d-length kernels per query):
+ * the blocked scan's partial distances differ in their last bits between
+ * vp's kernel and OpenBLAS's and between blockings, so a result would
+ * otherwise depend on the batch size; the list is re-sorted (ties by id)
+ * and padded to k. */
+static void finalize(const struct vp_flat *f, const struct vp_kernels *kern, const float *q,
+		     size_t got, size_t k, float *dist, int64_t *ids)
 {
-	for (size_t r = 0; r < got; r++)
-		dist[r] = vp_flat_dist(f->metric, dist[r], qn);
+	for (size_t r = 0; r < got; r++) {
+		const float *x = f->x + (size_t)(ids[r] - f->id_base) * f->d;
+		dist[r] = f->metric == VP_METRIC_L2 ? kern->l2(q, x, f->d)
+			: vp_flat_dist(f->metric, -kern->dot(q, x, f->d), 0);
+	}
+	for (size_t r = 1; r < got; r++)
+		for (size_t t = r; t > 0 && (dist[t] < dist[t - 1] ||
+					     (dist[t] == dist[t - 1] && ids[t] < ids[t - 1])); t--) {
+			float dv = dist[t];
+			int64_t iv = ids[t];
+			dist[t] = dist[t - 1];
+			ids[t] = ids[t - 1];
+			dist[t - 1] = dv;
+			ids[t - 1] = iv;
+		}
 	for (size_t r = got; r < k; r++) {
 		dist[r] = INFINITY;
 		ids[r] = -1;
 	}
 }
 
-static void finish(const struct vp_flat *f, struct vp_topk *h, float qn,
-		   size_t k, float *dist, int64_t *ids)
+static void finish(const struct vp_flat *f, const struct vp_kernels *kern, const float *q,
+		   struct vp_topk *h, size_t k, float *dist, int64_t *ids)
 {
-	finalize(f, qn, vp_topk_extract(h, dist, ids), k, dist, ids);
-}
-
-static float qnorm(const struct vp_kernels *kern, const float *q, size_t d)
-{
-	return kern->dot(q, q, d);
+	finalize(f, kern, q, vp_topk_extract(h, dist, ids), k, dist, ids);
 }
 
 int vp_flat_search(const struct vp_flat *f, struct vp_flat_pool *pool,
@@ -194,6 +244,34 @@ int vp_flat_search(const struct vp_flat *f, struct vp_flat_pool *pool,
 		return 0;
 	if (pool_ready(pool, threads, k))
 		return vp_seterr(err, VP_E_NOMEM, "out of memory");
+	/* many queries, and OpenBLAS measured faster here: its blocks */
+	if (nq >= (size_t)threads * VP_FLAT_QBLOCK && vp_gemm_use_blas(f->d)) {
+		size_t qb = (nq + (size_t)threads - 1) / (size_t)threads, nbb;
+		int failed = 0;
+		qb = qb < VP_GEMM_QBLOCK ? qb : VP_GEMM_QBLOCK;
+		nbb = (nq + qb - 1) / qb;
+#pragma omp parallel num_threads(threads) reduction(| : failed)
+		{
+			int t = 0;
+#ifdef _OPENMP
+			t = omp_get_thread_num();
+#endif
+			struct scratch *s = pool->per_thread[t];
+			failed |= scratch_big(s, k) != 0;
+#pragma omp barrier
+#pragma omp for schedule(dynamic, 1)
+			for (size_t b = 0; b < nbb; b++) {
+				size_t i0 = b * qb, m = nq - i0 < qb ? nq - i0 : qb;
+				if (failed)
+					continue;
+				scan_big(f, q + i0 * f->d, m, s);
+				for (size_t i = 0; i < m; i++)
+					finish(f, kern, q + (i0 + i) * f->d, &s->bheaps[i],
+					       k, dist + (i0 + i) * k, ids + (i0 + i) * k);
+			}
+		}
+		return failed ? vp_seterr(err, VP_E_NOMEM, "out of memory") : 0;
+	}
 	if (nblocks >= (size_t)threads || threads == 1) {
 		/* query-parallel: each thread owns whole query blocks */
 		int nt = nblocks < (size_t)threads ? (int)nblocks : threads;
@@ -210,8 +288,7 @@ int vp_flat_search(const struct vp_flat *f, struct vp_flat_pool *pool,
 				size_t m = nq - i0 < VP_FLAT_QBLOCK ? nq - i0 : VP_FLAT_QBLOCK;
 				scan(f, kern, q + i0 * f->d, m, 0, f->n, s);
 				for (size_t i = 0; i < m; i++)
-					finish(f, &s->heaps[i],
-					       qnorm(kern, q + (i0 + i) * f->d, f->d),
+					finish(f, kern, q + (i0 + i) * f->d, &s->heaps[i],
 					       k, dist + (i0 + i) * k, ids + (i0 + i) * k);
 			}
 		}
@@ -265,7 +342,6 @@ int vp_flat_search(const struct vp_flat *f, struct vp_flat_pool *pool,
 			const float *ld[VP_THREADS_MAX];
 			const int64_t *li[VP_THREADS_MAX];
 			size_t ll[VP_THREADS_MAX], got;
-			float qn = qnorm(kern, q + i * f->d, f->d);
 			for (int t = 0; t < threads; t++) {
 				size_t slot = (size_t)t * nq + i;
 				ld[t] = pool->pd + slot * k;
@@ -274,7 +350,7 @@ int vp_flat_search(const struct vp_flat *f, struct vp_flat_pool *pool,
 			}
 			got = vp_topk_merge(ld, li, ll, (size_t)threads, k,
 					    dist + i * k, ids + i * k);
-			finalize(f, qn, got, k, dist + i * k, ids + i * k);
+			finalize(f, kern, q + i * f->d, got, k, dist + i * k, ids + i * k);
 		}
 		return 0;
 	}
