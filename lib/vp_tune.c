@@ -337,8 +337,10 @@ static double measure(const struct evalctx *e, struct vp_searcher *s,
 	return (double)e->nq / ((double)(vp_now_nsec() - t0) / 1e9);
 }
 
-static const int64_t efs[] = { 10, 12, 16, 20, 24, 28, 32, 40, 48, 56, 64, 80, 96, 128, 160,
-			       192, 256, 320, 384, 512, 768, 1024 };
+/* steps of about 15%: a step too far costs about that much QPS */
+static const int64_t efs[] = { 10, 12, 14, 16, 18, 20, 24, 28, 32, 36, 40, 48, 56, 64, 72, 80,
+			       96, 112, 128, 160, 192, 224, 256, 320, 384, 448, 512, 640, 768,
+			       1024 };
 static const int64_t probes[] = { 1, 2, 3, 4, 5, 6, 7, 8, 10, 12, 14, 16, 20, 24, 28, 32, 40,
 				  48, 64, 80, 96, 128, 192, 256, 384, 512, 1024 };
 
