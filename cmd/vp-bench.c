@@ -302,11 +302,9 @@ int main(int argc, char **argv)
 			threads = (int)vp_opt_int("--threads", optarg, VP_THREADS_MIN, VP_THREADS_MAX);
 			threads_given = 1;
 			break;
-		case VP_HW_OPT_CPUS: case VP_HW_OPT_NUMA: case VP_HW_OPT_HUGE:
+		case VP_HW_OPT_CPUS: case VP_HW_OPT_NUMA: case VP_HW_OPT_HUGE: case VP_HW_OPT_PREALLOC:
 			vp_hw_cli_option(&hwc, c, optarg);
 			break;
-		case VP_HW_OPT_PREALLOC:
-			vp_usage_error("--preallocate is an option of vp-search");
 		case 'M':
 			if (!strcmp(optarg, "latency")) latency = 1;
 			else if (!strcmp(optarg, "throughput")) latency = 0;

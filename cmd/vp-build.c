@@ -182,11 +182,9 @@ int main(int argc, char **argv)
 			segsize_given = 1;
 			break;
 		case 'A': append = 1; break;
-		case VP_HW_OPT_CPUS: case VP_HW_OPT_NUMA: case VP_HW_OPT_HUGE:
+		case VP_HW_OPT_CPUS: case VP_HW_OPT_NUMA: case VP_HW_OPT_HUGE: case VP_HW_OPT_PREALLOC:
 			vp_hw_cli_option(&hwc, c, optarg);
 			break;
-		case VP_HW_OPT_PREALLOC:
-			vp_usage_error("--preallocate is an option of vp-search");
 		case 'h': usage(); vp_close_stdout(); return 0;
 		case 'V': vp_version();
 		default: vp_usage_error("bad option");

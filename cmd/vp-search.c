@@ -204,6 +204,7 @@ int main(int argc, char **argv)
 
 	vp_cli_init(argc, argv);
 	vp_hw_cli_init(&hwc);
+	hwc.preallocate_ok = 1;
 	vp_config_init(&cfg);
 	while ((c = getopt_long(argc, argv, "i:k:p:j:f:F:b:c:hV", longopts, NULL)) != -1) {
 		switch (c) {

@@ -205,11 +205,9 @@ int main(int argc, char **argv)
 			o.threads = (int)vp_opt_int("--threads", optarg, VP_THREADS_MIN, VP_THREADS_MAX);
 			threads_given = 1;
 			break;
-		case VP_HW_OPT_CPUS: case VP_HW_OPT_NUMA: case VP_HW_OPT_HUGE:
+		case VP_HW_OPT_CPUS: case VP_HW_OPT_NUMA: case VP_HW_OPT_HUGE: case VP_HW_OPT_PREALLOC:
 			vp_hw_cli_option(&hwc, c, optarg);
 			break;
-		case VP_HW_OPT_PREALLOC:
-			vp_usage_error("--preallocate is an option of vp-search");
 		case 's': o.seed = (uint64_t)vp_opt_int("--seed", optarg, 0, INT64_MAX); break;
 		case 'F':
 			fmt = vp_vecfmt_parse(optarg);

@@ -181,6 +181,8 @@ int vp_hw_cli_option(struct vp_hw_cli *h, int c, const char *arg)
 		h->given |= 4;
 		return 1;
 	case VP_HW_OPT_PREALLOC:
+		if (!h->preallocate_ok)
+			vp_usage_error("--preallocate is an option of vp-search");
 		h->hw.preallocate = 1;
 		h->given |= 8;
 		return 1;

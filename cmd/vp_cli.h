@@ -93,6 +93,7 @@ struct vp_hw_cli {
 	unsigned given;         /* bits: 1 cpus, 2 numa, 4 huge pages, 8 preallocate */
 	char cpus[128];
 	char numa_note[160];    /* what vp_hw_cli_numa did */
+	int preallocate_ok;     /* the program has pools to preallocate */
 };
 
 void vp_hw_cli_init(struct vp_hw_cli *h);

@@ -354,6 +354,7 @@ static int point(const struct evalctx *e, struct vp_tune_cand *c, struct vp_sear
 	struct vp_param_set ps;
 	struct rstat r;
 	double q;
+	int meets;
 	int64_t v = c->type == VP_TYPE_HNSW ? efs[vi] : probes[vi];
 	vp_params_defaults(&ps);
 	if (c->type == VP_TYPE_HNSW)
@@ -365,19 +366,11 @@ static int point(const struct evalctx *e, struct vp_tune_cand *c, struct vp_sear
 	if ((q = measure(e, s, &ps, &r, err)) < 0)
 		return -1;
 	q *= qscale;
-	if (r.lo >= e->need) {
-		if (!c->feasible || q > c->qps) {
-			c->feasible = 1;
-			c->recall = r.mean;
-			c->recall_lo = r.lo;
-			c->recall_hi = r.hi;
-			c->qps = q;
-			c->sparam = c->type == VP_TYPE_FLAT ? 0 : v;
-			c->refine = refine;
-		}
-		return 1;
-	}
-	if (!c->feasible && r.mean > c->recall) {
+	meets = r.lo >= e->need;
+	/* keep the fastest point that meets the target, or while none has,
+	 * the one with the highest recall */
+	if (meets ? !c->feasible || q > c->qps : !c->feasible && r.mean > c->recall) {
+		c->feasible = meets;
 		c->recall = r.mean;
 		c->recall_lo = r.lo;
 		c->recall_hi = r.hi;
@@ -385,7 +378,7 @@ static int point(const struct evalctx *e, struct vp_tune_cand *c, struct vp_sear
 		c->sparam = c->type == VP_TYPE_FLAT ? 0 : v;
 		c->refine = refine;
 	}
-	return 0;
+	return meets;
 }
 
 static int value_index(const struct vp_tune_cand *c, int64_t v)

@@ -147,6 +147,10 @@ hw_data() {
 				{ echo "$ix -j $j: $stderr"; false; }
 		done
 	done
+	# only vp-search has pools to size
+	run -2 vp-build --preallocate -o x.vpi base.fvecs
+	[[ "$output" == *"--preallocate is an option of vp-search"* ]]
+	[ ! -e x.vpi ]
 	# without it, the first batch allocates (which is what it is for)
 	run -0 --separate-stderr vp-search -i hnsw.vpi -b 100 --stats query.fvecs
 	[[ "$stderr" != *"pools preallocated"* ]]
