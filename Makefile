@@ -5,6 +5,7 @@
 #                   SANITIZE=address,undefined or SANITIZE=thread builds
 #                   everything with those sanitizers)
 #   make demo       Fashion-MNIST (or synthetic) end to end
+#   make fuzz       the libFuzzer targets, FUZZ_SECONDS each (needs clang)
 #   make install    PREFIX=/usr/local DESTDIR=
 
 -include config.mk
@@ -85,6 +86,11 @@ check: all unit
 demo: all
 	@sh scripts/demo
 
+# libFuzzer targets of tests/fuzz/ (clang, ASan, UBSan), FUZZ_SECONDS each
+FUZZ_SECONDS ?= 20
+fuzz:
+	@sh scripts/fuzz $(FUZZ_SECONDS)
+
 install: all
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib/pkgconfig \
 	  $(DESTDIR)$(PREFIX)/include/vp $(DESTDIR)$(PREFIX)/share/man/man1 \
@@ -103,11 +109,11 @@ uninstall:
 	rm -rf $(DESTDIR)$(PREFIX)/include/vp
 
 clean:
-	rm -rf bin lib/*.o lib/*.d lib/libvp.a cmd/*.o cmd/*.d tests/unit/*.o tests/unit/*.d
+	rm -rf bin build lib/*.o lib/*.d lib/libvp.a cmd/*.o cmd/*.d tests/unit/*.o tests/unit/*.d
 
 distclean: clean
 	rm -f config.mk .flags
 
-.PHONY: all check unit demo install uninstall clean distclean FORCE
+.PHONY: all check unit demo fuzz install uninstall clean distclean FORCE
 
 -include $(LIB_OBJ:.o=.d) $(wildcard cmd/*.d tests/unit/*.d)
