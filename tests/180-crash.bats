@@ -1,0 +1,47 @@
+#!/usr/bin/env bats
+# Crash campaigns (issue 16): kill -9 at random moments during builds,
+# appends and cache writes; the index is always the old one or the new one,
+# the leftovers of killed writers go at the next build, and the cache
+# answers right after every kill.
+load helpers
+
+@test "kill -9 during 100 builds and appends: the target is always a sound index" {
+	vp-gen -n 20000 -d 16 -c 20 -o base.fvecs
+	vp-gen -n 3000 -d 16 -c 20 --first 20000 -o more.fvecs
+	vp-build -o x.vpi base.fvecs
+	kills=0
+	for i in $(seq 1 100); do
+		case $((i % 4)) in
+		0) vp-build -t HNSW -p M=8 -o x.vpi base.fvecs & ;;
+		1) vp-build -t IVF_FLAT -p nlist=64 -o x.vpi base.fvecs & ;;
+		2) vp-build --append -o x.vpi more.fvecs 2>/dev/null & ;;
+		3) vp-build -o x.vpi base.fvecs & ;;
+		esac
+		pid=$!
+		sleep "0.0$((RANDOM % 10))$((RANDOM % 10))"
+		kill -9 $pid 2>/dev/null && kills=$((kills + 1))
+		wait $pid 2>/dev/null || true
+		run vp-diag --no-stats x.vpi
+		[ "$status" -eq 0 ] || { echo "after kill $i: $output"; false; }
+	done
+	echo "# $kills of 100 writers killed mid-run" >&3
+	[ "$kills" -ge 20 ]
+	# what the killed writers left is removed by the next one
+	vp-build -o x.vpi base.fvecs
+	[ -z "$(ls -A | grep '\.tmp\.')" ] || { ls -A; false; }
+}
+
+@test "kill -9 during 40 cached searches: the cache file answers right afterwards" {
+	vp-gen -n 3000 -d 8 -o base.fvecs
+	vp-gen -n 4000 -d 8 --first 3000 -o q.fvecs
+	vp-build -o x.vpi base.fvecs
+	want=$(vp-search -i x.vpi -k 3 q.fvecs | cksum)
+	for i in $(seq 1 40); do
+		vp-search -i x.vpi -k 3 --cache c --cache-slots 256 -b 50 q.fvecs > /dev/null &
+		pid=$!
+		sleep "0.0$((RANDOM % 10))$((RANDOM % 10))"
+		kill -9 $pid 2>/dev/null || true
+		wait $pid 2>/dev/null || true
+	done
+	[ "$(vp-search -i x.vpi -k 3 --cache c --cache-slots 256 q.fvecs | cksum)" = "$want" ]
+}
