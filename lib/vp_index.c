@@ -182,6 +182,10 @@ static int pwrite_all(int fd, const void *buf, size_t len, uint64_t off)
 				continue;
 			return -1;
 		}
+		if (n == 0) { /* no progress: would loop forever */
+			errno = EIO;
+			return -1;
+		}
 		p += n;
 		len -= (size_t)n;
 		off += (uint64_t)n;
