@@ -49,12 +49,39 @@ sweep() {
 
 @test "I/O faults at every call of a build: exit 4, the old index intact, nothing half-written" {
 	shim
-	vp-gen -n 2000 -d 8 -c 8 -o base.fvecs
-	vp-gen -n 300 -d 8 -c 8 --first 2000 -o more.fvecs
+	vp-gen -n 600 -d 8 -c 8 -o base.fvecs
+	vp-gen -n 100 -d 8 -c 8 --first 600 -o more.fvecs
 	vp-build -o x.vpi base.fvecs
 	sweep FLAT -o x.vpi base.fvecs
 	sweep HNSW -t HNSW -p M=8 -o x.vpi base.fvecs
-	sweep IVF_PQ -t IVF_PQ -p nlist=8 -o x.vpi base.fvecs
 	vp-build -t IVF_FLAT -p nlist=8 -o x.vpi base.fvecs
 	sweep append --append -o x.vpi more.fvecs
+}
+
+@test "limits: a small address space, few open files, absurd sizes: an error or an answer, never a crash or a hang" {
+	vp-gen -n 3000 -d 16 -c 8 -o base.fvecs
+	vp-gen -n 500 -d 16 -c 8 --first 3000 -o q.fvecs
+	vp-build -o flat.vpi base.fvecs
+	for lim in 60000 200000; do
+		for cmd in "vp-build -t IVF_FLAT -p nlist=16 -o ivf.vpi base.fvecs" \
+			   "vp-search -i flat.vpi -k 5 q.fvecs"; do
+			run bash -c "ulimit -v $lim; exec timeout 60 $cmd > /dev/null"
+			[ "$status" -eq 0 ] || [ "$status" -eq 4 ] || { echo "ulimit -v $lim $cmd: exit $status: $output"; false; }
+			[ "$status" -eq 0 ] || [[ "$output" == *"memory"* ]] || { echo "$cmd: $output"; false; }
+		done
+	done
+	run bash -c "exec > /dev/null; ulimit -n 6; exec vp-search -i flat.vpi -k 5 q.fvecs"
+	[ "$status" -eq 0 ] || [ "$status" -eq 4 ] || { echo "ulimit -n: exit $status: $output"; false; }
+	run -2 vp-search -i flat.vpi -k 2147483648 q.fvecs
+	run -2 vp-search -i flat.vpi -b 0 q.fvecs
+	perl -e 'print pack("l<", 1 << 30), "abcd"' > huge.fvecs
+	run -3 vp-build -o x.vpi huge.fvecs
+	[[ "$output" == *"invalid dimension 1073741824"* ]]
+	if command -v xxhsum >/dev/null; then
+		cp flat.vpi n40.vpi
+		put64 n40.vpi 24 10000000000
+		rehash n40.vpi
+		run -3 vp-search -i n40.vpi -k 5 q.fvecs
+		[[ "$output" == *"header says 1099511627776"* ]]
+	fi
 }
