@@ -641,14 +641,15 @@ out:
 	return groups;
 }
 
-/* Marks the groups of the first queries in drop, as many queries as keep
- * the rows dropped under a quarter of nx (at least one); returns how many. */
+/* Marks the groups of the first queries in drop: with budgeted, as many
+ * queries as keep the rows dropped under a tenth of nx (at least one),
+ * else every query's.  Returns how many queries. */
 static size_t drop_groups(const uint32_t *cut, const int64_t *ii, size_t nq, size_t nx,
-			  unsigned char *drop)
+			  unsigned char *drop, int budgeted)
 {
 	size_t kk = nx < SIB_MAX + 1 ? nx : SIB_MAX + 1, dropped = 0, i;
 	for (i = 0; i < nq; i++) {
-		if (i && dropped + cut[i] > nx / 10)
+		if (budgeted && i && dropped + cut[i] > nx / 10)
 			break;
 		for (size_t j = 0; j < cut[i]; j++)
 			if (ii[i * kk + j] >= 0 && !drop[ii[i * kk + j]]) {
@@ -670,6 +671,31 @@ static size_t compact(float *x, size_t n, size_t d, const unsigned char *drop)
 			j++;
 		}
 	return j;
+}
+
+/* Holds the queries' sibling groups out of x (nx rows, updated): when
+ * most_only, only where most queries have a group; with budgeted, with as
+ * many queries as drop_groups allows (*nq updated).  Returns how many
+ * queries have a group, or -1 with err set. */
+static long hold_out_groups(float *x, size_t *nx, size_t d, const float *q, size_t *nq,
+			    int threads, int most_only, int budgeted, struct vp_error *err)
+{
+	unsigned char *drop = calloc(*nx ? *nx : 1, 1);
+	uint32_t *cut = malloc(*nq * sizeof *cut);
+	int64_t *sib = malloc(*nq * (SIB_MAX + 1) * sizeof *sib);
+	long g = -1;
+	if (!drop || !cut || !sib)
+		vp_seterr(err, VP_E_NOMEM, "out of memory");
+	else
+		g = siblings(x, *nx, d, q, *nq, threads, cut, sib, err);
+	if (g >= 0 && (!most_only || 2 * (size_t)g >= *nq)) {
+		*nq = drop_groups(cut, sib, *nq, *nx, drop, budgeted);
+		*nx = compact(x, *nx, d, drop);
+	}
+	free(drop);
+	free(cut);
+	free(sib);
+	return g;
 }
 
 static int standing(const struct vp_tune_cand *c)
@@ -764,36 +790,24 @@ int vp_tune_run(const float *x, size_t n, size_t d, const float *q, size_t nq,
 	ns0 = ns;
 	nqs0 = nqs;
 	if (!q && o->metric == VP_METRIC_L2) {
-		unsigned char *drop = calloc(ns, 1);
-		uint32_t *cut = malloc(nqs * sizeof *cut);
-		int64_t *sib = malloc(nqs * (SIB_MAX + 1) * sizeof *sib);
-		long g = -1;
-		if (!drop || !cut || !sib)
-			vp_seterr(err, VP_E_NOMEM, "out of memory");
-		else
-			g = siblings(xs, ns, d, qs, nqs, o->threads, cut, sib, err);
-		groups = g >= 0 && 2 * (size_t)g >= nqs;
+		size_t before = ns;
+		long g = hold_out_groups(xs, &ns, d, qs, &nqs, o->threads, 1, 1, err);
+		if (g < 0) {
+			rc = err->code;
+			goto out;
+		}
+		groups = 2 * (size_t)g >= nqs0;
 		if (groups) {
-			size_t keep = drop_groups(cut, sib, nqs, ns, drop), left = compact(xs, ns, d, drop);
 			say(o, "%.0f%% of the held-out queries have a group of near neighbours "
 			    "well apart from the rest: the base is made of separate groups, and "
 			    "real queries may come from groups it lacks, so each query's group "
 			    "is held out too (%zu rows, with %zu of the queries)",
-			    100.0 * (double)g / (double)nqs, ns - left, keep);
-			ns = left;
-			nqs = keep;
+			    100.0 * (double)g / (double)nqs0, before - ns, nqs);
 			nk = nqs * o->k;
-		} else if (g >= 0) {
+		} else {
 			say(o, "%.0f%% of the held-out queries have a group of near neighbours well "
 			    "apart from the rest (under half): they are held out one by one",
-			    100.0 * (double)g / (double)nqs);
-		}
-		free(drop);
-		free(cut);
-		free(sib);
-		if (g < 0) {
-			rc = err->code;
-			goto out;
+			    100.0 * (double)g / (double)nqs0);
 		}
 	}
 	e = (struct evalctx){ xs, qs, ns, nqs, d, n, gt, dist, ids, per, work, o,
@@ -904,34 +918,16 @@ int vp_tune_run(const float *x, size_t n, size_t d, const float *q, size_t nq,
 			memcpy(xf + j++ * d, x + i * d, d * sizeof *xf);
 		}
 		if (groups) {
-			unsigned char *drop = calloc(nf, 1);
-			uint32_t *cut = malloc(nqs * sizeof *cut);
-			int64_t *sib = malloc(nqs * (SIB_MAX + 1) * sizeof *sib);
-			long g = -1;
-			if (!drop || !cut || !sib)
-				vp_seterr(err, VP_E_NOMEM, "out of memory");
-			else
-				g = siblings(xf, nf, d, qs, nqs, o->threads, cut, sib, err);
-			if (g >= 0) {
-				/* every query's group, whatever it costs: the
-				 * queries are the sample's */
-				size_t kk = nf < SIB_MAX + 1 ? nf : SIB_MAX + 1;
-				for (size_t i = 0; i < nqs; i++)
-					for (size_t t = 0; t < cut[i]; t++)
-						if (sib[i * kk + t] >= 0)
-							drop[sib[i * kk + t]] = 1;
-				size_t before = nf;
-				nf = compact(xf, nf, d, drop);
-				say(o, "full base: %zu rows of the queries' groups held out "
-				    "(%ld of %zu queries have one)", before - nf, g, nqs);
-			}
-			free(drop);
-			free(cut);
-			free(sib);
+			/* every query's group, whatever it costs: the queries
+			 * are the sample's */
+			size_t before = nf, nqa = nqs;
+			long g = hold_out_groups(xf, &nf, d, qs, &nqa, o->threads, 0, 0, err);
 			if (g < 0) {
 				rc = err->code;
 				goto out;
 			}
+			say(o, "full base: %zu rows of the queries' groups held out "
+			    "(%ld of %zu queries have one)", before - nf, g, nqs);
 		}
 		e.x = xf;
 		e.nx = nf;
