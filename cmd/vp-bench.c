@@ -156,20 +156,6 @@ static double eps(uint64_t count, uint64_t usec)
 	return usec ? (double)count * 1e6 / (double)usec : 0;
 }
 
-static void json_str(const char *s)
-{
-	putchar('"');
-	for (; *s; s++) {
-		if (*s == '"' || *s == '\\')
-			printf("\\%c", *s);
-		else if ((unsigned char)*s < 0x20)
-			printf("\\u%04x", *s);
-		else
-			putchar(*s);
-	}
-	putchar('"');
-}
-
 /* Compares runs with a baseline's by parameter; returns the number of
  * regressions, printing each on stderr. */
 static int compare(const char *path, const struct run *runs, int nruns,
@@ -411,7 +397,7 @@ int main(int argc, char **argv)
 	if (json) {
 		printf("{\n  \"schema\": \"vp-bench/1\",\n  \"vp_version\": \"%s\",\n", VP_VERSION);
 		printf("  \"index\": {\"path\": ");
-		json_str(index);
+		vp_json_str(index);
 		printf(", \"type\": \"%s\", \"metric\": \"%s\", \"count\": %llu, "
 		       "\"dim\": %u, \"size_bytes\": %lld, \"build_seconds\": %.6f, "
 		       "\"build_eps\": %.1f,\n    \"segments\": [",
@@ -436,13 +422,13 @@ int main(int argc, char **argv)
 		       hwc.hw.huge_pages ? "on" : "off", (unsigned long long)hp_anon,
 		       (unsigned long long)hp_file);
 		printf("  \"system\": {\"cpu\": ");
-		json_str(si.cpu_model);
+		vp_json_str(si.cpu_model);
 		printf(", \"cores\": %d, \"simd\": \"%s\"},\n", si.cores, si.simd_used);
 		printf("  \"runs\": [\n");
 		for (int r = 0; r < nruns; r++) {
 			const struct run *u = &runs[r];
 			printf("    {\"param\": ");
-			json_str(u->param);
+			vp_json_str(u->param);
 			printf(", \"recall\": %.6f, \"qps\": %.3f, \"seconds\": %.6f",
 			       u->recall, u->qps, u->seconds);
 			if (u->has_lat) {
@@ -470,7 +456,7 @@ int main(int argc, char **argv)
 		}
 		if (fexpr) {
 			printf("  \"filter\": ");
-			json_str(fexpr);
+			vp_json_str(fexpr);
 			printf(",\n");
 		}
 		printf("  \"peak_rss_bytes\": %llu\n}\n", (unsigned long long)vp_peak_rss());

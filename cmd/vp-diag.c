@@ -90,15 +90,9 @@ static void alog_report(const char *path, struct alog_sum *s, long n)
 
 static void jstr(const char *k, const char *v, int comma)
 {
-	printf("  \"%s\": \"", k);
-	for (; *v; v++)
-		if (*v == '"' || *v == '\\')
-			printf("\\%c", *v);
-		else if ((unsigned char)*v < 0x20)
-			printf("\\u%04x", *v);
-		else
-			putchar(*v);
-	printf("\"%s\n", comma ? "," : "");
+	printf("  \"%s\": ", k);
+	vp_json_str(v);
+	printf("%s\n", comma ? "," : "");
 }
 
 static const char *mib(uint64_t b, char *buf, size_t n)

@@ -245,3 +245,17 @@ void vp_hw_cli_report(const struct vp_hw_cli *h, int threads, const char *why,
 		"%.1f MB of mapped files (index)\n", vp_prog, h->hw.huge_pages ? "on" : "off",
 		(double)anon / 1048576.0, (double)file / 1048576.0);
 }
+
+void vp_json_str(const char *s)
+{
+	putchar('"');
+	for (; *s; s++) {
+		if (*s == '"' || *s == '\\')
+			printf("\\%c", *s);
+		else if ((unsigned char)*s < 0x20)
+			printf("\\u%04x", *s);
+		else
+			putchar(*s);
+	}
+	putchar('"');
+}

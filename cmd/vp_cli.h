@@ -63,6 +63,9 @@ void vp_progress_done(void);
  * I/O error, exit 4, never silence.  Call at the end of every program. */
 void vp_close_stdout(void);
 
+/* Writes s to stdout as a JSON string, quoted and escaped. */
+void vp_json_str(const char *s);
+
 /* Default thread count: the CPUs of the affinity mask, fewer under a
  * cgroup CPU quota (vp_hw_default_threads). */
 int vp_default_threads(void);
