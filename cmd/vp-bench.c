@@ -10,6 +10,8 @@
 #include "vp_cli.h"
 #include "vp_gemm.h"
 #include "vp_filter.h"
+#include "vp_metrics.h"
+#include "vp_rules.h"
 
 #define MAX_SWEEP 256
 
@@ -34,7 +36,9 @@ static void usage(void)
 	       "      --plan NAME       force the plan of a filtered search\n"
 	       "      --cache DIR       use vp-search's result cache; reports the hit rate\n"
 	       "      --hist            print the latency histogram\n"
-	       "      --json            write the results as JSON (schema vp-bench/1)\n"
+	       "      --json            write the results as JSON (schema vp-bench/2:\n"
+	       "                        runs, and the evidence vp-diag checks)\n"
+	       VP_METRICS_HELP
 	       "      --baseline FILE   compare with an earlier --json result\n"
 	       "      --max-regression PCT  with --baseline: exit 1 when QPS or recall\n"
 	       "                        fall more than PCT percent (default 5)\n"
@@ -77,6 +81,86 @@ static int search(struct vp_searcher *s, const struct bctx *b, const float *q,
 			       q, nq, s->ix.hdr.dim, vp_search_call_fn, &call, dist, ids, err);
 }
 
+/* --metrics: the runs finished so far, and the one in progress */
+static struct {
+	struct vp_metrics_cli mc;
+	struct vp_metrics m;
+	const struct vp_searcher *s;
+	const struct run *runs;
+	int ndone;
+	uint64_t queries;          /* timed queries so far, all runs */
+	const char *index;
+	struct vp_cache *cache;
+	size_t k;
+} gm;
+
+static void fill_metrics(void)
+{
+	struct vp_metrics *m = &gm.m;
+	char lb[256];
+
+	vp_metrics_reset(m);
+	vp_metrics_one(m, "vp_bench_queries_total", "counter", "Timed queries searched.",
+		       (double)gm.queries);
+	vp_metrics_one(m, "vp_bench_runs_total", "counter", "Runs finished (one per swept value).",
+		       gm.ndone);
+	if (gm.ndone) {
+		vp_metrics_family(m, "vp_bench_recall_ratio", "gauge",
+				  "Recall@k against the ground truth, per run.");
+		for (int r = 0; r < gm.ndone; r++) {
+			lb[0] = 0;
+			vp_metrics_label(lb, sizeof lb, "param", gm.runs[r].param);
+			vp_metrics_sample(m, "", lb, gm.runs[r].recall);
+		}
+		vp_metrics_family(m, "vp_bench_queries_per_second", "gauge",
+				  "Queries per second, per run.");
+		for (int r = 0; r < gm.ndone; r++) {
+			lb[0] = 0;
+			vp_metrics_label(lb, sizeof lb, "param", gm.runs[r].param);
+			vp_metrics_sample(m, "", lb, gm.runs[r].qps);
+		}
+		if (gm.runs[0].has_lat) {
+			vp_metrics_family(m, "vp_bench_query_duration_seconds", "histogram",
+					  "Latency of one query searched alone (latency mode), per run.");
+			for (int r = 0; r < gm.ndone; r++) {
+				/* one family, a bucket set per run */
+				double sum = gm.runs[r].lat[1] * gm.runs[r].qps * gm.runs[r].seconds;
+				lb[0] = 0;
+				vp_metrics_label(lb, sizeof lb, "param", gm.runs[r].param);
+				vp_metrics_hist_samples(m, lb, &gm.runs[r].hist, sum);
+			}
+		}
+	}
+	vp_metrics_one(m, "vp_bench_k", "gauge", "Neighbours per query.", (double)gm.k);
+	if (gm.cache) {
+		const struct vp_cache_stats *cs = vp_cache_stats(gm.cache);
+		vp_metrics_one(m, "vp_bench_cache_lookups_total", "counter", "Result-cache lookups.",
+			       (double)cs->lookups);
+		vp_metrics_family(m, "vp_bench_cache_hits_total", "counter",
+				  "Result-cache hits by level (l1: this process, l2: the shared file).");
+		vp_metrics_sample(m, "", "level=\"l1\"", (double)cs->l1_hits);
+		vp_metrics_sample(m, "", "level=\"l2\"", (double)cs->l2_hits);
+	}
+	vp_metrics_residency(m, "vp_bench", gm.s->ix.map, gm.s->ix.size);
+	lb[0] = 0;
+	vp_metrics_label(lb, sizeof lb, "index", gm.index);
+	vp_metrics_label(lb, sizeof lb, "type", vp_index_type_name((int)gm.s->ix.hdr.type));
+	vp_metrics_label(lb, sizeof lb, "gemm", gm.s->ix.hdr.type == VP_TYPE_FLAT ?
+			 vp_gemm_name(gm.s->ix.hdr.dim) : "none");
+	vp_metrics_family(m, "vp_bench_index_info", "gauge",
+			  "Always 1: the index measured, its type and the exact-search GEMM path.");
+	vp_metrics_sample(m, "", lb, 1);
+	vp_metrics_process(m, "vp_bench");
+}
+
+static void metrics_tick(void)
+{
+	if (vp_metrics_cli_due(&gm.mc)) {
+		fill_metrics();
+		vp_metrics_cli_write(&gm.mc, &gm.m, 0);
+	}
+}
+
 static void bench_one(struct vp_searcher *s, const struct bctx *b,
 		      const float *q, size_t nq,
 		      size_t k, const struct vp_param_set *ps, int threads,
@@ -116,6 +200,9 @@ static void bench_one(struct vp_searcher *s, const struct bctx *b,
 			lat[i] = (double)(vp_now_nsec() - a) / 1000.0;
 			vp_hist_add(&out->hist, lat[i]);
 			vp_progress("%s %zu/%zu queries", out->param, i + 1, nq);
+			gm.queries++;
+			if ((i & 255) == 255)
+				metrics_tick();
 		}
 	} else {
 		for (size_t i = 0; i < nq; i += batch) {
@@ -124,6 +211,8 @@ static void bench_one(struct vp_searcher *s, const struct bctx *b,
 				   dist + i * k, ids + i * k, &err))
 				vp_die_err(&err);
 			vp_progress("%s %zu/%zu queries", out->param, i + m, nq);
+			gm.queries += m;
+			metrics_tick();
 		}
 	}
 	out->seconds = (double)(vp_now_nsec() - t0) / 1e9;
@@ -150,6 +239,14 @@ static void bench_one(struct vp_searcher *s, const struct bctx *b,
 	free(ids);
 }
 
+/* Fraction of the index's pages in the page cache. */
+static double residency(const struct vp_searcher *s)
+{
+	size_t total = 0;
+	long r = vp_resident_pages(s->ix.map, s->ix.size, &total);
+	return r < 0 || !total ? -1 : (double)r / (double)total;
+}
+
 /* Vectors inserted per second. */
 static double eps(uint64_t count, uint64_t usec)
 {
@@ -165,21 +262,11 @@ static int compare(const char *path, const struct run *runs, int nruns,
 	struct vp_json *j;
 	const struct vp_json *br;
 	char *text;
-	size_t len = 0, cap = 1 << 16;
-	FILE *f = fopen(path, "rb");
+	size_t len = 0;
 	int bad = 0;
 
-	if (!f)
-		vp_die(VP_EXIT_IO, "%s: %s", path, strerror(errno));
-	text = malloc(cap);
-	while (text && !feof(f)) {
-		len += fread(text + len, 1, cap - len, f);
-		if (len == cap && !(text = realloc(text, cap *= 2)))
-			break;
-	}
-	if (!text || ferror(f))
-		vp_die(VP_EXIT_IO, "%s: read error", path);
-	fclose(f);
+	if (vp_read_text(path, 256u << 20, &text, &len, &err))
+		vp_die_err(&err);
 	if (vp_json_parse(text, len, path, &j, &err))
 		vp_die_err(&err);
 	free(text);
@@ -244,6 +331,7 @@ int main(int argc, char **argv)
 		{ "json", no_argument, NULL, 'J' },
 		{ "baseline", required_argument, NULL, 'B' },
 		{ "max-regression", required_argument, NULL, 'R' },
+		VP_METRICS_LONGOPTS,
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
 		{ NULL, 0, NULL, 0 },
@@ -254,6 +342,9 @@ int main(int argc, char **argv)
 	struct bctx bc = { NULL, VP_PLAN_AUTO, NULL };
 	int threads = vp_default_threads(), latency = 1, hist = 0, json = 0, c, threads_given = 0;
 	struct vp_hw_cli hwc;
+	struct vp_usage u0, u1;
+	struct vp_health health;
+	double res_before, res_after;
 	uint64_t hp_anon = 0, hp_file = 0;
 	char kdesc[64];
 	int64_t nq_max = -1;
@@ -273,6 +364,8 @@ int main(int argc, char **argv)
 
 	vp_cli_init(argc, argv);
 	vp_hw_cli_init(&hwc);
+	vp_metrics_cli_init(&gm.mc);
+	vp_metrics_init(&gm.m);
 	while ((c = getopt_long(argc, argv, "i:q:g:k:p:j:n:b:hV", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'i': index = optarg; break;
@@ -308,6 +401,9 @@ int main(int argc, char **argv)
 		case 'J': json = 1; break;
 		case 'B': baseline = optarg; break;
 		case 'R': pct = vp_opt_double("--max-regression", optarg, 0, 100); break;
+		case VP_METRICS_OPT_FILE: case VP_METRICS_OPT_INTERVAL:
+			vp_metrics_cli_option(&gm.mc, c, optarg);
+			break;
 		case 'h': usage(); vp_close_stdout(); return 0;
 		case 'V': vp_version();
 		default: vp_usage_error("bad option");
@@ -384,8 +480,29 @@ int main(int argc, char **argv)
 				vp_usage_error("%s", err.msg);
 		}
 	}
-	for (int r = 0; r < nruns; r++)
+	gm.s = &s;
+	gm.runs = runs;
+	gm.index = index;
+	gm.cache = bc.cache;
+	gm.k = k;
+	/* the evidence vp-diag --check reads: what the process paid during
+	 * the runs, and how much of the index was in memory before them */
+	res_before = residency(&s);
+	vp_usage_get(&u0);
+	for (int r = 0; r < nruns; r++) {
 		bench_one(&s, &bc, q, nq, k, &psets[r], threads, latency, batch, gt, gd, &runs[r]);
+		gm.ndone = r + 1;
+		metrics_tick();
+	}
+	vp_usage_get(&u1);
+	res_after = residency(&s);
+	if (gm.mc.path) {
+		fill_metrics();
+		vp_metrics_cli_write(&gm.mc, &gm.m, 1);
+		vp_metrics_free(&gm.m);
+	}
+	if (json && vp_health_measure(&s, &health, &err))
+		vp_die_err(&err);
 
 	vp_sysinfo_get(&si);
 	vp_hw_hugepages_granted(&hp_anon, &hp_file);
@@ -395,17 +512,39 @@ int main(int argc, char **argv)
 		 s.ix.hdr.type == VP_TYPE_FLAT ? vp_gemm_name(s.ix.hdr.dim) : "");
 	stat(index, &st);
 	if (json) {
-		printf("{\n  \"schema\": \"vp-bench/1\",\n  \"vp_version\": \"%s\",\n", VP_VERSION);
+		struct vp_cgroup cg;
+		struct vp_cpuset aff;
+		char affl[256];
+		int naff = vp_hw_affinity(&aff);
+		const struct vp_kernels *best = vp_kernels_at(vp_simd_cpu_level());
+		vp_cgroup_get(&cg);
+		vp_cpulist_format(&aff, affl, sizeof affl);
+		printf("{\n  \"schema\": \"vp-bench/2\",\n  \"vp_version\": \"%s\",\n", VP_VERSION);
 		printf("  \"index\": {\"path\": ");
 		vp_json_str(index);
 		printf(", \"type\": \"%s\", \"metric\": \"%s\", \"count\": %llu, "
 		       "\"dim\": %u, \"size_bytes\": %lld, \"build_seconds\": %.6f, "
-		       "\"build_eps\": %.1f,\n    \"segments\": [",
+		       "\"build_eps\": %.1f,\n    \"params\": {",
 		       vp_index_type_name((int)s.ix.hdr.type),
 		       vp_metric_name((int)s.ix.hdr.metric),
 		       (unsigned long long)s.ix.hdr.count, s.ix.hdr.dim,
 		       (long long)st.st_size, (double)s.ix.hdr.build_usec / 1e6,
 		       eps(s.ix.hdr.count, s.ix.hdr.build_usec));
+		for (int i = 0, any = 0; i < VP_P_COUNT; i++)
+			if (vp_param_defs[i].stage == VP_STAGE_BUILD &&
+			    (vp_param_defs[i].types & VP_T(s.ix.hdr.type))) {
+				printf("%s\"%s\": %lld", any ? ", " : "", vp_param_defs[i].name,
+				       (long long)s.ix.hdr.params[i]);
+				any = 1;
+			}
+		printf("},\n    \"health\": {\"lists\": %zu, \"list_mean\": %.3f, \"list_max\": %llu, "
+		       "\"lists_empty\": %llu, \"unreachable\": %llu, \"degree_mean\": %.3f, "
+		       "\"degree_zero\": %llu, \"degree_cap\": %u, \"duplicate_rows\": %llu, "
+		       "\"rows_checked\": %llu},\n    \"segments\": [",
+		       health.nlist, health.list_mean, (unsigned long long)health.list_max,
+		       (unsigned long long)health.lists_empty, (unsigned long long)health.unreachable,
+		       health.degree_mean, (unsigned long long)health.degree_zero, health.degree_cap,
+		       (unsigned long long)health.dup_rows, (unsigned long long)health.rows_checked);
 		for (size_t g = 0; g < s.nseg; g++)
 			printf("%s{\"count\": %llu, \"first_id\": %llu, \"build_seconds\": %.6f, "
 			       "\"build_eps\": %.1f}", g ? ", " : "",
@@ -414,16 +553,40 @@ int main(int argc, char **argv)
 			       (double)s.seg[g].meta.build_usec / 1e6,
 			       eps(s.seg[g].meta.count, s.seg[g].meta.build_usec));
 		printf("]},\n");
-		printf("  \"queries\": %zu,\n  \"k\": %zu,\n  \"mode\": \"%s\",\n"
-		       "  \"threads\": %d,\n", nq, k, latency ? "latency" : "throughput",
+		printf("  \"queries\": %zu,\n  \"queries_path\": ", nq);
+		vp_json_str(qpath);
+		printf(",\n  \"gt_path\": ");
+		vp_json_str(gpath);
+		printf(",\n  \"k\": %zu,\n  \"mode\": \"%s\",\n"
+		       "  \"threads\": %d,\n  \"sweep\": ", k, latency ? "latency" : "throughput",
 		       latency ? 1 : threads);
-		printf("  \"cpus\": \"%s\",\n  \"huge_pages\": {\"mode\": \"%s\", "
+		vp_json_str(key);
+		printf(",\n  \"cpus\": \"%s\",\n  \"huge_pages\": {\"mode\": \"%s\", "
 		       "\"anon_bytes\": %llu, \"file_bytes\": %llu},\n", hwc.hw.ncpus ? hwc.cpus : "",
 		       hwc.hw.huge_pages ? "on" : "off", (unsigned long long)hp_anon,
 		       (unsigned long long)hp_file);
 		printf("  \"system\": {\"cpu\": ");
 		vp_json_str(si.cpu_model);
-		printf(", \"cores\": %d, \"simd\": \"%s\"},\n", si.cores, si.simd_used);
+		printf(", \"cores\": %d, \"simd\": \"%s\", \"simd_cpu\": \"%s\", \"kernels\": ",
+		       si.cores, si.simd_used, best ? best->name : "portable");
+		vp_json_str(kdesc);
+		printf(",\n    \"affinity\": \"%s\", \"cpus_allowed\": %d, \"threads_requested\": %d, "
+		       "\"default_threads\": %d,\n    \"cgroup\": {\"cpus\": %.3f, \"memory_bytes\": %llu, "
+		       "\"where\": ", affl, naff, threads, si.default_threads, cg.cpus,
+		       (unsigned long long)cg.mem);
+		vp_json_str(cg.where);
+		printf("},\n    \"mem_total_bytes\": %llu, \"mem_available_bytes\": %llu, "
+		       "\"thp\": ", (unsigned long long)si.mem_total, (unsigned long long)si.mem_avail);
+		vp_json_str(si.thp);
+		printf(",\n    \"rusage\": {\"user_seconds\": %.6f, \"system_seconds\": %.6f, "
+		       "\"major_faults\": %llu, \"minor_faults\": %llu, \"voluntary_switches\": %llu, "
+		       "\"involuntary_switches\": %llu},\n    \"residency\": {\"before\": %.6f, "
+		       "\"after\": %.6f}},\n",
+		       u1.user_s - u0.user_s, u1.sys_s - u0.sys_s,
+		       (unsigned long long)(u1.majflt - u0.majflt),
+		       (unsigned long long)(u1.minflt - u0.minflt),
+		       (unsigned long long)(u1.nvcsw - u0.nvcsw),
+		       (unsigned long long)(u1.nivcsw - u0.nivcsw), res_before, res_after);
 		printf("  \"runs\": [\n");
 		for (int r = 0; r < nruns; r++) {
 			const struct run *u = &runs[r];
@@ -451,8 +614,10 @@ int main(int argc, char **argv)
 		printf("  ],\n");
 		if (bc.cache) {
 			const struct vp_cache_stats *cs = vp_cache_stats(bc.cache);
-			printf("  \"cache_hit_rate\": %.6f,\n", cs->lookups ?
-			       (double)(cs->l1_hits + cs->l2_hits) / (double)cs->lookups : 0.0);
+			double hr = cs->lookups ? (double)(cs->l1_hits + cs->l2_hits) /
+						  (double)cs->lookups : 0.0;
+			printf("  \"cache_hit_rate\": %.6f,\n  \"cache\": {\"lookups\": %llu, "
+			       "\"hit_rate\": %.6f},\n", hr, (unsigned long long)cs->lookups, hr);
 		}
 		if (fexpr) {
 			printf("  \"filter\": ");

@@ -4,9 +4,12 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "vp_cli.h"
+#include "vp_metrics.h"
 #include "vp_search.h"
 
 static void usage(void)
@@ -35,6 +38,7 @@ static void usage(void)
 	       "                       and threads from a vp.yaml (options override it)\n"
 	       "  -s, --seed S         random seed recorded in the index (default %d)\n"
 	       "  -q, --quiet          no progress line\n"
+	       VP_METRICS_HELP
 	       "  -h, --help           this help\n"
 	       "  -V, --version        print the version\n\n"
 	       "Exit status: 0 built, 2 usage, 3 bad input data, 4 I/O error.\n",
@@ -96,10 +100,57 @@ static int32_t *read_labels(const char *path, size_t *n)
 	return v;
 }
 
+/* --metrics: the build as it goes */
+static struct {
+	struct vp_metrics_cli mc;
+	struct vp_metrics m;
+	const char *out;
+	int type, metric, append;
+	size_t done, total;
+	uint64_t t0, read_usec;
+} bm;
+
+static void build_metrics(int final, uint64_t size)
+{
+	struct vp_metrics *m = &bm.m;
+	char lb[512] = "";
+	double secs = (double)(vp_now_usec() - bm.t0) / 1e6;
+
+	vp_metrics_reset(m);
+	vp_metrics_one(m, "vp_build_vectors_total", "counter", "Vectors inserted so far.",
+		       (double)bm.done);
+	vp_metrics_one(m, "vp_build_input_vectors", "gauge", "Vectors read to insert.",
+		       (double)bm.total);
+	vp_metrics_one(m, "vp_build_read_seconds", "gauge", "Wall time reading the input.",
+		       (double)bm.read_usec / 1e6);
+	vp_metrics_one(m, "vp_build_seconds", "gauge",
+		       "Wall time building, from the end of the input.", secs);
+	vp_metrics_one(m, "vp_build_vectors_per_second", "gauge", "Vectors inserted per second.",
+		       secs > 0 ? (double)bm.done / secs : 0);
+	if (final) {
+		vp_metrics_one(m, "vp_build_index_size_bytes", "gauge", "Size of the index written.",
+			       (double)size);
+		vp_metrics_one(m, "vp_build_last_success_timestamp_seconds", "gauge",
+			       "When this build finished (Unix time): alert when it grows old.",
+			       (double)time(NULL));
+	}
+	vp_metrics_label(lb, sizeof lb, "index", bm.out);
+	vp_metrics_label(lb, sizeof lb, "type", vp_index_type_name(bm.type));
+	vp_metrics_label(lb, sizeof lb, "metric", vp_metric_name(bm.metric));
+	vp_metrics_label(lb, sizeof lb, "mode", bm.append ? "append" : "build");
+	vp_metrics_family(m, "vp_build_index_info", "gauge", "Always 1: the index being built.");
+	vp_metrics_sample(m, "", lb, 1);
+	vp_metrics_process(m, "vp_build");
+	vp_metrics_cli_write(&bm.mc, m, final);
+}
+
 static void build_progress(void *ctx, size_t done, size_t total)
 {
 	(void)ctx;
 	vp_progress("building: %zu of %zu vectors inserted", done, total);
+	bm.done = done;
+	if (vp_metrics_cli_due(&bm.mc))
+		build_metrics(0, 0);
 }
 
 int main(int argc, char **argv)
@@ -118,6 +169,7 @@ int main(int argc, char **argv)
 		{ "quiet", no_argument, NULL, 'q' },
 		{ "segment-size", required_argument, NULL, 'S' },
 		{ "append", no_argument, NULL, 'A' },
+		VP_METRICS_LONGOPTS,
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
 		{ NULL, 0, NULL, 0 },
@@ -142,6 +194,9 @@ int main(int argc, char **argv)
 	size_t n = 0, cap = 0;
 
 	vp_cli_init(argc, argv);
+	vp_metrics_cli_init(&bm.mc);
+	vp_metrics_init(&bm.m);
+	bm.t0 = vp_now_usec();
 	vp_build_opts_init(&o);
 	o.threads = vp_default_threads();
 	vp_hw_cli_init(&hwc);
@@ -182,6 +237,9 @@ int main(int argc, char **argv)
 			segsize_given = 1;
 			break;
 		case 'A': append = 1; break;
+		case VP_METRICS_OPT_FILE: case VP_METRICS_OPT_INTERVAL:
+			vp_metrics_cli_option(&bm.mc, c, optarg);
+			break;
 		case VP_HW_OPT_CPUS: case VP_HW_OPT_NUMA: case VP_HW_OPT_HUGE: case VP_HW_OPT_PREALLOC:
 			vp_hw_cli_option(&hwc, c, optarg);
 			break;
@@ -291,6 +349,13 @@ int main(int argc, char **argv)
 	signal(SIGHUP, on_signal);
 	vp_progress("building %s index of %zu vectors", vp_index_type_name(o.type), n);
 	o.progress = build_progress;
+	bm.out = out;
+	bm.type = o.type;
+	bm.metric = o.metric;
+	bm.append = append;
+	bm.total = n;
+	bm.read_usec = vp_now_usec() - bm.t0;
+	bm.t0 = vp_now_usec();
 	{
 		/* record how the index was built, as vp.yaml text */
 		struct vp_config rec;
@@ -333,6 +398,12 @@ int main(int argc, char **argv)
 		vp_die_err(&err);
 	}
 	have_tmp = 0;
+	if (bm.mc.path) {
+		struct stat st;
+		bm.done = n;
+		bm.mc.interval = 0;
+		build_metrics(1, stat(out, &st) ? 0 : (uint64_t)st.st_size);
+	}
 	if (vp_verbose >= 2)
 		vp_warn("wrote %s: %zu vectors of dimension %u", out, n, r.dim);
 	vp_reader_close(&r);

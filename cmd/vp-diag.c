@@ -8,26 +8,46 @@
 
 #include "vp_alog.h"
 #include "vp_cli.h"
+#include "vp_json.h"
+#include "vp_rules.h"
 #include "vp_search.h"
 
 static void usage(void)
 {
-	printf("usage: %s [options] INDEX\n"
+	printf("usage: %s [options] [-i] INDEX\n"
+	       "       %s --check RUN.json [-i INDEX] [--target-recall R] [--json]\n"
+	       "       %s --health [--json] INDEX\n"
 	       "       %s --system\n"
-	       "Inspect an index: header, sections, checksums, vector statistics.\n"
-	       "With --system, describe the machine as vp sees it.\n\n"
+	       "Inspect an index: header, sections, checksums, vector statistics and\n"
+	       "the health rules (IVF list balance, HNSW reachability and degrees,\n"
+	       "duplicate vectors, segments).  With --check, diagnose a recorded run\n"
+	       "(vp-bench --json): root causes and what to change, ranked.  With\n"
+	       "--system, describe the machine as vp sees it.\n\n"
+	       "  -i, --index INDEX    the index (also as the last argument)\n"
+	       "      --check RUN.json  run the rules over a vp-bench --json result; with\n"
+	       "                       -i, also over the index, and measure the setting\n"
+	       "                       that reaches --target-recall on the run's queries\n"
+	       "      --target-recall R  the recall@k the run should reach (0..1)\n"
+	       "      --health         only the index rules, like --check without a run:\n"
+	       "                       exit 1 on a finding at warning level (a plain\n"
+	       "                       report lists them, its exit status is integrity)\n"
+	       "      --rules          list the rules: id, severity, what each reads and\n"
+	       "                       when it fires\n"
 	       "      --system         CPU and its microarchitecture, caches, NUMA nodes,\n"
 	       "                       SIMD level and kernels in use, memory, affinity,\n"
 	       "                       cgroup limits, huge pages, limits, default threads\n"
-	       "      --json           with --system: as JSON (schema vp-diag-system/1)\n"
+	       "      --json           with --system, --check or --health: as JSON (schemas\n"
+	       "                       vp-diag-system/1, vp-diag-check/1)\n"
 	       "      --access-log FILE  summarise an access log of vp-search\n"
 	       "      --no-verify      skip the section checksums (fast)\n"
 	       "      --no-stats       skip the vector statistics\n"
 	       "  -h, --help           this help\n"
 	       "  -V, --version        print the version\n\n"
 	       "Exit status: 0 no problem found, 1 a problem found (checksum\n"
-	       "mismatch, NaN vectors), 2 usage, 3 not a valid index, 4 I/O error.\n",
-	       vp_prog, vp_prog);
+	       "mismatch, NaN vectors; with --check or --health a finding at warning\n"
+	       "level or above), 2 usage,\n"
+	       "3 not a valid index or run file, 4 I/O error.\n",
+	       vp_prog, vp_prog, vp_prog, vp_prog);
 }
 
 /* Access-log summary: records, queries, and the most touched lists or
@@ -183,6 +203,183 @@ static int system_report(int json)
 	return 0;
 }
 
+static void list_rules(void)
+{
+	printf("%-24s %-8s %-24s %s\n", "rule", "severity", "part of (cause)", "fires when");
+	for (size_t i = 0; i < vp_nrules; i++)
+		printf("%-24s %-8s %-24s %s\n", vp_rules[i].id, vp_severity_name(vp_rules[i].severity),
+		       vp_rules[i].cause ? vp_rules[i].cause : "-", vp_rules[i].threshold);
+}
+
+static void print_health(const struct vp_health *h)
+{
+	if (h->nlist)
+		printf("ivf lists      %zu, mean %.1f vectors, largest %llu (%.1fx the mean), %llu empty\n",
+		       h->nlist, h->list_mean, (unsigned long long)h->list_max,
+		       h->list_mean > 0 ? (double)h->list_max / h->list_mean : 0.0,
+		       (unsigned long long)h->lists_empty);
+	if (h->degree_cap)
+		printf("hnsw level 0   mean degree %.1f of %u, %llu without links, %llu unreachable "
+		       "from the entry point\n", h->degree_mean, h->degree_cap,
+		       (unsigned long long)h->degree_zero, (unsigned long long)h->unreachable);
+	if (h->rows_checked)
+		printf("duplicates     %llu of %llu rows\n", (unsigned long long)h->dup_rows,
+		       (unsigned long long)h->rows_checked);
+}
+
+static void print_findings(const struct vp_finding *f, size_t n)
+{
+	if (!n) {
+		printf("findings       none\n");
+		return;
+	}
+	printf("findings       %zu (worst: %s)\n", n, vp_severity_name(vp_rules_worst(f, n)));
+	for (size_t i = 0; i < n; i++) {
+		int sym = f[i].root && f[i].root != f[i].rule;
+		printf("%2zu. %-22s [%s]%s%s\n", i + 1, f[i].rule->id,
+		       vp_severity_name(f[i].severity), sym ? "  a symptom of " : "",
+		       sym ? f[i].root->id : "");
+		printf("    evidence   %s\n", f[i].evidence);
+		printf("    why        %s\n", f[i].rule->why);
+		printf("    do         %s\n", f[i].action);
+		printf("    expected   %.2fx\n", f[i].gain);
+	}
+}
+
+/* The setting that reaches the target, measured on every other query of
+ * the run (up to 500) from the best run's value up. */
+static void measure_curve(struct vp_evidence *ev, struct vp_searcher *s, int at)
+{
+	struct vp_error err = { 0 };
+	float *q, *half;
+	int32_t *gt, *ghalf;
+	size_t nq, ngt, nh = 0;
+	uint32_t qd, gd;
+	int64_t start = 0;
+	const char *key = NULL;
+	const char *eq = strchr(ev->runs[at].param, '=');
+
+	if (vp_read_all(ev->queries_path, VP_FMT_AUTO, &q, &nq, &qd, &err) ||
+	    vp_read_all_ints(ev->gt_path, VP_FMT_AUTO, &gt, &ngt, &gd, &err)) {
+		vp_warn("%s; recall curve not measured", err.msg);
+		return;
+	}
+	if (qd != s->ix.hdr.dim || gd < ev->k || !ev->k || ngt < nq) {
+		vp_warn("%s, %s: do not match the index; recall curve not measured",
+			ev->queries_path, ev->gt_path);
+		free(q);
+		free(gt);
+		return;
+	}
+	half = malloc(500 * (size_t)qd * sizeof *half);
+	ghalf = malloc(500 * (size_t)gd * sizeof *ghalf);
+	for (size_t i = 0; half && ghalf && i < nq && nh < 500; i += 2, nh++) {
+		memcpy(half + nh * qd, q + i * qd, qd * sizeof *q);
+		memcpy(ghalf + nh * gd, gt + i * gd, gd * sizeof *gt);
+	}
+	if (eq)
+		start = strtoll(eq + 1, NULL, 10);
+	if (half && ghalf && nh) {
+		int rc = vp_rules_recall_curve(s, half, nh, ghalf, gd, ev->k, ev->target_recall, start,
+					       vp_default_threads(), &key, &ev->curve_value,
+					       &ev->curve_recall, &err);
+		if (rc < 0)
+			vp_warn("%s; recall curve not measured", err.msg);
+		else
+			snprintf(ev->curve_key, sizeof ev->curve_key, "%s", key);
+	}
+	free(half);
+	free(ghalf);
+	free(q);
+	free(gt);
+}
+
+/* --check: the rules over a recorded run, and the index when given. */
+static int run_check(const char *runpath, const char *ipath, double target, int json)
+{
+	static struct vp_evidence ev;
+	struct vp_finding f[32];
+	struct vp_error err = { 0 };
+	struct vp_searcher s;
+	char *text;
+	size_t len, nf;
+	int worst, have_s = 0;
+
+	memset(&ev, 0, sizeof ev);
+	if (runpath) {
+		if (vp_read_text(runpath, 256u << 20, &text, &len, &err))
+			vp_die_err(&err);
+		if (vp_evidence_from_json(&ev, text, len, runpath, &err))
+			vp_die_err(&err);
+		free(text);
+	}
+	ev.target_recall = target;
+	if (ipath) {
+		if (vp_searcher_open(&s, ipath, 0, &err))
+			vp_die_err(&err);
+		have_s = 1;
+		if (vp_health_measure(&s, &ev.ix, &err))
+			vp_die_err(&err);
+		ev.have_index = 1;
+		snprintf(ev.index_path, sizeof ev.index_path, "%s", ipath);
+	}
+	/* below target: measure the setting that reaches it, on half the run's
+	 * queries (every other one), so the advice is not fitted to them all */
+	if (have_s && target > 0 && ev.nruns && ev.queries_path[0] && ev.gt_path[0]) {
+		int at = 0;
+		double best = -1;
+		for (int r = 0; r < ev.nruns; r++)
+			if (ev.runs[r].recall > best) {
+				best = ev.runs[r].recall;
+				at = r;
+			}
+		if (best < target)
+			measure_curve(&ev, &s, at);
+	}
+	nf = vp_rules_run(&ev, f, 32);
+	worst = vp_rules_worst(f, nf);
+	if (json) {
+		printf("{\n  \"schema\": \"vp-diag-check/1\",\n  \"run\": ");
+		vp_json_str(runpath ? runpath : "");
+		printf(",\n  \"index\": ");
+		vp_json_str(ev.index_path);
+		printf(",\n  \"target_recall\": %.6f,\n  \"worst\": \"%s\",\n  \"findings\": [",
+		       target, vp_severity_name(worst));
+		for (size_t i = 0; i < nf; i++) {
+			printf("%s\n    {\"rule\": \"%s\", \"severity\": \"%s\", \"cause\": \"%s\", "
+			       "\"evidence\": ", i ? "," : "", f[i].rule->id,
+			       vp_severity_name(f[i].severity),
+			       f[i].root ? f[i].root->id : f[i].rule->id);
+			vp_json_str(f[i].evidence);
+			printf(", \"action\": ");
+			vp_json_str(f[i].action);
+			printf(", \"expected_gain\": %.3f}", f[i].gain);
+		}
+		printf("%s]\n}\n", nf ? "\n  " : "");
+	} else {
+		if (runpath)
+			printf("run            %s: %s %s, %zu queries, k=%zu, %s mode, %d thread%s\n",
+			       runpath, ev.ix.type > 0 ? vp_index_type_name(ev.ix.type) : "?",
+			       ev.index_path, ev.nq, ev.k, ev.mode[0] ? ev.mode : "?", ev.threads,
+			       ev.threads == 1 ? "" : "s");
+		else
+			printf("index          %s: %s, %llu x %u, %zu segment%s\n", ev.index_path,
+			       vp_index_type_name(ev.ix.type), (unsigned long long)ev.ix.count,
+			       ev.ix.dim, ev.ix.nseg, ev.ix.nseg == 1 ? "" : "s");
+		if (!runpath)
+			print_health(&ev.ix);
+		if (target > 0)
+			printf("target recall  %.4f\n", target);
+		print_findings(f, nf);
+		if (!nf)
+			printf("healthy        no rule fired\n");
+	}
+	if (have_s)
+		vp_searcher_close(&s);
+	vp_close_stdout();
+	return worst >= VP_SEV_WARNING ? VP_EXIT_NEGATIVE : 0;
+}
+
 int main(int argc, char **argv)
 {
 	static const struct option longopts[] = {
@@ -191,12 +388,19 @@ int main(int argc, char **argv)
 		{ "no-verify", no_argument, NULL, 'N' },
 		{ "no-stats", no_argument, NULL, 'T' },
 		{ "access-log", required_argument, NULL, 'L' },
+		{ "index", required_argument, NULL, 'i' },
+		{ "check", required_argument, NULL, 'C' },
+		{ "target-recall", required_argument, NULL, 'R' },
+		{ "rules", no_argument, NULL, 'U' },
+		{ "health", no_argument, NULL, 'H' },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
 		{ NULL, 0, NULL, 0 },
 	};
 	int sys = 0, verify = 1, stats = 1, c, problems = 0, json = 0;
-	const char *alog = NULL;
+	const char *alog = NULL, *ipath = NULL, *runpath = NULL;
+	double target = 0;
+	int health = 0;
 	struct vp_index ix;
 	struct vp_error err = { 0 };
 	const char *path;
@@ -204,13 +408,18 @@ int main(int argc, char **argv)
 	char when[64];
 
 	vp_cli_init(argc, argv);
-	while ((c = getopt_long(argc, argv, "hV", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "i:hV", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'S': sys = 1; break;
 		case 'J': json = 1; break;
 		case 'N': verify = 0; break;
 		case 'T': stats = 0; break;
 		case 'L': alog = optarg; break;
+		case 'i': ipath = optarg; break;
+		case 'C': runpath = optarg; break;
+		case 'R': target = vp_opt_double("--target-recall", optarg, 0, 1); break;
+		case 'U': list_rules(); vp_close_stdout(); return 0;
+		case 'H': health = 1; break;
 		case 'h': usage(); vp_close_stdout(); return 0;
 		case 'V': vp_version();
 		default: vp_usage_error("bad option");
@@ -229,8 +438,30 @@ int main(int argc, char **argv)
 		vp_close_stdout();
 		return 0;
 	}
+	if (ipath && optind < argc)
+		vp_usage_error("the index is given twice (-i and '%s')", argv[optind]);
+	if (health && !runpath) {
+		if (!ipath && optind < argc)
+			ipath = argv[optind++];
+		if (!ipath || optind < argc)
+			vp_usage_error("--health takes one INDEX");
+		if (target > 0)
+			vp_usage_error("--target-recall goes with --check");
+		return run_check(NULL, ipath, 0, json);
+	}
+	if (runpath) {
+		if (sys)
+			vp_usage_error("--check and --system are separate reports");
+		if (!ipath && optind < argc)
+			ipath = argv[optind++];
+		if (optind < argc)
+			vp_usage_error("unexpected argument '%s'", argv[optind]);
+		return run_check(runpath, ipath, target, json);
+	}
+	if (target > 0)
+		vp_usage_error("--target-recall goes with --check");
 	if (json && !sys)
-		vp_usage_error("--json goes with --system");
+		vp_usage_error("--json goes with --system, --check or --health");
 	if (sys) {
 		if (optind < argc)
 			vp_usage_error("--system takes no INDEX");
@@ -238,9 +469,12 @@ int main(int argc, char **argv)
 		vp_close_stdout();
 		return 0;
 	}
-	if (optind + 1 != argc)
+	if (ipath)
+		path = ipath;
+	else if (optind + 1 != argc)
 		vp_usage_error("expected one INDEX");
-	path = argv[optind];
+	else
+		path = argv[optind];
 	if (vp_index_open(&ix, path, &err))
 		vp_die_err(&err);
 	created = (time_t)ix.hdr.created;
@@ -384,6 +618,27 @@ int main(int argc, char **argv)
 		}
 		if (nan)
 			problems++;
+	}
+	{
+		/* the index-health rules */
+		struct vp_searcher sr;
+		struct vp_error e2 = { 0 };
+		if (!vp_searcher_open(&sr, path, 0, &e2)) {
+			static struct vp_evidence ev;
+			struct vp_finding f[32];
+			size_t nf;
+			memset(&ev, 0, sizeof ev);
+			snprintf(ev.index_path, sizeof ev.index_path, "%s", path);
+			if (vp_health_measure(&sr, &ev.ix, &e2))
+				vp_die_err(&e2);
+			ev.have_index = 1;
+			nf = vp_rules_run(&ev, f, 32);
+			print_health(&ev.ix);
+			/* findings are advice, not damage: the exit status stays the
+			 * file's integrity (--health makes them count) */
+			print_findings(f, nf);
+			vp_searcher_close(&sr);
+		}
 	}
 	if (problems) {
 		if (err.msg[0])

@@ -10,6 +10,8 @@
 #include "vp_alog.h"
 #include "vp_cache.h"
 #include "vp_filter.h"
+#include "vp_metrics.h"
+#include "vp_gemm.h"
 
 enum outfmt { OUT_TSV, OUT_IVECS, OUT_JSON };
 
@@ -72,6 +74,7 @@ static void usage(void)
 	       "      --access-log FILE  append, per query, the segments and IVF lists or\n"
 	       "                       HNSW entry regions touched (LZ4 blocks; vp-diag\n"
 	       "                       --access-log summarises it)\n"
+	       VP_METRICS_HELP
 	       "      --stats          print cache hit rate, allocations per query and\n"
 	       "                       time by stage on stderr at the end\n"
 	       "      --verify         check every section checksum before searching\n"
@@ -83,6 +86,55 @@ static void usage(void)
 	       "Exit status: 0 done, 2 usage, 3 bad data or index, 4 I/O error.\n",
 	       vp_prog, VP_K_DEFAULT, VP_BATCH_DEFAULT, VP_CACHE_L2_SLOTS_DEFAULT,
 	       VP_CACHE_L2_SLOTS_MAX);
+}
+
+/* What --metrics reports: counts so far and the batch-time histogram. */
+struct mstate {
+	uint64_t queries, batches, search_ns;
+	struct vp_hist batch_us;
+	double batch_us_sum;
+};
+
+static void fill_metrics(struct vp_metrics *m, const struct mstate *ms,
+			 const struct vp_searcher *s, const char *index, int threads,
+			 struct vp_cache *cache)
+{
+	char lb[512] = "";
+
+	vp_metrics_reset(m);
+	vp_metrics_one(m, "vp_search_queries_total", "counter", "Queries answered.",
+		       (double)ms->queries);
+	vp_metrics_one(m, "vp_search_batches_total", "counter", "Batches searched.",
+		       (double)ms->batches);
+	vp_metrics_one(m, "vp_search_search_seconds_total", "counter",
+		       "Wall time spent searching (cache lookups included), not reading or writing.",
+		       (double)ms->search_ns / 1e9);
+	vp_metrics_one(m, "vp_search_queries_per_second", "gauge",
+		       "Queries per second of search time so far.",
+		       ms->search_ns ? (double)ms->queries * 1e9 / (double)ms->search_ns : 0);
+	vp_metrics_hist_us(m, "vp_search_batch_duration_seconds",
+			   "Wall time to search one batch of queries.", NULL, &ms->batch_us,
+			   ms->batch_us_sum);
+	if (cache) {
+		const struct vp_cache_stats *cs = vp_cache_stats(cache);
+		vp_metrics_one(m, "vp_search_cache_lookups_total", "counter",
+			       "Result-cache lookups.", (double)cs->lookups);
+		vp_metrics_family(m, "vp_search_cache_hits_total", "counter",
+				  "Result-cache hits by level (l1: this process, l2: the shared file).");
+		vp_metrics_sample(m, "", "level=\"l1\"", (double)cs->l1_hits);
+		vp_metrics_sample(m, "", "level=\"l2\"", (double)cs->l2_hits);
+	}
+	vp_metrics_one(m, "vp_search_threads_requested", "gauge", "Search threads requested.",
+		       threads);
+	vp_metrics_residency(m, "vp_search", s->ix.map, s->ix.size);
+	vp_metrics_label(lb, sizeof lb, "index", index);
+	vp_metrics_label(lb, sizeof lb, "type", vp_index_type_name((int)s->ix.hdr.type));
+	vp_metrics_label(lb, sizeof lb, "gemm", s->ix.hdr.type == VP_TYPE_FLAT ?
+			 vp_gemm_name(s->ix.hdr.dim) : "none");
+	vp_metrics_family(m, "vp_search_index_info", "gauge",
+			  "Always 1: the index searched, its type and the exact-search GEMM path.");
+	vp_metrics_sample(m, "", lb, 1);
+	vp_metrics_process(m, "vp_search");
 }
 
 /* Room for one query's text: k rows of four numbers and their separators. */
@@ -166,6 +218,7 @@ int main(int argc, char **argv)
 		{ "cache-slots", required_argument, NULL, 'Z' },
 		{ "stats", no_argument, NULL, 'T' },
 		{ "access-log", required_argument, NULL, 'L' },
+		VP_METRICS_LONGOPTS,
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
 		{ NULL, 0, NULL, 0 },
@@ -198,12 +251,17 @@ int main(int argc, char **argv)
 	uint64_t seed;
 	struct vp_search_call call;
 	struct vp_hw_cli hwc;
+	struct vp_metrics_cli mc;
+	struct vp_metrics met;
+	struct mstate ms = { 0 };
 	struct vp_config cfg;
 	char why[300] = "given";
 	uint64_t allocs_all = 0;
 
 	vp_cli_init(argc, argv);
 	vp_hw_cli_init(&hwc);
+	vp_metrics_cli_init(&mc);
+	vp_metrics_init(&met);
 	hwc.preallocate_ok = 1;
 	vp_config_init(&cfg);
 	while ((c = getopt_long(argc, argv, "i:k:p:j:f:F:b:c:hV", longopts, NULL)) != -1) {
@@ -260,6 +318,9 @@ int main(int argc, char **argv)
 			batch_given = 1;
 			break;
 		case 'v': verify = 1; break;
+		case VP_METRICS_OPT_FILE: case VP_METRICS_OPT_INTERVAL:
+			vp_metrics_cli_option(&mc, c, optarg);
+			break;
 		case VP_HW_OPT_CPUS: case VP_HW_OPT_NUMA: case VP_HW_OPT_HUGE: case VP_HW_OPT_PREALLOC:
 			vp_hw_cli_option(&hwc, c, optarg);
 			break;
@@ -416,7 +477,15 @@ int main(int argc, char **argv)
 			    vp_search_call_fn(&call, q, (size_t)got, dist, ids, &err))
 			vp_die(err.code == VP_E_ARG ? VP_EXIT_USAGE : vp_exit_code(err.code),
 			       "%s", err.msg);
-		search_ns += vp_now_nsec() - t0;
+		{
+			uint64_t dt = vp_now_nsec() - t0;
+			search_ns += dt;
+			ms.queries += (uint64_t)got;
+			ms.batches++;
+			ms.search_ns += dt;
+			vp_hist_add(&ms.batch_us, (double)dt / 1e3);
+			ms.batch_us_sum += (double)dt / 1e3;
+		}
 		if (alogpath) {
 			size_t nsearched = (size_t)got;
 			const size_t *rows = cache ? vp_cache_searched(cache, &nsearched) : NULL;
@@ -442,6 +511,10 @@ int main(int argc, char **argv)
 		write_ns += vp_now_nsec() - t0;
 		done += (uint64_t)got;
 		vp_progress("%llu queries", (unsigned long long)done);
+		if (vp_metrics_cli_due(&mc)) {
+			fill_metrics(&met, &ms, &s, index, threads, cache);
+			vp_metrics_cli_write(&mc, &met, 0);
+		}
 	}
 	vp_progress_done();
 	if (explain == 2) {
@@ -481,6 +554,11 @@ int main(int argc, char **argv)
 	}
 	if (alogpath && vp_alog_close(&alog, &err))
 		vp_die_err(&err);
+	if (mc.path) {
+		fill_metrics(&met, &ms, &s, index, threads, cache);
+		vp_metrics_cli_write(&mc, &met, 1);
+		vp_metrics_free(&met);
+	}
 	if (cache && vp_cache_error(cache))
 		vp_warn("%s/%s: %s; results were not all cached", cachedir, VP_CACHE_FILE,
 			vp_cache_error(cache));

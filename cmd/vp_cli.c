@@ -1,5 +1,6 @@
 /* vp_cli: the printing half of vp, shared by the programs in cmd/. */
 #include "vp_cli.h"
+#include "vp_metrics.h"
 
 #include <errno.h>
 #include <getopt.h>
@@ -258,4 +259,46 @@ void vp_json_str(const char *s)
 			putchar(*s);
 	}
 	putchar('"');
+}
+
+void vp_metrics_cli_init(struct vp_metrics_cli *mc)
+{
+	memset(mc, 0, sizeof *mc);
+}
+
+int vp_metrics_cli_option(struct vp_metrics_cli *mc, int c, const char *arg)
+{
+	if (c == VP_METRICS_OPT_FILE) {
+		if (!*arg)
+			vp_usage_error("--metrics: empty file name");
+		mc->path = arg;
+	} else if (c == VP_METRICS_OPT_INTERVAL) {
+		mc->interval = vp_opt_double("--metrics-interval", arg, 0.1, 86400);
+	} else
+		return 0;
+	return 1;
+}
+
+int vp_metrics_cli_due(struct vp_metrics_cli *mc)
+{
+	uint64_t now;
+	if (!mc->path || mc->interval <= 0)
+		return 0;
+	now = vp_now_usec();
+	if (mc->last_usec && (double)(now - mc->last_usec) < mc->interval * 1e6)
+		return 0;
+	mc->last_usec = now;
+	return 1;
+}
+
+void vp_metrics_cli_write(struct vp_metrics_cli *mc, const struct vp_metrics *m, int final)
+{
+	struct vp_error err = { 0 };
+	if (!mc->path || !vp_metrics_write(m, mc->path, &err))
+		return;
+	if (final)
+		vp_die_err(&err);
+	if (!mc->warned)
+		vp_warn("%s; going on without it", err.msg);
+	mc->warned = 1;
 }

@@ -115,4 +115,32 @@ void vp_hw_cli_report(const struct vp_hw_cli *h, int threads, const char *why,
 /* mbinds an index mapping under the NUMA mode (after vp_hw_cli_start). */
 void vp_hw_cli_numa_map(struct vp_hw_cli *h, const void *map, size_t len);
 
+/* --metrics FILE and --metrics-interval SECONDS (vp-search, vp-bench,
+ * vp-build, vp-warmup): the Prometheus text file, rewritten atomically
+ * every interval during a long run and once at the end. */
+struct vp_metrics;
+#define VP_METRICS_OPT_FILE 0x1010
+#define VP_METRICS_OPT_INTERVAL 0x1011
+#define VP_METRICS_LONGOPTS                                                  \
+	{ "metrics", required_argument, NULL, VP_METRICS_OPT_FILE },         \
+	{ "metrics-interval", required_argument, NULL, VP_METRICS_OPT_INTERVAL }
+#define VP_METRICS_HELP                                                              \
+	"      --metrics FILE     write metrics in Prometheus text format to FILE\n"   \
+	"                         (atomically: node_exporter's textfile collector)\n"  \
+	"      --metrics-interval SECONDS  also rewrite FILE this often during the run\n"
+struct vp_metrics_cli {
+	const char *path;
+	double interval;     /* seconds; 0: at the end only */
+	uint64_t last_usec;
+	int warned;
+};
+void vp_metrics_cli_init(struct vp_metrics_cli *mc);
+/* Takes option c (one of VP_METRICS_OPT_*) or returns 0. */
+int vp_metrics_cli_option(struct vp_metrics_cli *mc, int c, const char *arg);
+/* 1 when an interval rewrite is due now. */
+int vp_metrics_cli_due(struct vp_metrics_cli *mc);
+/* Writes m to the file.  final: a failure exits 4; otherwise (a rewrite
+ * during the run) it warns once and the run goes on. */
+void vp_metrics_cli_write(struct vp_metrics_cli *mc, const struct vp_metrics *m, int final);
+
 #endif

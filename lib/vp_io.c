@@ -514,3 +514,51 @@ size_t vp_fmt_g9(char *buf, float v)
 		return (size_t)n;
 	}
 }
+
+int vp_read_text(const char *path, size_t max, char **out, size_t *len,
+		 struct vp_error *err)
+{
+	FILE *f = fopen(path, "rb");
+	size_t n = 0, cap = 1 << 16;
+	char *b;
+
+	*out = NULL;
+	*len = 0;
+	if (!f)
+		return vp_seterr_errno(err, VP_E_IO, errno, "%s", path);
+	if (!(b = malloc(cap))) {
+		fclose(f);
+		return vp_seterr(err, VP_E_NOMEM, "out of memory");
+	}
+	for (;;) {
+		size_t got = fread(b + n, 1, cap - n - 1, f);
+		n += got;
+		if (n > max) {
+			free(b);
+			fclose(f);
+			return vp_seterr(err, VP_E_FORMAT, "%s: larger than %zu bytes", path, max);
+		}
+		if (got == 0)
+			break;
+		if (n + 1 == cap) {
+			char *nb = realloc(b, cap * 2);
+			if (!nb) {
+				free(b);
+				fclose(f);
+				return vp_seterr(err, VP_E_NOMEM, "out of memory");
+			}
+			b = nb;
+			cap *= 2;
+		}
+	}
+	if (ferror(f)) {
+		free(b);
+		fclose(f);
+		return vp_seterr(err, VP_E_IO, "%s: read error", path);
+	}
+	fclose(f);
+	b[n] = 0;
+	*out = b;
+	*len = n;
+	return 0;
+}

@@ -101,4 +101,10 @@ size_t vp_fmt_u64(char *buf, uint64_t v);
 size_t vp_fmt_i64(char *buf, int64_t v);
 size_t vp_fmt_g9(char *buf, float v);
 
+/* Reads a whole text file (at most max bytes) into a malloc'd buffer,
+ * NUL-terminated.  Returns 0, VP_E_IO (unreadable), VP_E_FORMAT (larger
+ * than max) or VP_E_NOMEM, naming path. */
+int vp_read_text(const char *path, size_t max, char **out, size_t *len,
+		 struct vp_error *err);
+
 #endif

@@ -32,6 +32,38 @@ uint64_t vp_peak_rss(void)
 	return (uint64_t)ru.ru_maxrss * 1024;
 }
 
+void vp_usage_get(struct vp_usage *u)
+{
+	struct rusage ru;
+	char line[256];
+	FILE *f;
+
+	memset(u, 0, sizeof *u);
+	if (!getrusage(RUSAGE_SELF, &ru)) {
+		u->user_s = (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec / 1e6;
+		u->sys_s = (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec / 1e6;
+		u->majflt = (uint64_t)ru.ru_majflt;
+		u->minflt = (uint64_t)ru.ru_minflt;
+		u->nvcsw = (uint64_t)ru.ru_nvcsw;
+		u->nivcsw = (uint64_t)ru.ru_nivcsw;
+		u->peak_rss = (uint64_t)ru.ru_maxrss * 1024;
+	}
+	/* current RSS and threads are only in /proc */
+	if (!(f = fopen("/proc/self/status", "r")))
+		return;
+	while (fgets(line, sizeof line, f)) {
+		unsigned long long v;
+		if (sscanf(line, "VmRSS: %llu", &v) == 1)
+			u->rss = (uint64_t)v * 1024;
+		else if (sscanf(line, "Threads: %llu", &v) == 1)
+			u->threads = (int)v;
+	}
+	fclose(f);
+	/* ru_maxrss is sampled; never report a peak below the current */
+	if (u->peak_rss < u->rss)
+		u->peak_rss = u->rss;
+}
+
 static uint64_t meminfo(const char *key)
 {
 	FILE *f = fopen("/proc/meminfo", "r");

@@ -15,6 +15,18 @@ uint64_t vp_now_nsec(void);
 /* Returns the peak resident set size of this process in bytes. */
 uint64_t vp_peak_rss(void);
 
+/* What this process has used so far (getrusage and /proc/self/status):
+ * the evidence vp-bench records and vp-diag --check reads.  Subtract two
+ * readings for the cost of the work between them. */
+struct vp_usage {
+	double user_s, sys_s;      /* CPU seconds */
+	uint64_t majflt, minflt;   /* page faults: with and without I/O */
+	uint64_t nvcsw, nivcsw;    /* context switches: voluntary (waits), involuntary (preempted) */
+	uint64_t rss, peak_rss;    /* bytes */
+	int threads;
+};
+void vp_usage_get(struct vp_usage *u);
+
 struct vp_sysinfo {
 	char cpu_model[128];
 	int cores;            /* online processors */

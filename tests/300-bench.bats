@@ -48,7 +48,7 @@ bench_data() {
 @test "--json writes the documented schema" {
 	bench_data
 	run -0 --separate-stderr vp-bench -i x.vpi -q query.fvecs -g gt.ivecs --json
-	for key in '"schema": "vp-bench/1"' '"type": "FLAT"' '"count": 500' '"queries": 20' \
+	for key in '"schema": "vp-bench/2"' '"type": "FLAT"' '"count": 500' '"queries": 20' \
 		   '"k": 10' '"mode": "latency"' '"runs": [' '"recall": 1.000000' '"latency_us": {' \
 		   '"p999": ' '"histogram_us": [' '"peak_rss_bytes": ' '"build_seconds": '; do
 		[[ "$output" == *"$key"* ]] || { echo "missing $key"; false; }
