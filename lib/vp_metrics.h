@@ -4,7 +4,7 @@
  *
  * A program fills a vp_metrics with families (one # HELP and # TYPE each)
  * and their samples, then writes it with vp_metrics_write: a temporary file
- * in the target's directory, fsync, rename.  The collector reads the file
+ * in the target's directory, then rename.  The collector reads the file
  * whenever it is scraped, so it must never see half of one.  Names follow
  * Prometheus conventions: base units (seconds, bytes), counters ending in
  * _total, histograms as cumulative _bucket{le=...} with _sum and _count,
@@ -73,7 +73,8 @@ void vp_metrics_process(struct vp_metrics *m, const char *prefix);
 void vp_metrics_residency(struct vp_metrics *m, const char *prefix,
 			  const void *map, size_t size);
 
-/* Writes the metrics to path atomically (PATH.tmp.PID, fsync, rename).
+/* Writes the metrics to path atomically (.PATH.tmp.PID.XXXXXX, rename; no
+ * fsync: a scrape needs a whole file, not a durable one).
  * Returns 0, or VP_E_IO / VP_E_NOMEM with err filled. */
 int vp_metrics_write(const struct vp_metrics *m, const char *path, struct vp_error *err);
 

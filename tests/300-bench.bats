@@ -54,6 +54,19 @@ bench_data() {
 		[[ "$output" == *"$key"* ]] || { echo "missing $key"; false; }
 	done
 	printf '%s\n' "$output" > run.json
+	# vp-bench/2: the evidence vp-diag --check reads
+	perl -MJSON::PP -e 'local $/; my $j = decode_json(<STDIN>);
+		my $s = $j->{system};
+		for (qw(simd simd_cpu kernels affinity cpus_allowed threads_requested cgroup
+			mem_total_bytes rusage residency)) { exists $s->{$_} or die "system.$_\n" }
+		for (qw(user_seconds system_seconds major_faults minor_faults voluntary_switches
+			involuntary_switches)) { exists $s->{rusage}{$_} or die "rusage.$_\n" }
+		$s->{residency}{before} >= 0 && $s->{residency}{before} <= 1 or die "residency\n";
+		$s->{cpus_allowed} >= 1 or die "cpus\n";
+		$j->{queries_path} eq "query.fvecs" && $j->{gt_path} eq "gt.ivecs" or die "paths\n";
+		exists $j->{index}{health}{duplicate_rows} or die "health\n";
+		$j->{index}{health}{rows_checked} == 500 or die "rows\n";
+		ref $j->{index}{params} eq "HASH" or die "params\n"' <<< "$output"
 	# the result is valid input for --baseline: same numbers, no regression
 	run -0 vp-bench -i x.vpi -q query.fvecs -g gt.ivecs --baseline run.json --max-regression 100
 }
