@@ -4,7 +4,9 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "vp_alog.h"
 #include "vp_cli.h"
@@ -31,6 +33,7 @@ static void usage(void)
 	       "      --health         only the index rules, like --check without a run:\n"
 	       "                       exit 1 on a finding at warning level (a plain\n"
 	       "                       report lists them, its exit status is integrity)\n"
+	       "      --residency      page-cache residency of INDEX, per section (mincore)\n"
 	       "      --rules          list the rules: id, severity, what each reads and\n"
 	       "                       when it fires\n"
 	       "      --system         CPU and its microarchitecture, caches, NUMA nodes,\n"
@@ -50,45 +53,86 @@ static void usage(void)
 	       vp_prog, vp_prog, vp_prog, vp_prog);
 }
 
-/* Access-log summary: records, queries, and the most touched lists or
- * regions per kind. */
+/* Access-log summary: records, queries, the time span, and the most
+ * touched lists or regions per kind. */
 struct alog_sum {
-	uint64_t records, items, maxq, kinds[3];
-	uint32_t maxseg;
-	uint64_t *count; /* per (kind, item) for items < 65536 */
+	uint64_t records, items, maxq, kinds[6], item_bytes, queries;
+	uint64_t t_min, t_max;
+	uint32_t maxseg, shift;
+	uint64_t *count; /* per (kind, item) for items < 65536: IVF, HNSW */
 };
 
 static void alog_add(void *ctx, uint32_t query, uint16_t seg, uint16_t kind,
 		     const uint32_t *items, uint32_t n)
 {
 	struct alog_sum *s = ctx;
+	uint32_t first = 0;
+	int slot = kind == VP_ALOG_IVF ? 1 : kind == VP_ALOG_HNSW || kind == VP_ALOG_HNSW_REGIONS ? 2 : -1;
 	s->records++;
+	if (kind < 6)
+		s->kinds[kind]++;
+	if (kind == VP_ALOG_TIME) {
+		uint64_t t = n >= 2 ? items[0] | (uint64_t)items[1] << 32 : 0;
+		if (t && (!s->t_min || t < s->t_min))
+			s->t_min = t;
+		if (t > s->t_max)
+			s->t_max = t;
+		return;
+	}
+	if (kind == VP_ALOG_QUERY) {
+		s->queries++;
+		return;
+	}
 	s->items += n;
 	if (query + 1ull > s->maxq)
 		s->maxq = query + 1ull;
 	if (seg > s->maxseg)
 		s->maxseg = seg;
-	if (kind < 3)
-		s->kinds[kind]++;
+	if (slot < 0)
+		return;
 	if (!s->count)
 		s->count = calloc(3 * 65536, sizeof *s->count);
-	for (uint32_t i = 0; i < n && s->count && kind < 3; i++) {
+	if (kind == VP_ALOG_HNSW_REGIONS && n) {
+		s->shift = items[0];
+		first = 1;
+	}
+	for (uint32_t i = first; i < n && s->count; i++) {
 		uint32_t it = kind == VP_ALOG_HNSW ? items[i] / VP_ALOG_REGION : items[i];
 		if (it < 65536)
-			s->count[kind * 65536 + it]++;
+			s->count[slot * 65536 + it]++;
 	}
 }
 
 static void alog_report(const char *path, struct alog_sum *s, long n)
 {
 	static const char *const kn[3] = { "flat", "ivf list", "hnsw region" };
+	uint64_t kc[3];
+	struct stat st;
+	kc[0] = s->kinds[VP_ALOG_FLAT];
+	kc[1] = s->kinds[VP_ALOG_IVF];
+	kc[2] = s->kinds[VP_ALOG_HNSW] + s->kinds[VP_ALOG_HNSW_REGIONS];
 	printf("access log     %s\n", path);
 	printf("records        %ld (queries up to %llu, segments %u)\n", n,
 	       (unsigned long long)s->maxq, s->records ? s->maxseg + 1 : 0);
+	if (!stat(path, &st) && s->maxq)
+		printf("cost           %.0f bytes a query on disk (LZ4), %.1f items a query\n",
+		       (double)st.st_size / (double)s->maxq, (double)s->items / (double)s->maxq);
+	if (s->t_min) {
+		char a[32], b[32];
+		time_t t0 = (time_t)s->t_min, t1 = (time_t)s->t_max;
+		struct tm tm0, tm1;
+		strftime(a, sizeof a, "%Y-%m-%d %H:%M:%S", gmtime_r(&t0, &tm0) ? &tm0 : &tm1);
+		strftime(b, sizeof b, "%Y-%m-%d %H:%M:%S", gmtime_r(&t1, &tm1) ? &tm1 : &tm0);
+		printf("time           %s to %s UTC\n", a, b);
+	}
+	if (s->queries)
+		printf("query vectors  %llu (--log-queries)\n", (unsigned long long)s->queries);
+	if (s->kinds[VP_ALOG_HNSW_REGIONS])
+		printf("hnsw regions   %u nodes each\n", 1u << s->shift);
 	for (int k = 0; k < 3; k++) {
-		if (!s->kinds[k])
+		if (!kc[k])
 			continue;
-		printf("%-14s %llu records\n", kn[k], (unsigned long long)s->kinds[k]);
+		printf("%-14s %llu records\n", kn[k], (unsigned long long)kc[k]);
 		if (k == 0 || !s->count)
 			continue;
 		/* the ten most touched */
@@ -200,6 +244,37 @@ static int system_report(int json)
 	else
 		printf("open files     %ld\n", si.nofile);
 	printf("threads        %d by default: %s\n", si.default_threads, si.threads_why);
+	return 0;
+}
+
+/* Page-cache residency per section (mincore): what vp-warmup brought in,
+ * and what a cold start lacks. */
+static int residency_report(const char *path)
+{
+	struct vp_index ix;
+	struct vp_error err = { 0 };
+	long ps = sysconf(_SC_PAGESIZE);
+	size_t total = 0;
+	long all;
+	/* looking must not fault anything in: no huge-page hint */
+	vp_hw_set_huge_pages(0);
+	if (vp_index_open(&ix, path, &err))
+		vp_die_err(&err);
+	all = vp_resident_pages(ix.map, ix.size, &total);
+	printf("index          %s: %zu pages, %.1f%% resident\n", path, total,
+	       total ? 100.0 * (double)all / (double)total : 0.0);
+	printf("  %-15s %7s %12s %12s %9s\n", "section", "segment", "offset", "length", "resident");
+	for (uint32_t i = 0; i < ix.nsections; i++) {
+		const struct vp_section *sc = &ix.sections[i];
+		uint64_t a = sc->offset / (uint64_t)ps * (uint64_t)ps;
+		size_t np = 0;
+		long r = sc->length ? vp_resident_pages(ix.map + a, sc->offset + sc->length - a, &np) : 0;
+		printf("  %-15s %7u %12llu %12llu %8.1f%%\n", sc->name, sc->segment,
+		       (unsigned long long)sc->offset, (unsigned long long)sc->length,
+		       np ? 100.0 * (double)r / (double)np : 100.0);
+	}
+	vp_index_close(&ix);
+	vp_close_stdout();
 	return 0;
 }
 
@@ -393,6 +468,7 @@ int main(int argc, char **argv)
 		{ "target-recall", required_argument, NULL, 'R' },
 		{ "rules", no_argument, NULL, 'U' },
 		{ "health", no_argument, NULL, 'H' },
+		{ "residency", no_argument, NULL, 'Y' },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
 		{ NULL, 0, NULL, 0 },
@@ -400,7 +476,7 @@ int main(int argc, char **argv)
 	int sys = 0, verify = 1, stats = 1, c, problems = 0, json = 0;
 	const char *alog = NULL, *ipath = NULL, *runpath = NULL;
 	double target = 0;
-	int health = 0;
+	int health = 0, residency = 0;
 	struct vp_index ix;
 	struct vp_error err = { 0 };
 	const char *path;
@@ -420,6 +496,7 @@ int main(int argc, char **argv)
 		case 'R': target = vp_opt_double("--target-recall", optarg, 0, 1); break;
 		case 'U': list_rules(); vp_close_stdout(); return 0;
 		case 'H': health = 1; break;
+		case 'Y': residency = 1; break;
 		case 'h': usage(); vp_close_stdout(); return 0;
 		case 'V': vp_version();
 		default: vp_usage_error("bad option");
@@ -440,6 +517,13 @@ int main(int argc, char **argv)
 	}
 	if (ipath && optind < argc)
 		vp_usage_error("the index is given twice (-i and '%s')", argv[optind]);
+	if (residency) {
+		if (!ipath && optind < argc)
+			ipath = argv[optind++];
+		if (!ipath || optind < argc || runpath || health || sys)
+			vp_usage_error("--residency takes one INDEX and nothing else");
+		return residency_report(ipath);
+	}
 	if (health && !runpath) {
 		if (!ipath && optind < argc)
 			ipath = argv[optind++];

@@ -4,6 +4,7 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 
 #include "vp_cli.h"
@@ -72,8 +73,11 @@ static void usage(void)
 	       "                       between runs and processes\n"
 	       "      --cache-slots N  slots of a new cache file (default %d; 16..%d)\n"
 	       "      --access-log FILE  append, per query, the segments and IVF lists or\n"
-	       "                       HNSW entry regions touched (LZ4 blocks; vp-diag\n"
-	       "                       --access-log summarises it)\n"
+	       "                       HNSW level-0 regions read, and each batch's time\n"
+	       "                       (LZ4 blocks; vp-diag --access-log summarises it,\n"
+	       "                       vp-warmup --access-log plans from it)\n"
+	       "      --log-queries    with --access-log: also the query vectors, for\n"
+	       "                       vp-warmup --cache\n"
 	       VP_METRICS_HELP
 	       "      --stats          print cache hit rate, allocations per query and\n"
 	       "                       time by stage on stderr at the end\n"
@@ -218,6 +222,7 @@ int main(int argc, char **argv)
 		{ "cache-slots", required_argument, NULL, 'Z' },
 		{ "stats", no_argument, NULL, 'T' },
 		{ "access-log", required_argument, NULL, 'L' },
+		{ "log-queries", no_argument, NULL, 'Q' },
 		VP_METRICS_LONGOPTS,
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
@@ -246,7 +251,7 @@ int main(int argc, char **argv)
 	const char *cachedir = NULL, *alogpath = NULL;
 	struct vp_alog alog;
 	struct vp_cache *cache = NULL;
-	int stats = 0, cache_first = 0;
+	int stats = 0, cache_first = 0, log_queries = 0;
 	size_t cache_slots = VP_CACHE_L2_SLOTS_DEFAULT;
 	uint64_t seed;
 	struct vp_search_call call;
@@ -277,6 +282,7 @@ int main(int argc, char **argv)
 			break;
 		case 'T': stats = 1; break;
 		case 'L': alogpath = optarg; break;
+		case 'Q': log_queries = 1; break;
 		case 'P':
 			if (!strcmp(optarg, "cache-first")) {
 				cache_first = 1;
@@ -341,6 +347,8 @@ int main(int argc, char **argv)
 		vp_usage_error("%s", err.msg);
 	if ((explain || plan != VP_PLAN_AUTO) && !fexpr)
 		vp_usage_error("--explain and --plan need --filter");
+	if (log_queries && !alogpath)
+		vp_usage_error("--log-queries needs --access-log");
 	if (cache_first && !cachedir)
 		vp_usage_error("--plan cache-first needs --cache");
 
@@ -489,6 +497,17 @@ int main(int argc, char **argv)
 		if (alogpath) {
 			size_t nsearched = (size_t)got;
 			const size_t *rows = cache ? vp_cache_searched(cache, &nsearched) : NULL;
+			/* when the batch ran: for recency and the time-of-day profile */
+			uint64_t now = (uint64_t)time(NULL);
+			uint32_t tw[2] = { (uint32_t)now, (uint32_t)(now >> 32) };
+			if (vp_alog_add(&alog, (uint32_t)done, 0, VP_ALOG_TIME, tw, 2, &err))
+				vp_die_err(&err);
+			/* every query, hits included: vp-warmup --cache replays the
+			 * most frequent */
+			for (size_t j = 0; log_queries && j < (size_t)got; j++)
+				if (vp_alog_add(&alog, (uint32_t)(done + j), 0, VP_ALOG_QUERY,
+						(const uint32_t *)(const void *)(q + j * r.dim), r.dim, &err))
+					vp_die_err(&err);
 			for (size_t j = 0; j < nsearched; j++)
 				for (size_t g = 0; g < s.nseg; g++) {
 					uint16_t kind;

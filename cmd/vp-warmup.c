@@ -8,18 +8,36 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/resource.h>
+#include <time.h>
 #include <unistd.h>
 
+#include "vp_alog.h"
 #include "vp_cli.h"
 #include "vp_metrics.h"
+#include "vp_search.h"
+#include "vp_warm.h"
 
 static void usage(void)
 {
 	printf("usage: %s [options] INDEX\n"
-	       "Bring the whole index into the page cache (madvise WILLNEED, then a\n"
-	       "read of every page) and report page-cache residency before and after.\n\n"
-	       "      --lock           also mlock the index and stay in the foreground\n"
-	       "                       holding it until SIGINT or SIGTERM\n"
+	       "Bring the index into the page cache (madvise WILLNEED, then a read of\n"
+	       "every page): the whole file, or with --access-log the part recorded\n"
+	       "traffic needs, hottest first, up to a budget.  Reports page-cache\n"
+	       "residency before and after.\n\n"
+	       "      --access-log LOG plan from a vp-search --access-log: the small\n"
+	       "                       structures every query needs, then IVF lists and\n"
+	       "                       HNSW level-0 regions in order of heat\n"
+	       "      --budget SIZE|PCT  bring in at most this much (bytes, K, M, G, or a\n"
+	       "                       percentage of the file; default: all the log touched)\n"
+	       "      --strategy S     frequency, recency, correlation or all (default)\n"
+	       "      --half-life T    recency: an access's weight halves every T\n"
+	       "                       (seconds, or with m, h, d; default 1d)\n"
+	       "      --at HH:MM       recency: a time-of-day profile, only accesses within\n"
+	       "                       an hour of HH:MM (UTC) on any day count\n"
+	       "      --dry-run        print the plan (ranges, bytes, expected hit rate)\n"
+	       "                       and bring nothing in\n"
+	       "      --lock           also mlock what was brought in and stay in the\n"
+	       "                       foreground holding it until SIGINT or SIGTERM\n"
 	       "      --evict          the opposite: drop the index's pages from the page\n"
 	       "                       cache (posix_fadvise DONTNEED), to reproduce a cold\n"
 	       "                       start; pages other processes have mapped stay\n"
@@ -29,6 +47,74 @@ static void usage(void)
 	       "  -V, --version        print the version\n\n"
 	       "Exit status: 0 done, 2 usage, 3 not a valid index, 4 I/O error (or the\n"
 	       "lock was refused: RLIMIT_MEMLOCK).\n", vp_prog);
+}
+
+/* Seconds from "90", "15m", "6h", "1d"; exits 2 on anything else. */
+static double parse_duration(const char *s)
+{
+	char *end;
+	double v = strtod(s, &end);
+	double mul = !*end ? 1 : !strcmp(end, "s") ? 1 : !strcmp(end, "m") ? 60 :
+		     !strcmp(end, "h") ? 3600 : !strcmp(end, "d") ? 86400 : -1;
+	if (end == s || mul < 0 || !(v > 0) || v * mul > 1e10)
+		vp_usage_error("--half-life: '%s' is not a duration (90, 15m, 6h, 1d)", s);
+	return v * mul;
+}
+
+/* Minute of the day from "HH:MM"; exits 2 on anything else. */
+static int parse_hhmm(const char *s)
+{
+	int h, m;
+	char tail;
+	if (sscanf(s, "%d:%d%c", &h, &m, &tail) != 2 || h < 0 || h > 23 || m < 0 || m > 59)
+		vp_usage_error("--at: '%s' is not HH:MM", s);
+	return h * 60 + m;
+}
+
+static void print_plan(const char *path, const char *log, const struct vp_warm_plan *p,
+		       const struct vp_warm_opts *o, uint64_t size, const char *budget)
+{
+	static const char *const kn[] = { "flat segments", "ivf lists", "", "hnsw regions" };
+	size_t per_kind[4] = { 0 };
+	for (size_t i = 0; i < p->nunits; i++)
+		if (p->units[i].kind < 4)
+			per_kind[p->units[i].kind]++;
+	printf("plan           %s from %s, strategy %s", path, log, vp_warm_strategy_name(o->strategy));
+	if (o->strategy == VP_WARM_RECENCY || o->strategy == VP_WARM_ALL) {
+		if (o->at_minute >= 0)
+			printf(", at %02d:%02d", o->at_minute / 60, o->at_minute % 60);
+		else
+			printf(", half-life %.0f s", o->half_life);
+	}
+	printf(", budget %s\n", budget ? budget : "all the log touched");
+	printf("bytes          %llu of %llu (%.1f%%) in %zu ranges\n", (unsigned long long)p->bytes,
+	       (unsigned long long)size, size ? 100.0 * (double)p->bytes / (double)size : 0.0,
+	       p->nranges);
+	printf("always         %llu bytes (header, table, centroids, offsets, upper levels, "
+	       "quantizer)\n", (unsigned long long)p->always_bytes);
+	for (int k = 0; k < 4; k++)
+		if (per_kind[k])
+			printf("units          %zu %s planned, of %zu (%zu in the log)\n", per_kind[k],
+			       kn[k], p->units_total, p->units_seen);
+	if (!p->nunits)
+		printf("units          none planned, of %zu (%zu in the log)\n", p->units_total,
+		       p->units_seen);
+	printf("log            %llu records, %llu queries, %llu accesses%s\n",
+	       (unsigned long long)p->records, (unsigned long long)p->queries,
+	       (unsigned long long)p->accesses, p->timed ? ", timed" : ", no times (older log)");
+	printf("expected       hit rate %.1f%% of accesses, %.1f%% of queries served whole\n",
+	       p->accesses ? 100.0 * (double)p->accesses_covered / (double)p->accesses : 0.0,
+	       p->queries ? 100.0 * (double)p->queries_covered / (double)p->queries : 0.0);
+	printf("%-14s %12s %12s\n", "range", "offset", "length");
+	for (size_t i = 0; i < p->nranges; i++)
+		printf("%-14zu %12llu %12llu\n", i, (unsigned long long)p->ranges[i].off,
+		       (unsigned long long)p->ranges[i].len);
+	printf("%-14s %s\n", "order", "(units, hottest first)");
+	for (size_t i = 0; i < p->nunits && i < 20; i++)
+		printf("  %s %u, segment %u: %llu bytes, score %.3g\n",
+		       p->units[i].kind == VP_ALOG_IVF ? "list" :
+		       p->units[i].kind == VP_ALOG_FLAT ? "segment" : "region", p->units[i].item,
+		       p->units[i].seg, (unsigned long long)p->units[i].bytes, p->units[i].score);
 }
 
 static volatile sig_atomic_t stop;
@@ -93,6 +179,12 @@ int main(int argc, char **argv)
 {
 	static const struct option longopts[] = {
 		{ "lock", no_argument, NULL, 'L' },
+		{ "access-log", required_argument, NULL, 'A' },
+		{ "budget", required_argument, NULL, 'B' },
+		{ "strategy", required_argument, NULL, 'S' },
+		{ "half-life", required_argument, NULL, 'T' },
+		{ "at", required_argument, NULL, 't' },
+		{ "dry-run", no_argument, NULL, 'n' },
 		{ "evict", no_argument, NULL, 'E' },
 		VP_METRICS_LONGOPTS,
 		{ "quiet", no_argument, NULL, 'q' },
@@ -100,7 +192,15 @@ int main(int argc, char **argv)
 		{ "version", no_argument, NULL, 'V' },
 		{ NULL, 0, NULL, 0 },
 	};
-	int lock = 0, evict = 0, c;
+	int lock = 0, evict = 0, dry = 0, c;
+	const char *alogpath = NULL, *budget_s = NULL;
+	struct vp_warm_opts wo;
+	struct vp_warm_plan plan;
+	struct vp_warm_range full, *ranges = &full;
+	size_t nranges = 1;
+	const unsigned char *map;
+	size_t mapsize;
+	void *own = NULL;
 	struct vp_metrics_cli mc;
 	struct vp_metrics met;
 	uint64_t touched = 0;
@@ -114,9 +214,21 @@ int main(int argc, char **argv)
 	vp_cli_init(argc, argv);
 	vp_metrics_cli_init(&mc);
 	vp_metrics_init(&met);
+	vp_warm_opts_init(&wo);
+	memset(&plan, 0, sizeof plan);
 	while ((c = getopt_long(argc, argv, "qhV", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'L': lock = 1; break;
+		case 'A': alogpath = optarg; break;
+		case 'B': budget_s = optarg; break;
+		case 'S':
+			if ((wo.strategy = vp_warm_strategy_parse(optarg)) < 0)
+				vp_usage_error("--strategy: '%s' is not frequency, recency, correlation "
+					       "or all", optarg);
+			break;
+		case 'T': wo.half_life = parse_duration(optarg); break;
+		case 't': wo.at_minute = parse_hhmm(optarg); break;
+		case 'n': dry = 1; break;
 		case 'E': evict = 1; break;
 		case VP_METRICS_OPT_FILE: case VP_METRICS_OPT_INTERVAL:
 			vp_metrics_cli_option(&mc, c, optarg);
@@ -131,7 +243,15 @@ int main(int argc, char **argv)
 		vp_usage_error("expected one INDEX");
 	if (lock && evict)
 		vp_usage_error("--lock and --evict are opposites");
+	if (!alogpath && (budget_s || dry))
+		vp_usage_error("--budget and --dry-run go with --access-log");
+	if (alogpath && evict)
+		vp_usage_error("--evict takes no --access-log");
 	before = file_residency(argv[optind], &total);
+	/* a planned warm-up reads only its ranges: no 2 MB folios around the
+	 * header and table when the index is opened */
+	if (alogpath)
+		vp_hw_set_huge_pages(0);
 	if (vp_index_open(&ix, argv[optind], &err))
 		vp_die_err(&err);
 	t0 = vp_now_usec();
@@ -162,30 +282,81 @@ int main(int argc, char **argv)
 		vp_close_stdout();
 		return 0;
 	}
-	madvise((void *)ix.map, ix.size, MADV_WILLNEED);
-	/* WILLNEED is only a hint: reading a byte of every page makes it so */
-	for (size_t off = 0; off < ix.size; off += (size_t)ps) {
-		sink ^= ix.map[off];
-		touched++;
-		if ((touched & 4095) == 0 && vp_metrics_cli_due(&mc))
-			write_metrics(&mc, &met, argv[optind], &ix, total, before,
-				      vp_resident_pages(ix.map, ix.size, &total), touched * (uint64_t)ps,
-				      (double)(vp_now_usec() - t0) / 1e6);
-		if ((off & ((64u << 20) - 1)) == 0)
-			vp_progress("%.0f%%", 100.0 * (double)off / (double)ix.size);
+	map = ix.map;
+	mapsize = ix.size;
+	full = (struct vp_warm_range){ 0, ix.size };
+	if (alogpath) {
+		struct vp_searcher sr;
+		int fd;
+		if (budget_s && vp_warm_budget_parse(budget_s, ix.size, &wo.budget, &err))
+			vp_usage_error("%s", err.msg);
+		wo.now = (uint64_t)time(NULL);
+		/* where things are, without reading the sections a search's
+		 * checks would (links, ids): that would warm what the plan leaves */
+		if (vp_searcher_open(&sr, argv[optind], VP_OPEN_LAYOUT, &err))
+			vp_die_err(&err);
+		if (vp_warm_plan(&sr, alogpath, &wo, &plan, &err))
+			vp_die_err(&err);
+		vp_searcher_close(&sr);
+		if (dry) {
+			print_plan(argv[optind], alogpath, &plan, &wo, ix.size, budget_s);
+			vp_warm_plan_free(&plan);
+			vp_index_close(&ix);
+			vp_close_stdout();
+			return 0;
+		}
+		ranges = plan.ranges;
+		nranges = plan.nranges;
+		/* a plain mapping, random access: the index's own is made for huge
+		 * pages and readahead, which would bring in more than planned */
+		if ((fd = open(argv[optind], O_RDONLY)) < 0)
+			vp_die(VP_EXIT_IO, "%s: %s", argv[optind], strerror(errno));
+		own = mmap(NULL, ix.size, PROT_READ, MAP_SHARED, fd, 0);
+		close(fd);
+		if (own == MAP_FAILED)
+			vp_die(VP_EXIT_IO, "%s: mmap: %s", argv[optind], strerror(errno));
+		madvise(own, ix.size, MADV_RANDOM);
+		map = own;
 	}
+	for (size_t r = 0; r < nranges; r++)
+		madvise((void *)(map + ranges[r].off), ranges[r].len, MADV_WILLNEED);
+	/* WILLNEED is only a hint: reading a byte of every page makes it so;
+	 * in file order, so the disk reads sequentially */
+	for (size_t r = 0; r < nranges; r++)
+		for (uint64_t off = ranges[r].off; off < ranges[r].off + ranges[r].len;
+		     off += (uint64_t)ps) {
+			sink ^= map[off];
+			touched++;
+			if ((touched & 4095) == 0 && vp_metrics_cli_due(&mc))
+				write_metrics(&mc, &met, argv[optind], &ix, total, before,
+					      vp_resident_pages(ix.map, ix.size, &total),
+					      touched * (uint64_t)ps, (double)(vp_now_usec() - t0) / 1e6);
+			if ((touched & 16383) == 0)
+				vp_progress("%.0f%%", 100.0 * (double)off / (double)ix.size);
+		}
 	vp_progress_done();
-	if (lock && mlock(ix.map, ix.size)) {
-		struct rlimit rl;
-		int e = errno;
-		getrlimit(RLIMIT_MEMLOCK, &rl);
-		if (e == ENOMEM || e == EPERM)
-			vp_die(VP_EXIT_IO, "%s: cannot lock %zu bytes: RLIMIT_MEMLOCK is %s%llu "
-			       "bytes (raise it with 'ulimit -l' or run with CAP_IPC_LOCK)",
-			       argv[optind], ix.size, rl.rlim_cur == RLIM_INFINITY ? "unlimited, " : "",
-			       rl.rlim_cur == RLIM_INFINITY ? 0ull : (unsigned long long)rl.rlim_cur);
-		vp_die(VP_EXIT_IO, "%s: mlock: %s", argv[optind], strerror(e));
-	}
+	for (size_t r = 0; lock && r < nranges; r++)
+		if (mlock(map + ranges[r].off, ranges[r].len)) {
+			struct rlimit rl;
+			int e = errno;
+			getrlimit(RLIMIT_MEMLOCK, &rl);
+			if (e == ENOMEM || e == EPERM)
+				vp_die(VP_EXIT_IO, "%s: cannot lock %llu bytes: RLIMIT_MEMLOCK is %s%llu "
+				       "bytes (raise it with 'ulimit -l' or run with CAP_IPC_LOCK)",
+				       argv[optind], (unsigned long long)(touched * (uint64_t)ps),
+				       rl.rlim_cur == RLIM_INFINITY ? "unlimited, " : "",
+				       rl.rlim_cur == RLIM_INFINITY ? 0ull : (unsigned long long)rl.rlim_cur);
+			vp_die(VP_EXIT_IO, "%s: mlock: %s", argv[optind], strerror(e));
+		}
+	(void)mapsize;
+	if (alogpath && vp_verbose)
+		printf("%s: brought in %.1f MB of %.1f MB (%.1f%%) in %zu ranges from %s "
+		       "(strategy %s): expected hit rate %.1f%% of accesses, %.1f%% of queries "
+		       "whole\n", argv[optind], (double)plan.bytes / 1e6, (double)ix.size / 1e6,
+		       100.0 * (double)plan.bytes / (double)ix.size, plan.nranges, alogpath,
+		       vp_warm_strategy_name(wo.strategy),
+		       plan.accesses ? 100.0 * (double)plan.accesses_covered / (double)plan.accesses : 0.0,
+		       plan.queries ? 100.0 * (double)plan.queries_covered / (double)plan.queries : 0.0);
 	after = vp_resident_pages(ix.map, ix.size, &total);
 	if (vp_verbose)
 		printf("%s: %zu pages, resident before %.1f%%, after %.1f%% (%.2f s)%s\n",
@@ -201,6 +372,9 @@ int main(int argc, char **argv)
 		while (!stop)
 			pause();
 	}
+	if (own)
+		munmap(own, ix.size);
+	vp_warm_plan_free(&plan);
 	vp_index_close(&ix);
 	vp_close_stdout();
 	(void)sink;

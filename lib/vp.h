@@ -23,6 +23,7 @@
 #include "vp_metrics.h"
 #include "vp_params.h"
 #include "vp_rules.h"
+#include "vp_warm.h"
 #include "vp_search.h"
 #include "vp_stats.h"
 #include "vp_sys.h"

@@ -5,10 +5,17 @@
  * File: a sequence of blocks, each "VPAL" (4 bytes), uint32 raw length,
  * uint32 compressed length, then that many bytes of LZ4 block data.  The raw
  * data is a sequence of records: uint32 query number, uint16 segment,
- * uint16 kind (0 FLAT: the segment only, 1 IVF: probed lists, 2 HNSW:
- * level-0 entry region = entry node / VP_ALOG_REGION), uint32 count, then
- * count uint32 items.  Blocks are appended under an exclusive flock, so
- * concurrent searches may share one log.
+ * uint16 kind, uint32 count, then count uint32 items.  Kinds:
+ *   0 FLAT      the segment only
+ *   1 IVF       the lists probed
+ *   2 HNSW      (older logs) the level-0 entry region, entry node / 1024
+ *   3 HNSW      items[0] a shift s, then the level-0 regions (node >> s)
+ *               whose vectors or links the search read, sorted, unique
+ *   4 TIME      items[0..1]: Unix time in seconds (low, high 32 bits) of
+ *               the records that follow, written once per batch
+ *   5 QUERY     the query vector's float bits (vp-search --log-queries)
+ * Readers skip kinds they do not know.  Blocks are appended under an
+ * exclusive flock, so concurrent searches may share one log.
  */
 #ifndef VP_ALOG_H
 #define VP_ALOG_H
@@ -21,7 +28,10 @@
 #define VP_ALOG_REGION 1024 /* HNSW nodes per entry region */
 #define VP_ALOG_BLOCK (1u << 16)
 
-enum vp_alog_kind { VP_ALOG_FLAT = 0, VP_ALOG_IVF = 1, VP_ALOG_HNSW = 2 };
+enum vp_alog_kind {
+	VP_ALOG_FLAT = 0, VP_ALOG_IVF = 1, VP_ALOG_HNSW = 2, VP_ALOG_HNSW_REGIONS = 3,
+	VP_ALOG_TIME = 4, VP_ALOG_QUERY = 5,
+};
 
 struct vp_alog {
 	int fd;

@@ -75,11 +75,17 @@ struct vp_hnsw {
 int vp_hnsw_open(struct vp_hnsw *h, const struct vp_index *ix, uint32_t seg,
 		 uint64_t n, struct vp_error *err);
 
+/* Level-0 regions of 2^shift nodes (about a page of vectors each): the
+ * unit of the access trace and of vp-warmup's plan. */
+uint32_t vp_hnsw_region_shift(const struct vp_hnsw *h);
+#define VP_HNSW_TRACE_MAX 2048 /* regions recorded per query */
+
 /* Per-thread search state kept between calls (visited tags, heaps). */
 struct vp_hnsw_pool {
 	void **per_thread;
 	int nthreads;
-	uint32_t *trace;  /* optional: per query 1, then the level-0 entry node */
+	uint32_t *trace;  /* optional: per query a count c, the region shift, then
+			   * c - 1 level-0 regions read (sorted, unique) */
 	size_t tstride;
 };
 

@@ -63,7 +63,7 @@ int vp_hnsw_open(struct vp_hnsw *h, const struct vp_index *ix, uint32_t seg,
 	h->nblocks = s->length / ((1 + h->M) * 4);
 	/* every link and offset inside its bounds: a hostile file cannot
 	 * steer the search outside the mapping */
-	for (uint64_t i = 0; i < n; i++) {
+	for (uint64_t i = 0; i < n && !ix->layout_only; i++) {
 		const uint32_t *l = h->l0 + i * (1 + h->M0);
 		if (l[0] > h->M0)
 			goto bad;
@@ -162,6 +162,52 @@ static inline void prefetch_vec(const float *v, size_t d)
 	}
 }
 
+/* The access trace of one query: trace[0] items follow trace[1] (the
+ * region shift); items are level-0 regions (node >> shift) whose vector or
+ * links were read, deduplicated when the room runs out and at the end. */
+static int cmp_u32(const void *a, const void *b)
+{
+	uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+	return x < y ? -1 : x > y;
+}
+
+static uint32_t trace_compact(uint32_t *r, uint32_t n)
+{
+	uint32_t w = 0;
+	qsort(r, n, sizeof *r, cmp_u32);
+	for (uint32_t i = 0; i < n; i++)
+		if (!w || r[w - 1] != r[i])
+			r[w++] = r[i];
+	return w;
+}
+
+static inline void trace_add(uint32_t *trace, uint32_t node)
+{
+	uint32_t n = trace[0] - 1, reg = node >> trace[1], *r = trace + 2;
+	if (n && r[n - 1] == reg)
+		return;
+	if (n == VP_HNSW_TRACE_MAX) {
+		n = trace_compact(r, n);
+		if (n == VP_HNSW_TRACE_MAX)
+			return;  /* full: the rest of this query is not recorded */
+	}
+	r[n] = reg;
+	trace[0] = n + 2;
+}
+
+uint32_t vp_hnsw_region_shift(const struct vp_hnsw *h)
+{
+	/* about a page of vectors a region: node ids follow the input order,
+	 * not locality, so a query's nodes are spread over the whole file and
+	 * only page-sized regions let a skewed workload's hot part be a part
+	 * of the file (64 KB regions: 152 of 157 touched by every query) */
+	size_t per = 4096 / (h->d * 4);
+	uint32_t s = 0;
+	while ((2u << s) <= per && s < 20)
+		s++;
+	return per ? s : 0;
+}
+
 static int search_one(const struct vp_hnsw *h, const struct vp_kernels *kern,
 		      struct hstate *s, const float *q, size_t k, size_t ef,
 		      const struct vp_fctx *fc, uint32_t *trace, float *dist,
@@ -191,8 +237,9 @@ static int search_one(const struct vp_hnsw *h, const struct vp_kernels *kern,
 		}
 	}
 	if (trace) {
-		trace[0] = 1;
-		trace[1] = ep;
+		trace[0] = 1;   /* the shift, then no region yet */
+		trace[1] = vp_hnsw_region_shift(h);
+		trace_add(trace, ep);
 	}
 	if (ef < k)
 		ef = k;
@@ -213,6 +260,8 @@ static int search_one(const struct vp_hnsw *h, const struct vp_kernels *kern,
 		if (res->n >= ef && dc > -res->d[0])
 			break;
 		vp_nheap_pop(cand);
+		if (trace)
+			trace_add(trace, c);
 		l = h->l0 + (size_t)c * stride0;
 		cnt = l[0];
 		if (cand->n + cnt + 1 > cand->cap &&
@@ -229,6 +278,8 @@ static int search_one(const struct vp_hnsw *h, const struct vp_kernels *kern,
 				prefetch_vec(h->x + (size_t)l[j + 4] * d, d);
 			if (vp_visited_test_set(&s->vis, nb))
 				continue;
+			if (trace)
+				trace_add(trace, nb);
 			dn = vp_hnsw_dist(kern, h->metric, q, h->x + (size_t)nb * d, d);
 			if (dn < bound) {
 				if (cand->n + 1 > cand->cap &&
@@ -245,6 +296,8 @@ static int search_one(const struct vp_hnsw *h, const struct vp_kernels *kern,
 			}
 		}
 	}
+	if (trace)
+		trace[0] = 1 + trace_compact(trace + 2, trace[0] - 1);
 	/* drop the ef - k farthest, then read the rest out ascending */
 	while (res->n > k)
 		vp_nheap_pop(res);

@@ -96,6 +96,10 @@ struct vp_index {
 	struct vp_index_header hdr;
 	uint32_t nsections;
 	struct vp_section *sections;
+	/* set by vp_searcher_open(VP_OPEN_LAYOUT): the per-type opens check
+	 * section sizes but not every row (links, ids), which would read the
+	 * file; for planners that only need where things are, never search */
+	int layout_only;
 };
 
 /* Maps path read-only and validates header, table and every section's

@@ -49,7 +49,7 @@ int vp_ivf_open(struct vp_ivf *v, const struct vp_index *ix, uint32_t seg,
 	if ((rc = vp_index_need(ix, "ivf_ids", seg, n * 4, &p, err)))
 		return rc;
 	v->ids = p;
-	for (uint64_t i = 0; i < n; i++)
+	for (uint64_t i = 0; i < n && !ix->layout_only; i++)
 		if (v->ids[i] >= n)
 			goto bad;
 	if (v->type == VP_TYPE_IVF_FLAT) {

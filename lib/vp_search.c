@@ -5,8 +5,10 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <xxhash.h>
 
+#include "vp_alog.h"
 #include "vp_dist.h"
 #include "vp_sys.h"
 #include "vp_topk.h"
@@ -78,7 +80,11 @@ int vp_searcher_open(struct vp_searcher *s, const char *path, int verify,
 	s->label_locality = -1;
 	if ((rc = vp_index_open(&s->ix, path, err)))
 		return rc;
-	if (verify && (rc = vp_index_verify(&s->ix, err)))
+	s->ix.layout_only = (verify & VP_OPEN_LAYOUT) != 0;
+	/* a planner reads offsets and centroids only: no readahead around them */
+	if (s->ix.layout_only)
+		madvise((void *)s->ix.map, s->ix.size, MADV_RANDOM);
+	if ((verify & VP_OPEN_VERIFY) && (rc = vp_index_verify(&s->ix, err)))
 		goto fail;
 	nseg = vp_index_segments(&s->ix, &metas, err);
 	if (nseg < 0) {
@@ -163,7 +169,7 @@ static int search_segment(struct vp_searcher *s, struct vp_segment *g,
 
 	g->traced = 0;
 	if (s->tracing && type != VP_TYPE_FLAT) {
-		size_t stride = type == VP_TYPE_HNSW ? 2 : 1 + g->ivf.nlist;
+		size_t stride = type == VP_TYPE_HNSW ? 2 + VP_HNSW_TRACE_MAX : 1 + g->ivf.nlist;
 		if (nq * stride > g->tcap) {
 			uint32_t *t = realloc(g->trace, nq * stride * sizeof *t);
 			if (!t)
@@ -188,7 +194,7 @@ uint32_t vp_searcher_trace(const struct vp_searcher *s, size_t g, size_t i,
 {
 	const struct vp_segment *sg = &s->seg[g];
 	int type = (int)s->ix.hdr.type;
-	*kind = type == VP_TYPE_HNSW ? 2 : type == VP_TYPE_FLAT ? 0 : 1;
+	*kind = type == VP_TYPE_HNSW ? VP_ALOG_HNSW_REGIONS : type == VP_TYPE_FLAT ? 0 : 1;
 	*items = NULL;
 	if (!sg->traced)
 		return 0;

@@ -80,8 +80,12 @@ struct vp_searcher {
 uint32_t vp_searcher_trace(const struct vp_searcher *s, size_t g, size_t i,
 			   uint16_t *kind, const uint32_t **items);
 
-/* Opens and validates an index (bounds always; checksums when verify).
- * Returns 0 or a negative VP_E_*. */
+/* Opens and validates an index (bounds always; checksums when verify has
+ * VP_OPEN_VERIFY).  VP_OPEN_LAYOUT skips the per-row checks that read
+ * whole sections (HNSW links, IVF ids): the searcher then knows where
+ * everything is but must not search.  Returns 0 or a negative VP_E_*. */
+#define VP_OPEN_VERIFY 1
+#define VP_OPEN_LAYOUT 2
 int vp_searcher_open(struct vp_searcher *s, const char *path, int verify,
 		     struct vp_error *err);
 

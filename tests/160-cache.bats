@@ -173,8 +173,10 @@ cache_data() {
 	vp-build -t IVF_FLAT -p nlist=8 -o ivf.vpi base.fvecs
 	run -0 vp-search -i ivf.vpi -p nprobe=3 --access-log a.log query.fvecs
 	run -0 vp-diag --access-log a.log
-	[[ "${lines[1]}" == "records        20 (queries up to 20, segments 1)" ]]
+	# 20 queries and the batch's time
+	[[ "${lines[1]}" == "records        21 (queries up to 20, segments 1)" ]]
 	[[ "$output" == *"ivf list       20 records"* ]]
+	[[ "$output" == *"time           "*" UTC"* ]]
 	# three lists per query: the counts of the listed lists add up to at most 60
 	sum=$(printf '%s\n' "$output" | awk '$1 == "ivf" && $2 == "list" && NF == 4 { s += $4 } END { print s }')
 	[ "$sum" -le 60 ] && [ "$sum" -gt 0 ]
@@ -182,8 +184,13 @@ cache_data() {
 	vp-build -t HNSW --segment-size 300 -o h.vpi base.fvecs
 	run -0 vp-search -i h.vpi --access-log a.log query.fvecs
 	run -0 vp-diag --access-log a.log
-	[[ "${lines[1]}" == "records        60 (queries up to 20, segments 2)" ]]
+	[[ "${lines[1]}" == "records        62 (queries up to 20, segments 2)" ]]
 	[[ "$output" == *"hnsw region    40 records"* ]]
+	# --log-queries keeps the vectors too
+	run -0 vp-search -i h.vpi --access-log q.log --log-queries query.fvecs
+	run -0 vp-diag --access-log q.log
+	[[ "$output" == *"query vectors  20 (--log-queries)"* ]]
+	run -2 vp-search -i h.vpi --log-queries query.fvecs
 	echo garbage > bad.log
 	run -3 vp-diag --access-log bad.log
 	[[ "$output" == *"bad.log: bad access-log block at offset 0"* ]]

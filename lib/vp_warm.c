@@ -1,0 +1,635 @@
+/*
+ * vp_warm: the warm-up planner.  See vp_warm.h.
+ */
+#define _GNU_SOURCE 1
+#include "vp_warm.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "vp_alog.h"
+
+int vp_warm_strategy_parse(const char *s)
+{
+	static const char *const n[] = { "frequency", "recency", "correlation", "all" };
+	for (int i = 0; i < 4; i++)
+		if (!strcmp(s, n[i]))
+			return i;
+	return -1;
+}
+
+const char *vp_warm_strategy_name(int s)
+{
+	static const char *const n[] = { "frequency", "recency", "correlation", "all" };
+	return s >= 0 && s < 4 ? n[s] : "?";
+}
+
+int vp_warm_budget_parse(const char *s, uint64_t size, uint64_t *bytes, struct vp_error *err)
+{
+	char *end;
+	double v = strtod(s, &end);
+	if (end == s || !(v >= 0) || !isfinite(v))
+		return vp_seterr(err, VP_E_ARG, "--budget: '%s' is not a size or a percentage", s);
+	if (*end == '%' && !end[1]) {
+		if (v > 100)
+			return vp_seterr(err, VP_E_ARG, "--budget: %s is over 100%%", s);
+		*bytes = (uint64_t)(v / 100 * (double)size);
+		return 0;
+	}
+	if (*end && end[1])
+		return vp_seterr(err, VP_E_ARG, "--budget: '%s' is not a size or a percentage", s);
+	switch (*end) {
+	case 0: break;
+	case 'k': case 'K': v *= 1024; break;
+	case 'm': case 'M': v *= 1048576; break;
+	case 'g': case 'G': v *= 1073741824; break;
+	default: return vp_seterr(err, VP_E_ARG, "--budget: '%s' is not a size or a percentage", s);
+	}
+	if (v > 1.8e19)
+		return vp_seterr(err, VP_E_ARG, "--budget: '%s' is too large", s);
+	*bytes = (uint64_t)v;
+	return 0;
+}
+
+void vp_warm_opts_init(struct vp_warm_opts *o)
+{
+	o->strategy = VP_WARM_ALL;
+	o->budget = UINT64_MAX;
+	o->half_life = 86400;
+	o->at_minute = -1;
+	o->now = 0;
+}
+
+/* ------------------------------------------------------------ the units */
+
+#define MAXR 3
+struct unit {
+	uint16_t seg, kind;
+	uint32_t item;
+	struct vp_warm_range r[MAXR];
+	int nr;
+	uint64_t bytes;
+	double freq, rec, co;
+	int planned;
+};
+
+struct seg_units {
+	size_t base, n;     /* units base .. base + n */
+	int kind;
+	uint32_t shift;     /* HNSW */
+};
+
+struct ctx {
+	const struct vp_searcher *s;
+	const struct vp_warm_opts *o;
+	struct unit *u;
+	size_t nu;
+	struct seg_units *su;
+	/* the log */
+	uint64_t t;               /* time of the records being read */
+	int timed;
+	uint32_t cur_q;           /* query being read */
+	int in_q;
+	uint32_t *qunits;         /* unit ids of every query, concatenated */
+	size_t nqu, capqu;
+	size_t *qstart;           /* query i: qunits[qstart[i] .. qstart[i + 1]) */
+	size_t nq, capq;
+	int oom;
+	uint64_t accesses;
+};
+
+static uint64_t off_of(const struct vp_searcher *s, const void *p)
+{
+	return (uint64_t)((const unsigned char *)p - s->ix.map);
+}
+
+static void add_range(struct unit *u, const struct vp_searcher *s, const void *p, uint64_t len)
+{
+	if (!p || !len || u->nr == MAXR)
+		return;
+	u->r[u->nr].off = off_of(s, p);
+	u->r[u->nr].len = len;
+	u->nr++;
+	u->bytes += len;
+}
+
+/* The units of every segment, and the extents they cover (the rest of the
+ * file is the always-needed part). */
+static int make_units(struct ctx *c, struct vp_warm_range **ext, size_t *next)
+{
+	const struct vp_searcher *s = c->s;
+	int type = (int)s->ix.hdr.type;
+	size_t total = 0, ne = 0;
+	struct vp_warm_range *e;
+
+	c->su = calloc(s->nseg ? s->nseg : 1, sizeof *c->su);
+	if (!c->su)
+		return VP_E_NOMEM;
+	for (size_t g = 0; g < s->nseg; g++) {
+		const struct vp_segment *sg = &s->seg[g];
+		size_t n = 1;
+		c->su[g].base = total;
+		if (type == VP_TYPE_HNSW) {
+			c->su[g].shift = vp_hnsw_region_shift(&sg->hnsw);
+			n = (sg->hnsw.n + (1u << c->su[g].shift) - 1) >> c->su[g].shift;
+			c->su[g].kind = VP_ALOG_HNSW_REGIONS;
+		} else if (type != VP_TYPE_FLAT) {
+			n = sg->ivf.nlist;
+			c->su[g].kind = VP_ALOG_IVF;
+		} else
+			c->su[g].kind = VP_ALOG_FLAT;
+		c->su[g].n = n;
+		total += n;
+	}
+	c->u = calloc(total ? total : 1, sizeof *c->u);
+	e = calloc(3 * (s->nseg ? s->nseg : 1), sizeof *e);
+	if (!c->u || !e) {
+		free(e);
+		return VP_E_NOMEM;
+	}
+	c->nu = total;
+	for (size_t g = 0; g < s->nseg; g++) {
+		const struct vp_segment *sg = &s->seg[g];
+		struct unit *u = c->u + c->su[g].base;
+		if (type == VP_TYPE_HNSW) {
+			const struct vp_hnsw *h = &sg->hnsw;
+			uint32_t sh = c->su[g].shift;
+			size_t rowx = h->d * 4, rowl = (1 + h->M0) * 4;
+			for (size_t r = 0; r < c->su[g].n; r++) {
+				size_t lo = r << sh, hi = (r + 1) << sh;
+				if (hi > h->n)
+					hi = h->n;
+				u[r].seg = (uint16_t)g;
+				u[r].kind = VP_ALOG_HNSW_REGIONS;
+				u[r].item = (uint32_t)r;
+				add_range(&u[r], s, (const unsigned char *)h->x + lo * rowx, (hi - lo) * rowx);
+				add_range(&u[r], s, (const unsigned char *)h->l0 + lo * rowl, (hi - lo) * rowl);
+			}
+			e[ne++] = (struct vp_warm_range){ off_of(s, h->x), h->n * rowx };
+			e[ne++] = (struct vp_warm_range){ off_of(s, h->l0), h->n * rowl };
+		} else if (type != VP_TYPE_FLAT) {
+			const struct vp_ivf *v = &sg->ivf;
+			size_t code = type == VP_TYPE_IVF_FLAT ? v->d * 4 : type == VP_TYPE_IVF_SQ8 ? v->d : v->m;
+			for (size_t l = 0; l < v->nlist; l++) {
+				uint64_t a = v->offsets[l], b = v->offsets[l + 1];
+				u[l].seg = (uint16_t)g;
+				u[l].kind = VP_ALOG_IVF;
+				u[l].item = (uint32_t)l;
+				add_range(&u[l], s, v->ids + a, (b - a) * 4);
+				add_range(&u[l], s, v->data + a * code, (b - a) * code);
+				if (v->norms)
+					add_range(&u[l], s, v->norms + a, (b - a) * 4);
+			}
+			e[ne++] = (struct vp_warm_range){ off_of(s, v->ids), v->n * 4 };
+			e[ne++] = (struct vp_warm_range){ off_of(s, v->data), v->n * code };
+			if (v->norms)
+				e[ne++] = (struct vp_warm_range){ off_of(s, v->norms), v->n * 4 };
+		} else {
+			u[0].seg = (uint16_t)g;
+			u[0].kind = VP_ALOG_FLAT;
+			add_range(&u[0], s, sg->flat.x, sg->flat.n * sg->flat.d * 4);
+			if (sg->flat.norms)
+				add_range(&u[0], s, sg->flat.norms, sg->flat.n * 4);
+			e[ne++] = (struct vp_warm_range){ off_of(s, sg->flat.x), sg->flat.n * sg->flat.d * 4 };
+			if (sg->flat.norms && off_of(s, sg->flat.norms) < s->ix.size)
+				e[ne++] = (struct vp_warm_range){ off_of(s, sg->flat.norms), sg->flat.n * 4 };
+		}
+	}
+	*ext = e;
+	*next = ne;
+	return 0;
+}
+
+/* -------------------------------------------------------------- the log */
+
+static void end_query(struct ctx *c)
+{
+	if (!c->in_q)
+		return;
+	c->in_q = 0;
+}
+
+static void push_unit(struct ctx *c, size_t id, double w_rec)
+{
+	struct unit *u = &c->u[id];
+	u->freq += 1;
+	u->rec += w_rec;
+	c->accesses++;
+	if (c->nqu == c->capqu) {
+		size_t cap = c->capqu ? 2 * c->capqu : 4096;
+		uint32_t *p = realloc(c->qunits, cap * sizeof *p);
+		if (!p) {
+			c->oom = 1;
+			return;
+		}
+		c->qunits = p;
+		c->capqu = cap;
+	}
+	c->qunits[c->nqu++] = (uint32_t)id;
+}
+
+static double rec_weight(const struct ctx *c)
+{
+	const struct vp_warm_opts *o = c->o;
+	if (!c->timed)
+		return 1;
+	if (o->at_minute >= 0) {
+		/* the time-of-day profile: an hour either side, whatever the day */
+		int m = (int)((c->t / 60) % 1440), d = abs(m - o->at_minute);
+		if (d > 720)
+			d = 1440 - d;
+		return d <= 60 ? 1 : 0;
+	}
+	return c->t >= o->now ? 1 : pow(0.5, (double)(o->now - c->t) / o->half_life);
+}
+
+static void on_record(void *ctx, uint32_t query, uint16_t seg, uint16_t kind,
+		      const uint32_t *items, uint32_t n)
+{
+	struct ctx *c = ctx;
+	const struct seg_units *su;
+	double w;
+
+	if (c->oom)
+		return;
+	if (kind == VP_ALOG_TIME) {
+		if (n >= 2) {
+			c->t = items[0] | (uint64_t)items[1] << 32;
+			c->timed = 1;
+		}
+		return;
+	}
+	if (kind == VP_ALOG_QUERY || kind > VP_ALOG_QUERY)
+		return;
+	if (seg >= c->s->nseg)
+		return; /* a log of another index: what matches is used */
+	/* a new query starts a new co-access group */
+	if (!c->in_q || query != c->cur_q) {
+		end_query(c);
+		if (c->nq + 1 >= c->capq) {
+			size_t cap = c->capq ? 2 * c->capq : 1024;
+			size_t *p = realloc(c->qstart, cap * sizeof *p);
+			if (!p) {
+				c->oom = 1;
+				return;
+			}
+			c->qstart = p;
+			c->capq = cap;
+		}
+		c->qstart[c->nq++] = c->nqu;
+		c->cur_q = query;
+		c->in_q = 1;
+	}
+	su = &c->su[seg];
+	w = rec_weight(c);
+	if (kind == VP_ALOG_FLAT && su->kind == VP_ALOG_FLAT) {
+		push_unit(c, su->base, w);
+	} else if (kind == VP_ALOG_IVF && su->kind == VP_ALOG_IVF) {
+		for (uint32_t i = 0; i < n; i++)
+			if (items[i] < su->n)
+				push_unit(c, su->base + items[i], w);
+	} else if (kind == VP_ALOG_HNSW_REGIONS && su->kind == VP_ALOG_HNSW_REGIONS && n) {
+		/* regions of another size (a log of an older build): mapped through
+		 * the node range they cover */
+		uint32_t ls = items[0], prev = UINT32_MAX;
+		for (uint32_t i = 1; i < n; i++) {
+			uint64_t lo = (uint64_t)items[i] << ls, hi = ((uint64_t)items[i] + 1) << ls;
+			for (uint64_t r = lo >> su->shift; r < su->n && (r << su->shift) < hi; r++)
+				if (r != prev) {
+					push_unit(c, su->base + r, w);
+					prev = (uint32_t)r;
+				}
+		}
+	} else if (kind == VP_ALOG_HNSW && su->kind == VP_ALOG_HNSW_REGIONS) {
+		/* older logs: the entry node only */
+		for (uint32_t i = 0; i < n; i++) {
+			uint64_t r = (uint64_t)items[i] >> su->shift;
+			if (r < su->n)
+				push_unit(c, su->base + r, w);
+		}
+	}
+}
+
+/* ------------------------------------------------------------- the plan */
+
+static int by_score(const void *a, const void *b, void *ctx)
+{
+	const struct unit *u = ctx;
+	const struct unit *x = &u[*(const uint32_t *)a], *y = &u[*(const uint32_t *)b];
+	if (x->co != y->co)  /* used as the sort key, see rank() */
+		return x->co < y->co ? 1 : -1;
+	return *(const uint32_t *)a < *(const uint32_t *)b ? -1 : 1;
+}
+
+/* Orders the units with a score > 0 by key (stored in co, temporarily). */
+static uint32_t *rank(struct ctx *c, const double *key, size_t *n)
+{
+	uint32_t *ord = malloc((c->nu ? c->nu : 1) * sizeof *ord);
+	double *save = malloc((c->nu ? c->nu : 1) * sizeof *save);
+	size_t m = 0;
+	if (!ord || !save) {
+		free(ord);
+		free(save);
+		return NULL;
+	}
+	for (size_t i = 0; i < c->nu; i++) {
+		save[i] = c->u[i].co;
+		c->u[i].co = key[i];
+		if (key[i] > 0)
+			ord[m++] = (uint32_t)i;
+	}
+	qsort_r(ord, m, sizeof *ord, by_score, c->u);
+	for (size_t i = 0; i < c->nu; i++)
+		c->u[i].co = save[i];
+	free(save);
+	*n = m;
+	return ord;
+}
+
+static int cmp_range(const void *a, const void *b)
+{
+	const struct vp_warm_range *x = a, *y = b;
+	return x->off < y->off ? -1 : x->off > y->off;
+}
+
+/* The plan is a bitmap of the file's pages: a unit costs the pages it
+ * adds, so the budget is honoured exactly however units share pages. */
+struct pages {
+	uint64_t *bits;
+	uint64_t n, ps;
+};
+
+static uint64_t pages_cost(const struct pages *pg, const struct vp_warm_range *r, int nr)
+{
+	uint64_t cost = 0;
+	for (int i = 0; i < nr; i++) {
+		if (!r[i].len)
+			continue;
+		for (uint64_t q = r[i].off / pg->ps; q <= (r[i].off + r[i].len - 1) / pg->ps && q < pg->n; q++)
+			cost += !((pg->bits[q / 64] >> (q % 64)) & 1);
+	}
+	return cost * pg->ps;
+}
+
+static void pages_set(struct pages *pg, const struct vp_warm_range *r, int nr)
+{
+	for (int i = 0; i < nr; i++) {
+		if (!r[i].len)
+			continue;
+		for (uint64_t q = r[i].off / pg->ps; q <= (r[i].off + r[i].len - 1) / pg->ps && q < pg->n; q++)
+			pg->bits[q / 64] |= 1ull << (q % 64);
+	}
+}
+
+int vp_warm_plan(const struct vp_searcher *s, const char *logpath,
+		 const struct vp_warm_opts *o, struct vp_warm_plan *p, struct vp_error *err)
+{
+	struct ctx c;
+	struct vp_warm_range *ext = NULL, *always = NULL;
+	size_t next = 0, nal = 0;
+	struct pages pg = { NULL, 0, (uint64_t)sysconf(_SC_PAGESIZE) };
+	uint32_t *ord = NULL;
+	double *key = NULL;
+	uint64_t used = 0, budget = o->budget;
+	long nrec;
+	int rc = 0;
+
+	memset(p, 0, sizeof *p);
+	memset(&c, 0, sizeof c);
+	c.s = s;
+	c.o = o;
+	if (make_units(&c, &ext, &next)) {
+		rc = vp_seterr(err, VP_E_NOMEM, "out of memory");
+		goto out;
+	}
+	nrec = vp_alog_read(logpath, on_record, &c, err);
+	if (nrec < 0) {
+		rc = (int)nrec;
+		goto out;
+	}
+	end_query(&c);
+	if (c.oom) {
+		rc = vp_seterr(err, VP_E_NOMEM, "out of memory reading %s", logpath);
+		goto out;
+	}
+	if (c.nq)
+		c.qstart[c.nq] = c.nqu;
+	p->records = (uint64_t)nrec;
+	p->timed = c.timed;
+	p->accesses = c.accesses;
+	p->queries = c.nq;
+	p->units_total = c.nu;
+
+	/* the always-needed part: the file minus the units' extents */
+	always = malloc((next + 1) * sizeof *always);
+	key = calloc(c.nu ? c.nu : 1, sizeof *key);
+	pg.n = (s->ix.size + pg.ps - 1) / pg.ps;
+	pg.bits = calloc(pg.n / 64 + 1, sizeof *pg.bits);
+	if (!always || !pg.bits || !key) {
+		rc = vp_seterr(err, VP_E_NOMEM, "out of memory");
+		goto out;
+	}
+	qsort(ext, next, sizeof *ext, cmp_range);
+	{
+		uint64_t pos = 0;
+		for (size_t i = 0; i < next; i++) {
+			if (ext[i].off > pos)
+				always[nal++] = (struct vp_warm_range){ pos, ext[i].off - pos };
+			if (ext[i].off + ext[i].len > pos)
+				pos = ext[i].off + ext[i].len;
+		}
+		if (pos < s->ix.size)
+			always[nal++] = (struct vp_warm_range){ pos, s->ix.size - pos };
+	}
+	/* always first, cut at the budget */
+	for (size_t i = 0; i < nal; i++) {
+		uint64_t cost = pages_cost(&pg, &always[i], 1);
+		struct vp_warm_range r = always[i];
+		if (used + cost > budget) {
+			/* what fits of it, whole pages */
+			uint64_t room = (budget - used) / pg.ps * pg.ps;
+			if (!room)
+				break;
+			r.len = room < r.len ? room : r.len;
+			cost = pages_cost(&pg, &r, 1);
+			while (used + cost > budget && r.len > pg.ps) {
+				r.len -= pg.ps;
+				cost = pages_cost(&pg, &r, 1);
+			}
+			if (used + cost > budget)
+				break;
+		}
+		pages_set(&pg, &r, 1);
+		used += cost;
+	}
+	p->always_bytes = used;
+
+	/* heat under the strategy */
+	{
+		double fmax = 0, rmax = 0;
+		for (size_t i = 0; i < c.nu; i++) {
+			fmax = c.u[i].freq > fmax ? c.u[i].freq : fmax;
+			rmax = c.u[i].rec > rmax ? c.u[i].rec : rmax;
+			p->units_seen += c.u[i].freq > 0;
+		}
+		for (size_t i = 0; i < c.nu; i++) {
+			const struct unit *u = &c.u[i];
+			switch (o->strategy) {
+			case VP_WARM_FREQUENCY: case VP_WARM_CORRELATION: key[i] = u->freq; break;
+			case VP_WARM_RECENCY: key[i] = u->rec; break;
+			default:
+				key[i] = (fmax > 0 ? u->freq / fmax : 0) + (rmax > 0 ? u->rec / rmax : 0);
+			}
+		}
+	}
+	{
+		size_t n = 0;
+		uint64_t seeds_until = budget;
+		int co = o->strategy == VP_WARM_CORRELATION || o->strategy == VP_WARM_ALL;
+		if (!(ord = rank(&c, key, &n))) {
+			rc = vp_seterr(err, VP_E_NOMEM, "out of memory");
+			goto out;
+		}
+		/* correlation: the hottest units seed half of what is left */
+		if (co && budget != UINT64_MAX)
+			seeds_until = used + (budget - used) / 2;
+		for (size_t i = 0; i < n; i++) {
+			struct unit *u = &c.u[ord[i]];
+			uint64_t cost = pages_cost(&pg, u->r, u->nr);
+			if (used + cost > seeds_until)
+				continue;
+			u->planned = 1;
+			pages_set(&pg, u->r, u->nr);
+			used += cost;
+		}
+		if (co) {
+			/* co-access: every query touching a planned unit adds one to
+			 * each other unit it touched */
+			for (size_t q = 0; q < c.nq; q++) {
+				int hot = 0;
+				for (size_t j = c.qstart[q]; j < c.qstart[q + 1] && !hot; j++)
+					hot = c.u[c.qunits[j]].planned;
+				if (hot)
+					for (size_t j = c.qstart[q]; j < c.qstart[q + 1]; j++)
+						if (!c.u[c.qunits[j]].planned)
+							c.u[c.qunits[j]].co += 1;
+			}
+			/* then by co-access, heat breaking ties (a fraction below 1) */
+			{
+				double kmax = 0;
+				for (size_t i = 0; i < c.nu; i++)
+					kmax = key[i] > kmax ? key[i] : kmax;
+				for (size_t i = 0; i < c.nu; i++)
+					key[i] = c.u[i].planned ? 0 :
+						 c.u[i].co + (kmax > 0 ? 0.5 * key[i] / kmax : 0);
+			}
+			free(ord);
+			if (!(ord = rank(&c, key, &n))) {
+				rc = vp_seterr(err, VP_E_NOMEM, "out of memory");
+				goto out;
+			}
+			for (size_t i = 0; i < n; i++) {
+				struct unit *u = &c.u[ord[i]];
+				uint64_t cost;
+				if (u->freq <= 0)
+					continue;
+				cost = pages_cost(&pg, u->r, u->nr);
+				if (used + cost > budget)
+					continue;
+				u->planned = 2;
+				pages_set(&pg, u->r, u->nr);
+				used += cost;
+			}
+		}
+	}
+	/* the planned units, in the order chosen; their ranges */
+	p->units = malloc((c.nu ? c.nu : 1) * sizeof *p->units);
+	if (!p->units) {
+		rc = vp_seterr(err, VP_E_NOMEM, "out of memory");
+		goto out;
+	}
+	for (int pass = 1; pass <= 2; pass++) {
+		/* chosen order: seeds by heat, then co-accessed by their score */
+		size_t n = 0;
+		for (size_t i = 0; i < c.nu; i++)
+			key[i] = c.u[i].planned == pass ? (pass == 1 ? c.u[i].freq + c.u[i].rec : c.u[i].co) + 1 : 0;
+		free(ord);
+		if (!(ord = rank(&c, key, &n))) {
+			rc = vp_seterr(err, VP_E_NOMEM, "out of memory");
+			goto out;
+		}
+		for (size_t i = 0; i < n; i++) {
+			struct unit *u = &c.u[ord[i]];
+			p->units[p->nunits++] = (struct vp_warm_unit){ u->seg, u->kind, u->item, u->bytes,
+								       pass == 1 ? u->freq : u->co };
+		}
+	}
+	/* coverage in the log: accesses, and queries served whole */
+	for (size_t q = 0; q < c.nq; q++) {
+		int all = 1;
+		for (size_t j = c.qstart[q]; j < c.qstart[q + 1]; j++) {
+			if (c.u[c.qunits[j]].planned)
+				p->accesses_covered++;
+			else
+				all = 0;
+		}
+		p->queries_covered += (uint64_t)all;
+	}
+	/* the ranges: runs of planned pages, in file order */
+	{
+		size_t n = 0, cap = 16;
+		p->ranges = malloc(cap * sizeof *p->ranges);
+		for (uint64_t q = 0; p->ranges && q < pg.n; q++) {
+			struct vp_warm_range *nr;
+			if (!((pg.bits[q / 64] >> (q % 64)) & 1))
+				continue;
+			if (n && p->ranges[n - 1].off + p->ranges[n - 1].len == q * pg.ps) {
+				p->ranges[n - 1].len += pg.ps;
+				continue;
+			}
+			if (n == cap) {
+				nr = realloc(p->ranges, 2 * cap * sizeof *nr);
+				if (!nr) {
+					free(p->ranges);
+					p->ranges = NULL;
+					break;
+				}
+				p->ranges = nr;
+				cap *= 2;
+			}
+			p->ranges[n++] = (struct vp_warm_range){ q * pg.ps, pg.ps };
+		}
+		if (!p->ranges) {
+			rc = vp_seterr(err, VP_E_NOMEM, "out of memory");
+			goto out;
+		}
+		/* the last page ends at the file's end */
+		if (n && p->ranges[n - 1].off + p->ranges[n - 1].len > s->ix.size)
+			p->ranges[n - 1].len = s->ix.size - p->ranges[n - 1].off;
+		p->nranges = n;
+		for (size_t i = 0; i < n; i++)
+			p->bytes += p->ranges[i].len;
+	}
+out:
+	if (rc)
+		vp_warm_plan_free(p);
+	free(ext);
+	free(always);
+	free(pg.bits);
+	free(ord);
+	free(key);
+	free(c.u);
+	free(c.su);
+	free(c.qunits);
+	free(c.qstart);
+	return rc;
+}
+
+void vp_warm_plan_free(struct vp_warm_plan *p)
+{
+	free(p->ranges);
+	free(p->units);
+	memset(p, 0, sizeof *p);
+}

@@ -1,0 +1,87 @@
+/*
+ * vp_warm: plan what to bring into memory before traffic, from an access
+ * log (vp-search --access-log).
+ *
+ * An index is cut into units a query may or may not touch: an IVF list
+ * (its ids and codes), an HNSW level-0 region (2^shift nodes: their vectors
+ * and links), a FLAT segment (all its vectors: every query scans them).
+ * Everything else (header, section table, centroids, offsets, upper HNSW
+ * levels, quantizer parameters, labels) is small and every query needs it:
+ * always planned, first.  Units are ranked by heat under a strategy and
+ * taken in that order while they fit the budget; the plan is their byte
+ * ranges, merged and in file order, so the disk reads sequentially.
+ *
+ * Strategies:
+ *   frequency    accesses counted
+ *   recency      accesses weighted 0.5^(age / half-life); with a time of day
+ *                (at_minute), only accesses within an hour of it count, so a
+ *                cron job can warm for a daily peak
+ *   correlation  the most frequent units for half the budget, then the
+ *                units most often touched by the same queries as those
+ *                (co-access: what follows a hot unit), so the queries that
+ *                touch the hot part are served whole
+ *   all          frequency and recency summed (each scaled to 1), then
+ *                co-access as in correlation
+ */
+#ifndef VP_WARM_H
+#define VP_WARM_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "vp_err.h"
+#include "vp_search.h"
+
+enum vp_warm_strategy {
+	VP_WARM_FREQUENCY = 0, VP_WARM_RECENCY = 1, VP_WARM_CORRELATION = 2, VP_WARM_ALL = 3,
+};
+
+/* "frequency", ...; -1 otherwise. */
+int vp_warm_strategy_parse(const char *s);
+const char *vp_warm_strategy_name(int s);
+
+/* Parses a budget: bytes with an optional K, M, G suffix (powers of 1024),
+ * or a percentage of size ("50%").  Returns 0 or VP_E_ARG. */
+int vp_warm_budget_parse(const char *s, uint64_t size, uint64_t *bytes, struct vp_error *err);
+
+struct vp_warm_opts {
+	int strategy;
+	uint64_t budget;      /* bytes; UINT64_MAX: every unit the log touched */
+	double half_life;     /* seconds (recency) */
+	int at_minute;        /* minute of the day, UTC, or -1 */
+	uint64_t now;         /* Unix seconds, the age reference */
+};
+
+void vp_warm_opts_init(struct vp_warm_opts *o);
+
+struct vp_warm_range {
+	uint64_t off, len;
+};
+
+struct vp_warm_unit {
+	uint16_t seg, kind;   /* kind: VP_ALOG_FLAT, VP_ALOG_IVF, VP_ALOG_HNSW_REGIONS */
+	uint32_t item;        /* list, or region */
+	uint64_t bytes;
+	double score;
+};
+
+struct vp_warm_plan {
+	struct vp_warm_range *ranges;  /* merged, page-aligned, in file order */
+	size_t nranges;
+	uint64_t bytes, always_bytes;  /* planned in all, of which always-needed */
+	struct vp_warm_unit *units;    /* planned units, in the order chosen */
+	size_t nunits, units_total, units_seen;
+	uint64_t accesses, accesses_covered;  /* unit accesses in the log */
+	uint64_t queries, queries_covered;    /* queries whose units are all planned */
+	uint64_t records;
+	int timed;                            /* the log had TIME records */
+};
+
+/* Plans from the log at logpath for the opened index s.  Returns 0, or
+ * VP_E_FORMAT / VP_E_IO (the log), VP_E_NOMEM. */
+int vp_warm_plan(const struct vp_searcher *s, const char *logpath,
+		 const struct vp_warm_opts *o, struct vp_warm_plan *p, struct vp_error *err);
+
+void vp_warm_plan_free(struct vp_warm_plan *p);
+
+#endif

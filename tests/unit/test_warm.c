@@ -1,0 +1,187 @@
+/* test_warm: the warm-up planner on synthetic access logs whose answer is
+ * known: the hottest unit, a unit hot only in the morning, a pair always
+ * accessed together; the budget honoured to the page; coverage counted. */
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "check.h"
+#include "vp.h"
+#include "vp_alog.h"
+
+#define SEGS 8
+#define ROWS 64
+#define D 1024 /* a row is a page: every segment costs the same */
+
+static char dir[] = "/tmp/vpwarm.XXXXXX";
+static char ipath[300], lpath[300];
+
+static void rec(struct vp_alog *a, uint32_t q, uint16_t seg)
+{
+	struct vp_error err = { 0 };
+	CHECK(vp_alog_add(a, q, seg, VP_ALOG_FLAT, NULL, 0, &err) == 0, "log: %s", err.msg);
+}
+
+static void stamp(struct vp_alog *a, uint64_t t)
+{
+	struct vp_error err = { 0 };
+	uint32_t w[2] = { (uint32_t)t, (uint32_t)(t >> 32) };
+	CHECK(vp_alog_add(a, 0, 0, VP_ALOG_TIME, w, 2, &err) == 0, "time: %s", err.msg);
+}
+
+/* The planned segments, in order, as digits ("36"). */
+static const char *plan(const struct vp_searcher *s, int strategy, uint64_t budget, int at,
+			uint64_t now, struct vp_warm_plan *p)
+{
+	static char out[64];
+	struct vp_warm_opts o;
+	struct vp_error err = { 0 };
+	size_t n = 0;
+	vp_warm_opts_init(&o);
+	o.strategy = strategy;
+	o.budget = budget;
+	o.at_minute = at;
+	o.now = now;
+	CHECK(vp_warm_plan(s, lpath, &o, p, &err) == 0, "plan: %s", err.msg);
+	for (size_t i = 0; i < p->nunits && n + 1 < sizeof out; i++)
+		out[n++] = (char)('0' + p->units[i].seg);
+	out[n] = 0;
+	return out;
+}
+
+int main(void)
+{
+	struct vp_build_opts o;
+	struct vp_index_writer w;
+	struct vp_searcher s;
+	struct vp_error err = { 0 };
+	struct vp_alog a;
+	struct vp_warm_plan p;
+	float *x = malloc(sizeof(float) * SEGS * ROWS * D);
+	uint64_t seg_bytes, always, budget2, day0 = 1795000000ull / 86400 * 86400;
+	uint64_t b;
+	const char *got;
+	uint32_t q = 0;
+
+	CHECK(mkdtemp(dir) != NULL, "temp dir");
+	snprintf(ipath, sizeof ipath, "%s/x.vpi", dir);
+	snprintf(lpath, sizeof lpath, "%s/a.log", dir);
+	for (size_t i = 0; i < (size_t)SEGS * ROWS * D; i++)
+		x[i] = (float)((i * 2654435761u) % 1000) / 1000.0f;
+	vp_build_opts_init(&o);
+	o.threads = 1;
+	o.segment_size = ROWS;
+	CHECK(vp_index_writer_open(&w, ipath, &err) == 0 &&
+	      vp_build_index(&w, x, SEGS * ROWS, D, &o, &err) == 0, "build: %s", err.msg);
+	CHECK(vp_searcher_open(&s, ipath, VP_OPEN_LAYOUT, &err) == 0 && s.nseg == SEGS,
+	      "open: %s", err.msg);
+
+	/* the log, over three days: segment 3 the most used (100), 6 always in
+	 * the same queries as 3 (40 of them), 5 alone (70), 1 only between
+	 * 08:00 and 09:00 (30), 2 only at 20:00 (50) */
+	CHECK(vp_alog_open(&a, lpath, &err) == 0, "log open: %s", err.msg);
+	for (int day = 0; day < 3; day++) {
+		uint64_t t = day0 + (uint64_t)day * 86400;
+		stamp(&a, t + 8 * 3600 + 600);
+		for (int i = 0; i < 10; i++, q++)
+			rec(&a, q, 1);
+		stamp(&a, t + 12 * 3600);
+		for (int i = 0; i < 33; i++, q++) {
+			rec(&a, q, 3);
+			if (i < 13 + (day == 0))
+				rec(&a, q, 6);
+		}
+		for (int i = 0; i < 23 + (day == 0); i++, q++)
+			rec(&a, q, 5);
+		stamp(&a, t + 20 * 3600);
+		for (int i = 0; i < 16 + (day < 2); i++, q++)
+			rec(&a, q, 2);
+	}
+	/* one more access to 3 to make its count round: 100 */
+	rec(&a, q++, 3);
+	CHECK(vp_alog_close(&a, &err) == 0, "log close: %s", err.msg);
+
+	/* unlimited: every unit the log touched, by heat */
+	got = plan(&s, VP_WARM_FREQUENCY, UINT64_MAX, -1, day0 + 3 * 86400, &p);
+	CHECK(!strcmp(got, "35261"), "frequency order: %s", got);
+	CHECK(p.units_seen == 5 && p.units_total == SEGS, "units seen %zu", p.units_seen);
+	CHECK(p.accesses == 100 + 40 + 70 + 30 + 50 && p.accesses_covered == p.accesses,
+	      "accesses %llu covered %llu", (unsigned long long)p.accesses,
+	      (unsigned long long)p.accesses_covered);
+	CHECK(p.timed, "timed log");
+	seg_bytes = p.units[0].bytes;
+	always = p.always_bytes;
+	CHECK(seg_bytes == ROWS * D * 4 + ROWS * 4, "segment bytes %llu", (unsigned long long)seg_bytes);
+	/* counted in pages: the small norms sections of segments share them */
+	CHECK(p.bytes >= 5 * (uint64_t)ROWS * D * 4 && p.bytes <= always + 5 * (seg_bytes + 4096),
+	      "bytes %llu, always %llu", (unsigned long long)p.bytes, (unsigned long long)always);
+	vp_warm_plan_free(&p);
+
+	/* a budget of always + 2 segments, honoured to the byte */
+	budget2 = always + 2 * ((uint64_t)ROWS * D * 4 + 4096);
+	got = plan(&s, VP_WARM_FREQUENCY, budget2, -1, day0 + 3 * 86400, &p);
+	CHECK(!strcmp(got, "35"), "frequency, 2 segments: %s", got);
+	CHECK(p.bytes <= budget2, "budget: %llu > %llu", (unsigned long long)p.bytes,
+	      (unsigned long long)budget2);
+	CHECK(p.accesses_covered == 170, "covered %llu", (unsigned long long)p.accesses_covered);
+	vp_warm_plan_free(&p);
+	b = always + 2 * (uint64_t)ROWS * D * 4 - 1;
+	got = plan(&s, VP_WARM_FREQUENCY, b, -1, day0 + 3 * 86400, &p);
+	CHECK(!strcmp(got, "3") && p.bytes <= b, "a byte short of two: %s", got);
+	vp_warm_plan_free(&p);
+
+	/* correlation: 3 seeds half the budget; 6, which its queries also touch,
+	 * comes before the more frequent 5 */
+	got = plan(&s, VP_WARM_CORRELATION, budget2, -1, day0 + 3 * 86400, &p);
+	CHECK(!strcmp(got, "36"), "correlation: %s", got);
+	CHECK(p.queries_covered == 100 - 0, "queries served whole %llu", (unsigned long long)p.queries_covered);
+	vp_warm_plan_free(&p);
+
+	/* the morning profile: at 08:00 only segment 1 was used */
+	got = plan(&s, VP_WARM_RECENCY, always + seg_bytes + 4096, 8 * 60, day0 + 3 * 86400, &p);
+	CHECK(!strcmp(got, "1"), "morning: %s", got);
+	vp_warm_plan_free(&p);
+	got = plan(&s, VP_WARM_RECENCY, always + seg_bytes + 4096, 20 * 60 + 30, day0 + 3 * 86400, &p);
+	CHECK(!strcmp(got, "2"), "evening: %s", got);
+	vp_warm_plan_free(&p);
+	/* recency with a short half-life: the last day's evening (2) is newest */
+	{
+		struct vp_warm_opts wo;
+		vp_warm_opts_init(&wo);
+		wo.strategy = VP_WARM_RECENCY;
+		wo.half_life = 3600;
+		wo.budget = always + seg_bytes + 4096;
+		wo.now = day0 + 2 * 86400 + 21 * 3600;
+		CHECK(vp_warm_plan(&s, lpath, &wo, &p, &err) == 0 && p.nunits == 1 &&
+		      p.units[0].seg == 2, "recency, 1 h half-life: %u", p.nunits ? p.units[0].seg : 99);
+		vp_warm_plan_free(&p);
+	}
+
+	/* budgets */
+	CHECK(vp_warm_budget_parse("50%", 1000, &b, &err) == 0 && b == 500, "50%%");
+	CHECK(vp_warm_budget_parse("2M", 0, &b, &err) == 0 && b == 2097152, "2M");
+	CHECK(vp_warm_budget_parse("123", 0, &b, &err) == 0 && b == 123, "123");
+	CHECK(vp_warm_budget_parse("101%", 10, &b, &err) == VP_E_ARG, "101%%");
+	CHECK(vp_warm_budget_parse("x", 10, &b, &err) == VP_E_ARG, "x");
+	CHECK(vp_warm_budget_parse("5Q", 10, &b, &err) == VP_E_ARG, "5Q");
+	CHECK(vp_warm_budget_parse("-1", 10, &b, &err) == VP_E_ARG, "-1");
+
+	/* a damaged log is an error naming it */
+	{
+		FILE *f = fopen(lpath, "r+b");
+		struct vp_warm_opts wo;
+		vp_warm_opts_init(&wo);
+		if (f) {
+			fputs("XXXX", f);
+			fclose(f);
+		}
+		CHECK(vp_warm_plan(&s, lpath, &wo, &p, &err) == VP_E_FORMAT && strstr(err.msg, "a.log"),
+		      "damaged log: %s", err.msg);
+	}
+	vp_searcher_close(&s);
+	unlink(ipath);
+	unlink(lpath);
+	rmdir(dir);
+	free(x);
+	return check_done("test_warm");
+}
