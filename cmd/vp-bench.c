@@ -35,6 +35,7 @@ static void usage(void)
 	       "      --filter EXPR     filtered search (ground truth must be filtered too)\n"
 	       "      --plan NAME       force the plan of a filtered search\n"
 	       "      --cache DIR       use vp-search's result cache; reports the hit rate\n"
+	       "      --cache-l3 URL    with --cache: the shared third level (redis://...)\n"
 	       "      --hist            print the latency histogram\n"
 	       "      --json            write the results as JSON (schema vp-bench/2:\n"
 	       "                        runs, and the evidence vp-diag checks)\n"
@@ -140,6 +141,7 @@ static void fill_metrics(void)
 				  "Result-cache hits by level (l1: this process, l2: the shared file).");
 		vp_metrics_sample(m, "", "level=\"l1\"", (double)cs->l1_hits);
 		vp_metrics_sample(m, "", "level=\"l2\"", (double)cs->l2_hits);
+		vp_metrics_sample(m, "", "level=\"l3\"", (double)cs->l3_hits);
 	}
 	vp_metrics_residency(m, "vp_bench", gm.s->ix.map, gm.s->ix.size);
 	lb[0] = 0;
@@ -328,6 +330,7 @@ int main(int argc, char **argv)
 		{ "filter", required_argument, NULL, 'X' },
 		{ "plan", required_argument, NULL, 'P' },
 		{ "cache", required_argument, NULL, 'C' },
+		{ "cache-l3", required_argument, NULL, '3' },
 		{ "json", no_argument, NULL, 'J' },
 		{ "baseline", required_argument, NULL, 'B' },
 		{ "max-regression", required_argument, NULL, 'R' },
@@ -337,7 +340,8 @@ int main(int argc, char **argv)
 		{ NULL, 0, NULL, 0 },
 	};
 	const char *index = NULL, *qpath = NULL, *gpath = NULL, *sweep = NULL;
-	const char *baseline = NULL, *fexpr = NULL, *cachedir = NULL;
+	const char *baseline = NULL, *fexpr = NULL, *cachedir = NULL, *l3url = NULL;
+	struct vp_l3 *l3 = NULL;
 	struct vp_filter filter;
 	struct bctx bc = { NULL, VP_PLAN_AUTO, NULL };
 	int threads = vp_default_threads(), latency = 1, hist = 0, json = 0, c, threads_given = 0;
@@ -398,6 +402,7 @@ int main(int argc, char **argv)
 				vp_usage_error("--plan: '%s' is not index, prefilter or ivf-wide", optarg);
 			break;
 		case 'C': cachedir = optarg; break;
+		case '3': l3url = optarg; break;
 		case 'J': json = 1; break;
 		case 'B': baseline = optarg; break;
 		case 'R': pct = vp_opt_double("--max-regression", optarg, 0, 100); break;
@@ -423,11 +428,15 @@ int main(int argc, char **argv)
 	threads = vp_hw_cli_start(&hwc, threads, threads_given);
 	if (vp_searcher_open(&s, index, 0, &err))
 		vp_die_err(&err);
+	if (l3url && !cachedir)
+		vp_usage_error("--cache-l3 needs --cache");
 	if (cachedir) {
 		if (vp_cache_open(&bc.cache, cachedir, k, VP_CACHE_L1_DEFAULT,
 				  VP_CACHE_L2_SLOTS_DEFAULT, &err))
 			vp_die_err(&err);
 	}
+	if (l3url && (l3 = vp_cli_l3_open(l3url)))
+		vp_cache_set_l3(bc.cache, l3);
 	if (vp_read_all(qpath, VP_FMT_AUTO, &q, &nq, &qd, &err))
 		vp_die_err(&err);
 	if (nq == 0)
@@ -614,10 +623,13 @@ int main(int argc, char **argv)
 		printf("  ],\n");
 		if (bc.cache) {
 			const struct vp_cache_stats *cs = vp_cache_stats(bc.cache);
-			double hr = cs->lookups ? (double)(cs->l1_hits + cs->l2_hits) /
+			double hr = cs->lookups ? (double)(cs->l1_hits + cs->l2_hits + cs->l3_hits) /
 						  (double)cs->lookups : 0.0;
 			printf("  \"cache_hit_rate\": %.6f,\n  \"cache\": {\"lookups\": %llu, "
-			       "\"hit_rate\": %.6f},\n", hr, (unsigned long long)cs->lookups, hr);
+			       "\"hit_rate\": %.6f, \"l1_hits\": %llu, \"l2_hits\": %llu, "
+			       "\"l3_hits\": %llu},\n", hr, (unsigned long long)cs->lookups, hr,
+			       (unsigned long long)cs->l1_hits, (unsigned long long)cs->l2_hits,
+			       (unsigned long long)cs->l3_hits);
 		}
 		if (fexpr) {
 			printf("  \"filter\": ");
@@ -655,9 +667,11 @@ int main(int argc, char **argv)
 			       "prefilter" : bc.plan == VP_PLAN_WIDE ? "ivf-wide" : "");
 		if (bc.cache) {
 			const struct vp_cache_stats *cs = vp_cache_stats(bc.cache);
-			printf("# cache %s: %llu lookups, hit rate %.1f%%\n", cachedir,
-			       (unsigned long long)cs->lookups, cs->lookups ? 100.0 *
-			       (double)(cs->l1_hits + cs->l2_hits) / (double)cs->lookups : 0.0);
+			printf("# cache %s: %llu lookups, hit rate %.1f%% (L1 %llu, L2 %llu, L3 %llu)\n",
+			       cachedir, (unsigned long long)cs->lookups, cs->lookups ? 100.0 *
+			       (double)(cs->l1_hits + cs->l2_hits + cs->l3_hits) / (double)cs->lookups : 0.0,
+			       (unsigned long long)cs->l1_hits, (unsigned long long)cs->l2_hits,
+			       (unsigned long long)cs->l3_hits);
 		}
 		printf("%-16s %8s %10s", "param", "recall", "qps");
 		if (latency)
@@ -699,6 +713,7 @@ int main(int argc, char **argv)
 		bad = compare(baseline, runs, nruns, pct);
 	vp_searcher_close(&s);
 	vp_cache_close(bc.cache);
+	vp_cli_l3_close(l3, l3url);
 	if (fexpr)
 		vp_filter_release(&filter);
 	free(q);

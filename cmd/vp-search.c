@@ -72,6 +72,9 @@ static void usage(void)
 	       "                       memory for the run, and DIR/vp-cache.bin shared\n"
 	       "                       between runs and processes\n"
 	       "      --cache-slots N  slots of a new cache file (default %d; 16..%d)\n"
+	       "      --cache-l3 redis://HOST[:PORT][/DB]  with --cache: a third level\n"
+	       "                       shared by machines, asked after L1 and L2 (an\n"
+	       "                       unreachable server: one warning, then L1 and L2)\n"
 	       "      --access-log FILE  append, per query, the segments and IVF lists or\n"
 	       "                       HNSW level-0 regions read, and each batch's time\n"
 	       "                       (LZ4 blocks; vp-diag --access-log summarises it,\n"
@@ -127,6 +130,7 @@ static void fill_metrics(struct vp_metrics *m, const struct mstate *ms,
 				  "Result-cache hits by level (l1: this process, l2: the shared file).");
 		vp_metrics_sample(m, "", "level=\"l1\"", (double)cs->l1_hits);
 		vp_metrics_sample(m, "", "level=\"l2\"", (double)cs->l2_hits);
+		vp_metrics_sample(m, "", "level=\"l3\"", (double)cs->l3_hits);
 	}
 	vp_metrics_one(m, "vp_search_threads_requested", "gauge", "Search threads requested.",
 		       threads);
@@ -220,6 +224,7 @@ int main(int argc, char **argv)
 		{ "explain", optional_argument, NULL, 'E' },
 		{ "cache", required_argument, NULL, 'C' },
 		{ "cache-slots", required_argument, NULL, 'Z' },
+		{ "cache-l3", required_argument, NULL, '3' },
 		{ "stats", no_argument, NULL, 'T' },
 		{ "access-log", required_argument, NULL, 'L' },
 		{ "log-queries", no_argument, NULL, 'Q' },
@@ -248,7 +253,8 @@ int main(int argc, char **argv)
 	int plan = VP_PLAN_AUTO, explain = 0;
 	struct vp_filter filter;
 	uint64_t search_ns = 0, read_ns = 0, write_ns = 0, allocs_warm = 0, warm_q = 0;
-	const char *cachedir = NULL, *alogpath = NULL;
+	const char *cachedir = NULL, *alogpath = NULL, *l3url = NULL;
+	struct vp_l3 *l3 = NULL;
 	struct vp_alog alog;
 	struct vp_cache *cache = NULL;
 	int stats = 0, cache_first = 0, log_queries = 0;
@@ -276,6 +282,7 @@ int main(int argc, char **argv)
 		case 'c': cfgpath = optarg; break;
 		case 'X': fexpr = optarg; break;
 		case 'C': cachedir = optarg; break;
+		case '3': l3url = optarg; break;
 		case 'Z':
 			cache_slots = (size_t)vp_opt_int("--cache-slots", optarg, VP_CACHE_L2_SLOTS_MIN,
 							 VP_CACHE_L2_SLOTS_MAX);
@@ -349,6 +356,8 @@ int main(int argc, char **argv)
 		vp_usage_error("--explain and --plan need --filter");
 	if (log_queries && !alogpath)
 		vp_usage_error("--log-queries needs --access-log");
+	if (l3url && !cachedir)
+		vp_usage_error("--cache-l3 needs --cache");
 	if (cache_first && !cachedir)
 		vp_usage_error("--plan cache-first needs --cache");
 
@@ -394,6 +403,8 @@ int main(int argc, char **argv)
 	if (cachedir && vp_cache_open(&cache, cachedir, k, VP_CACHE_L1_DEFAULT,
 				      cache_slots, &err))
 		vp_die_err(&err);
+	if (l3url && (l3 = vp_cli_l3_open(l3url)))
+		vp_cache_set_l3(cache, l3);
 	if (fexpr && vp_searcher_check_filter(&s, &filter, &err))
 		vp_usage_error("%s", err.msg);
 	if (explain) {
@@ -440,6 +451,7 @@ int main(int argc, char **argv)
 		plan = chosen;
 		if (explain == 1) {
 			vp_cache_close(cache);
+			vp_cli_l3_close(l3, l3url);
 			vp_filter_release(&filter);
 			vp_searcher_close(&s);
 			vp_close_stdout();
@@ -544,7 +556,7 @@ int main(int argc, char **argv)
 		       (unsigned long long)done, done ? (double)search_ns / 1e3 / (double)done : 0,
 		       cs ? "cache-first, misses " : "", pn, threads, threads == 1 ? "" : "s");
 		if (cs)
-			printf(", hit rate %.1f%%", cs->lookups ? 100.0 * (double)(cs->l1_hits + cs->l2_hits) /
+			printf(", hit rate %.1f%%", cs->lookups ? 100.0 * (double)(cs->l1_hits + cs->l2_hits + cs->l3_hits) /
 							      (double)cs->lookups : 0.0);
 		printf("\n");
 	}
@@ -565,9 +577,10 @@ int main(int argc, char **argv)
 			/* repeats inside one batch count as memory (L1) hits */
 			const struct vp_cache_stats *cs = vp_cache_stats(cache);
 			fprintf(stderr, "%s: stats: cache %llu lookups, %llu L1 hits, %llu L2 hits, "
-				"hit rate %.1f%%\n", vp_prog, (unsigned long long)cs->lookups,
+				"%llu L3 hits, hit rate %.1f%%\n", vp_prog, (unsigned long long)cs->lookups,
 				(unsigned long long)cs->l1_hits, (unsigned long long)cs->l2_hits,
-				cs->lookups ? 100.0 * (double)(cs->l1_hits + cs->l2_hits) /
+				(unsigned long long)cs->l3_hits,
+				cs->lookups ? 100.0 * (double)(cs->l1_hits + cs->l2_hits + cs->l3_hits) /
 						      (double)cs->lookups : 0.0);
 		}
 	}
@@ -582,6 +595,7 @@ int main(int argc, char **argv)
 		vp_warn("%s/%s: %s; results were not all cached", cachedir, VP_CACHE_FILE,
 			vp_cache_error(cache));
 	vp_cache_close(cache);
+	vp_cli_l3_close(l3, l3url);
 	if (fexpr)
 		vp_filter_release(&filter);
 	vp_reader_close(&r);

@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "vp_alog.h"
+#include "vp_cache.h"
 #include "vp_cli.h"
 #include "vp_metrics.h"
 #include "vp_search.h"
@@ -36,6 +37,13 @@ static void usage(void)
 	       "                       an hour of HH:MM (UTC) on any day count\n"
 	       "      --dry-run        print the plan (ranges, bytes, expected hit rate)\n"
 	       "                       and bring nothing in\n"
+	       "      --cache DIR      with --access-log: instead, fill the result cache\n"
+	       "                       DIR/vp-cache.bin by searching the most frequent\n"
+	       "                       queries the log kept (vp-search --log-queries)\n"
+	       "      --top N          with --cache: that many distinct queries (default 1000)\n"
+	       "  -k, --k K            with --cache: neighbours, as vp-search will ask (10)\n"
+	       "  -p, --param KEY=VAL  with --cache: a search parameter, as vp-search's\n"
+	       "      --cache-l3 URL   with --cache: fill this shared level too\n"
 	       "      --lock           also mlock what was brought in and stay in the\n"
 	       "                       foreground holding it until SIGINT or SIGTERM\n"
 	       "      --evict          the opposite: drop the index's pages from the page\n"
@@ -117,6 +125,65 @@ static void print_plan(const char *path, const char *log, const struct vp_warm_p
 		       p->units[i].seg, (unsigned long long)p->units[i].bytes, p->units[i].score);
 }
 
+/* --cache: search the most frequent logged queries through the result
+ * cache, as vp-search will (same k and parameters, so the same keys). */
+static int warm_cache(const char *index, const char *log, const char *dir, const char *l3url,
+		      size_t top, size_t k, const char *const *params, int nparams)
+{
+	struct vp_searcher s;
+	struct vp_error err = { 0 };
+	struct vp_param_set ps;
+	struct vp_cache *cache = NULL;
+	struct vp_l3 *l3 = NULL;
+	struct vp_search_call call;
+	float *q, *dist;
+	int64_t *ids;
+	size_t n, distinct, logged;
+	uint64_t t0 = vp_now_usec();
+	const struct vp_cache_stats *cs;
+
+	if (vp_searcher_open(&s, index, 0, &err))
+		vp_die_err(&err);
+	vp_params_defaults(&ps);
+	for (int i = 0; i < nparams; i++)
+		if (vp_params_parse(&ps, params[i], (int)s.ix.hdr.type, VP_STAGE_SEARCH, &err))
+			vp_usage_error("%s", err.msg);
+	if (vp_warm_top_queries(log, s.ix.hdr.dim, top, &q, &n, &distinct, &logged, &err))
+		vp_die_err(&err);
+	if (!logged)
+		vp_die(VP_EXIT_DATA, "%s: no query vectors of dimension %u (log them with "
+		       "vp-search --access-log %s --log-queries)", log, s.ix.hdr.dim, log);
+	if (vp_cache_open(&cache, dir, k, VP_CACHE_L1_DEFAULT, VP_CACHE_L2_SLOTS_DEFAULT, &err))
+		vp_die_err(&err);
+	if (l3url && (l3 = vp_cli_l3_open(l3url)))
+		vp_cache_set_l3(cache, l3);
+	dist = malloc((n ? n : 1) * k * sizeof *dist);
+	ids = malloc((n ? n : 1) * k * sizeof *ids);
+	if (!dist || !ids)
+		vp_die(VP_EXIT_IO, "out of memory");
+	call = (struct vp_search_call){ &s, k, &ps, vp_default_threads(), NULL, VP_PLAN_AUTO };
+	if (n && vp_cache_search(cache, vp_searcher_cache_seed(&s, k, &ps, VP_PLAN_AUTO, NULL), q, n,
+				 s.ix.hdr.dim, vp_search_call_fn, &call, dist, ids, &err))
+		vp_die_err(&err);
+	cs = vp_cache_stats(cache);
+	if (vp_verbose)
+		printf("%s: %zu of %zu distinct queries (%zu logged) in the cache, k=%zu: %llu were "
+		       "there already, %llu searched (%.2f s)\n", dir, n, distinct, logged, k,
+		       (unsigned long long)(cs->l2_hits + cs->l3_hits),
+		       (unsigned long long)(n - cs->l1_hits - cs->l2_hits - cs->l3_hits),
+		       (double)(vp_now_usec() - t0) / 1e6);
+	if (vp_cache_error(cache))
+		vp_die(VP_EXIT_IO, "%s/%s: %s", dir, VP_CACHE_FILE, vp_cache_error(cache));
+	vp_cache_close(cache);
+	vp_cli_l3_close(l3, l3url);
+	vp_searcher_close(&s);
+	free(q);
+	free(dist);
+	free(ids);
+	vp_close_stdout();
+	return 0;
+}
+
 static volatile sig_atomic_t stop;
 static void on_signal(int sig)
 {
@@ -185,6 +252,11 @@ int main(int argc, char **argv)
 		{ "half-life", required_argument, NULL, 'T' },
 		{ "at", required_argument, NULL, 't' },
 		{ "dry-run", no_argument, NULL, 'n' },
+		{ "cache", required_argument, NULL, 'C' },
+		{ "top", required_argument, NULL, 'N' },
+		{ "k", required_argument, NULL, 'k' },
+		{ "param", required_argument, NULL, 'p' },
+		{ "cache-l3", required_argument, NULL, '3' },
 		{ "evict", no_argument, NULL, 'E' },
 		VP_METRICS_LONGOPTS,
 		{ "quiet", no_argument, NULL, 'q' },
@@ -192,7 +264,9 @@ int main(int argc, char **argv)
 		{ "version", no_argument, NULL, 'V' },
 		{ NULL, 0, NULL, 0 },
 	};
-	int lock = 0, evict = 0, dry = 0, c;
+	int lock = 0, evict = 0, dry = 0, c, nparams = 0;
+	const char *cachedir = NULL, *l3url = NULL, *params[64];
+	size_t top = 1000, k = VP_K_DEFAULT;
 	const char *alogpath = NULL, *budget_s = NULL;
 	struct vp_warm_opts wo;
 	struct vp_warm_plan plan;
@@ -216,7 +290,7 @@ int main(int argc, char **argv)
 	vp_metrics_init(&met);
 	vp_warm_opts_init(&wo);
 	memset(&plan, 0, sizeof plan);
-	while ((c = getopt_long(argc, argv, "qhV", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "k:p:qhV", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'L': lock = 1; break;
 		case 'A': alogpath = optarg; break;
@@ -229,6 +303,15 @@ int main(int argc, char **argv)
 		case 'T': wo.half_life = parse_duration(optarg); break;
 		case 't': wo.at_minute = parse_hhmm(optarg); break;
 		case 'n': dry = 1; break;
+		case 'C': cachedir = optarg; break;
+		case 'N': top = (size_t)vp_opt_int("--top", optarg, 1, 100000000); break;
+		case 'k': k = (size_t)vp_opt_int("-k", optarg, VP_K_MIN, VP_K_MAX); break;
+		case 'p':
+			if (nparams == 64)
+				vp_usage_error("too many -p options");
+			params[nparams++] = optarg;
+			break;
+		case '3': l3url = optarg; break;
 		case 'E': evict = 1; break;
 		case VP_METRICS_OPT_FILE: case VP_METRICS_OPT_INTERVAL:
 			vp_metrics_cli_option(&mc, c, optarg);
@@ -247,6 +330,15 @@ int main(int argc, char **argv)
 		vp_usage_error("--budget and --dry-run go with --access-log");
 	if (alogpath && evict)
 		vp_usage_error("--evict takes no --access-log");
+	if (cachedir) {
+		if (!alogpath)
+			vp_usage_error("--cache needs --access-log (with the queries kept)");
+		if (budget_s || dry || lock)
+			vp_usage_error("--cache fills the result cache: no --budget, --dry-run or --lock");
+		return warm_cache(argv[optind], alogpath, cachedir, l3url, top, k, params, nparams);
+	}
+	if (l3url || nparams || top != 1000 || k != VP_K_DEFAULT)
+		vp_usage_error("--top, -k, -p and --cache-l3 go with --cache");
 	before = file_residency(argv[optind], &total);
 	/* a planned warm-up reads only its ranges: no 2 MB folios around the
 	 * header and table when the index is opened */

@@ -1,6 +1,7 @@
 /* vp_cli: the printing half of vp, shared by the programs in cmd/. */
 #include "vp_cli.h"
 #include "vp_metrics.h"
+#include "vp_l3.h"
 
 #include <errno.h>
 #include <getopt.h>
@@ -301,4 +302,23 @@ void vp_metrics_cli_write(struct vp_metrics_cli *mc, const struct vp_metrics *m,
 	if (!mc->warned)
 		vp_warn("%s; going on without it", err.msg);
 	mc->warned = 1;
+}
+
+struct vp_l3 *vp_cli_l3_open(const char *url)
+{
+	struct vp_l3 *l3 = NULL;
+	struct vp_error err = { 0 };
+	int rc = vp_l3_open(&l3, url, VP_L3_TIMEOUT_MS, VP_L3_TTL_S, &err);
+	if (rc == VP_E_ARG)
+		vp_usage_error("%s", err.msg);
+	if (rc)
+		vp_warn("%s; going on without the L3 cache", err.msg);
+	return l3;
+}
+
+void vp_cli_l3_close(struct vp_l3 *l3, const char *url)
+{
+	if (l3 && vp_l3_stats(l3)->down)
+		vp_warn("%s: %s; the L3 cache was skipped from then on", url, vp_l3_stats(l3)->why);
+	vp_l3_close(l3);
 }

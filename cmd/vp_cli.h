@@ -143,4 +143,12 @@ int vp_metrics_cli_due(struct vp_metrics_cli *mc);
  * during the run) it warns once and the run goes on. */
 void vp_metrics_cli_write(struct vp_metrics_cli *mc, const struct vp_metrics *m, int final);
 
+/* --cache-l3 URL: opens the shared result-cache level; when it cannot be
+ * reached, one warning and NULL (the search goes on with L1 and L2).  A bad
+ * URL is a usage error. */
+struct vp_l3;
+struct vp_l3 *vp_cli_l3_open(const char *url);
+/* Warns once if it went down during the run, then closes it. */
+void vp_cli_l3_close(struct vp_l3 *l3, const char *url);
+
 #endif

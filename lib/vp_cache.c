@@ -32,6 +32,8 @@
 #include <stddef.h>
 #include <xxhash.h>
 
+#include "vp_l3.h"
+
 #include "vp_sys.h"
 
 #define MAGIC 0x3345484341435056ull /* "VPCACHE3" */
@@ -88,8 +90,13 @@ struct vp_cache {
 	size_t scap, sdim, nmiss;
 	uint64_t *keys;
 	size_t *miss, *dedup, *dups, *dupof;
-	float *mq, *md;
-	int64_t *mi;
+	float *mq, *md, *sd;
+	int64_t *mi, *si;
+	size_t *srows;         /* rows fn searched (after L3), nsearched of them */
+	size_t nsearched;
+	uint64_t *k3;          /* L3 keys, of misses then of what was searched */
+	uint8_t *h3;
+	struct vp_l3 *l3;      /* borrowed: vp_cache_set_l3 */
 	struct vp_cache_stats st;
 };
 
@@ -663,6 +670,11 @@ static void scratch_free(struct vp_cache *c)
 	free(c->mq);
 	free(c->md);
 	free(c->mi);
+	free(c->sd);
+	free(c->si);
+	free(c->srows);
+	free(c->k3);
+	free(c->h3);
 }
 
 /* Grows vp_cache_search's arrays to nq queries of dimension dim. */
@@ -683,8 +695,13 @@ static int scratch(struct vp_cache *c, size_t nq, size_t dim)
 	c->mq = malloc(nq * dim * sizeof *c->mq);
 	c->md = malloc(nq * c->k * sizeof *c->md);
 	c->mi = malloc(nq * c->k * sizeof *c->mi);
+	c->sd = malloc(nq * c->k * sizeof *c->sd);
+	c->si = malloc(nq * c->k * sizeof *c->si);
+	c->srows = malloc(nq * sizeof *c->srows);
+	c->k3 = malloc(nq * sizeof *c->k3);
+	c->h3 = malloc(nq);
 	if (!c->keys || !c->miss || !c->dedup || !c->dups || !c->dupof || !c->mq ||
-	    !c->md || !c->mi) {
+	    !c->md || !c->mi || !c->sd || !c->si || !c->srows || !c->k3 || !c->h3) {
 		c->scap = c->sdim = 0;
 		return -1;
 	}
@@ -729,22 +746,51 @@ int vp_cache_search(struct vp_cache *c, uint64_t seed, const float *q,
 	}
 	vp_cache_end(c);
 	c->nmiss = nmiss;
-	if (nmiss == nq) {
-		/* nothing answered (a cold cache): search the batch in place */
-		if ((rc = fn(ctx, q, nq, dist, ids, err)))
-			return rc;
-		for (size_t i = 0; i < nq; i++)
-			vp_cache_put(c, c->keys[i], dist + i * k, ids + i * k);
-	} else if (nmiss) {
+	c->nsearched = 0;
+	if (nmiss) {
+		size_t nrem = 0;
+		/* L3: every miss in one round trip, answers straight into md/mi */
+		if (c->l3) {
+			for (size_t j = 0; j < nmiss; j++)
+				c->k3[j] = c->keys[c->miss[j]];
+			c->st.l3_hits += vp_l3_get(c->l3, c->k3, nmiss, k, c->md, c->mi, k, c->h3);
+			c->st.l3_lookups += nmiss;
+		} else
+			memset(c->h3, 0, nmiss);
 		for (size_t j = 0; j < nmiss; j++)
-			memcpy(c->mq + j * dim, q + c->miss[j] * dim, dim * sizeof *q);
-		if ((rc = fn(ctx, c->mq, nmiss, c->md, c->mi, err)))
-			return rc;
+			if (!c->h3[j])
+				c->srows[nrem++] = j;
+		if (nrem == nq) {
+			/* nothing answered (a cold cache): search the batch in place */
+			if ((rc = fn(ctx, q, nq, c->md, c->mi, err)))
+				return rc;
+			memcpy(c->sd, c->md, nq * k * sizeof *c->sd);
+			memcpy(c->si, c->mi, nq * k * sizeof *c->si);
+		} else if (nrem) {
+			for (size_t r = 0; r < nrem; r++)
+				memcpy(c->mq + r * dim, q + c->miss[c->srows[r]] * dim, dim * sizeof *q);
+			if ((rc = fn(ctx, c->mq, nrem, c->sd, c->si, err)))
+				return rc;
+			for (size_t r = 0; r < nrem; r++) {
+				memcpy(c->md + c->srows[r] * k, c->sd + r * k, k * sizeof *dist);
+				memcpy(c->mi + c->srows[r] * k, c->si + r * k, k * sizeof *ids);
+			}
+		}
 		for (size_t j = 0; j < nmiss; j++) {
 			memcpy(dist + c->miss[j] * k, c->md + j * k, k * sizeof *dist);
 			memcpy(ids + c->miss[j] * k, c->mi + j * k, k * sizeof *ids);
 			vp_cache_put(c, c->keys[c->miss[j]], c->md + j * k, c->mi + j * k);
 		}
+		/* what was searched goes to L3 for the other machines */
+		if (c->l3 && nrem) {
+			for (size_t r = 0; r < nrem; r++)
+				c->k3[r] = c->keys[c->miss[c->srows[r]]];
+			vp_l3_put(c->l3, c->k3, nrem, k, c->sd, c->si, k);
+		}
+		/* the rows fn saw, as batch rows */
+		for (size_t r = 0; r < nrem; r++)
+			c->srows[r] = c->miss[c->srows[r]];
+		c->nsearched = nrem;
 	}
 	for (size_t j = 0; j < ndup; j++) {
 		memcpy(dist + c->dups[j] * k, c->md + c->dupof[j] * k, k * sizeof *dist);
@@ -760,8 +806,13 @@ int vp_cache_search(struct vp_cache *c, uint64_t seed, const float *q,
 
 const size_t *vp_cache_searched(const struct vp_cache *c, size_t *n)
 {
-	*n = c->nmiss;
-	return c->miss;
+	*n = c->nsearched;
+	return c->srows;
+}
+
+void vp_cache_set_l3(struct vp_cache *c, struct vp_l3 *l3)
+{
+	c->l3 = l3;
 }
 
 const char *vp_cache_error(const struct vp_cache *c)

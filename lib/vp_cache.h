@@ -36,6 +36,7 @@
 
 struct vp_cache_stats {
 	uint64_t lookups, l1_hits, l2_hits, inserts, l2_rebuilds;
+	uint64_t l3_lookups, l3_hits;   /* misses of L1 and L2 asked of L3 */
 	/* the file's lifetime counters as they were at open */
 	uint64_t file_lookups, file_hits;
 };
@@ -65,6 +66,13 @@ int vp_cache_search(struct vp_cache *c, uint64_t seed, const float *q,
 /* The rows of the last vp_cache_search batch that fn searched, in the
  * order fn saw them; *n their count. */
 const size_t *vp_cache_searched(const struct vp_cache *c, size_t *n);
+
+/* Adds a third level (vp_l3, borrowed: close it after the cache): what L1
+ * and L2 miss is asked of it, one round trip a batch, and what is searched
+ * is stored in it.  Lookup order L1, L2, L3, then the search; a hit at a
+ * lower level fills the levels above. */
+struct vp_l3;
+void vp_cache_set_l3(struct vp_cache *c, struct vp_l3 *l3);
 
 /* The pieces vp_cache_search is made of.  vp_cache_get looks key up
  * (between vp_cache_begin and vp_cache_end, which hold the file's shared

@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "vp_alog.h"
+#include <xxhash.h>
 
 int vp_warm_strategy_parse(const char *s)
 {
@@ -632,4 +633,118 @@ void vp_warm_plan_free(struct vp_warm_plan *p)
 	free(p->ranges);
 	free(p->units);
 	memset(p, 0, sizeof *p);
+}
+
+/* ------------------------------------------------ result-cache warm-up */
+
+struct qent {
+	uint64_t h;
+	uint32_t count, first;  /* first: its row in vecs */
+};
+
+struct qctx {
+	uint32_t dim;
+	struct qent *tab;       /* open addressing on h */
+	size_t cap, n;
+	float *vecs;
+	size_t logged;
+	int oom;
+};
+
+static int qgrow(struct qctx *c)
+{
+	size_t cap = c->cap ? 2 * c->cap : 1024;
+	struct qent *t = calloc(cap, sizeof *t);
+	float *v = realloc(c->vecs, cap / 2 * c->dim * sizeof *v);
+	if (!t || !v) {
+		free(t);
+		if (v)
+			c->vecs = v;
+		return -1;
+	}
+	c->vecs = v;
+	for (size_t i = 0; i < c->cap; i++)
+		if (c->tab[i].count) {
+			size_t j = c->tab[i].h & (cap - 1);
+			while (t[j].count)
+				j = (j + 1) & (cap - 1);
+			t[j] = c->tab[i];
+		}
+	free(c->tab);
+	c->tab = t;
+	c->cap = cap;
+	return 0;
+}
+
+static void on_query(void *ctx, uint32_t query, uint16_t seg, uint16_t kind,
+		     const uint32_t *items, uint32_t n)
+{
+	struct qctx *c = ctx;
+	uint64_t h;
+	size_t j;
+	(void)query;
+	(void)seg;
+	if (kind != VP_ALOG_QUERY || n != c->dim || c->oom)
+		return;
+	c->logged++;
+	if ((c->n + 1) * 2 > c->cap && qgrow(c)) {
+		c->oom = 1;
+		return;
+	}
+	h = XXH3_64bits(items, (size_t)n * 4);
+	for (j = h & (c->cap - 1); c->tab[j].count; j = (j + 1) & (c->cap - 1))
+		if (c->tab[j].h == h &&
+		    !memcmp(c->vecs + (size_t)c->tab[j].first * c->dim, items, (size_t)n * 4)) {
+			c->tab[j].count++;
+			return;
+		}
+	c->tab[j] = (struct qent){ h, 1, (uint32_t)c->n };
+	memcpy(c->vecs + c->n * c->dim, items, (size_t)n * 4);
+	c->n++;
+}
+
+static int by_count(const void *a, const void *b)
+{
+	const struct qent *x = a, *y = b;
+	if (x->count != y->count)
+		return x->count < y->count ? 1 : -1;
+	return x->first < y->first ? -1 : x->first > y->first;
+}
+
+int vp_warm_top_queries(const char *logpath, uint32_t dim, size_t top, float **out,
+			size_t *n, size_t *distinct, size_t *logged, struct vp_error *err)
+{
+	struct qctx c = { dim, NULL, 0, 0, NULL, 0, 0 };
+	long rc;
+	size_t m = 0;
+	*out = NULL;
+	*n = *distinct = *logged = 0;
+	if (!dim)
+		return vp_seterr(err, VP_E_ARG, "dimension 0");
+	rc = vp_alog_read(logpath, on_query, &c, err);
+	if (rc < 0 || c.oom) {
+		free(c.tab);
+		free(c.vecs);
+		return rc < 0 ? (int)rc : vp_seterr(err, VP_E_NOMEM, "out of memory reading %s", logpath);
+	}
+	for (size_t i = 0; i < c.cap; i++)
+		if (c.tab[i].count)
+			c.tab[m++] = c.tab[i];
+	qsort(c.tab, m, sizeof *c.tab, by_count);
+	if (top > m)
+		top = m;
+	*out = malloc((top ? top : 1) * dim * sizeof **out);
+	if (!*out) {
+		free(c.tab);
+		free(c.vecs);
+		return vp_seterr(err, VP_E_NOMEM, "out of memory");
+	}
+	for (size_t i = 0; i < top; i++)
+		memcpy(*out + i * dim, c.vecs + (size_t)c.tab[i].first * dim, dim * sizeof **out);
+	*n = top;
+	*distinct = m;
+	*logged = c.logged;
+	free(c.tab);
+	free(c.vecs);
+	return 0;
 }

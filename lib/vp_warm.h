@@ -84,4 +84,12 @@ int vp_warm_plan(const struct vp_searcher *s, const char *logpath,
 
 void vp_warm_plan_free(struct vp_warm_plan *p);
 
+/* The most frequent query vectors of a log (vp-search --log-queries): up
+ * to top distinct vectors of dimension dim, most frequent first (ties: the
+ * first seen), into *out (malloc'd, *n rows); *distinct and *logged say how
+ * many there were.  Vectors of another dimension are skipped.  Returns 0,
+ * or VP_E_FORMAT / VP_E_IO (the log), VP_E_NOMEM. */
+int vp_warm_top_queries(const char *logpath, uint32_t dim, size_t top, float **out,
+			size_t *n, size_t *distinct, size_t *logged, struct vp_error *err);
+
 #endif

@@ -18,11 +18,11 @@ cache_data() {
 	vp-search -i x.vpi -k 5 q3.fvecs > plain.tsv
 	run -0 --separate-stderr vp-search -i x.vpi -k 5 --cache c --stats q3.fvecs
 	[ "$output" = "$(cat plain.tsv)" ]
-	[[ "$stderr" == *"cache 60 lookups, 40 L1 hits, 0 L2 hits, hit rate 66.7%"* ]]
+	[[ "$stderr" == *"cache 60 lookups, 40 L1 hits, 0 L2 hits, 0 L3 hits, hit rate 66.7%"* ]]
 	[ -s c/vp-cache.bin ]
 	# a second process answers everything from the shared file
 	run -0 --separate-stderr vp-search -i x.vpi -k 5 --cache c --stats query.fvecs
-	[[ "$stderr" == *"cache 20 lookups, 0 L1 hits, 20 L2 hits, hit rate 100.0%"* ]]
+	[[ "$stderr" == *"cache 20 lookups, 0 L1 hits, 20 L2 hits, 0 L3 hits, hit rate 100.0%"* ]]
 	[ "$output" = "$(head -100 plain.tsv)" ]
 	# another k, parameter or filter is another key: misses
 	run -0 --separate-stderr vp-search -i x.vpi -k 4 --cache c --stats query.fvecs
@@ -75,7 +75,7 @@ cache_data() {
 	run -0 vp-bench -i x.vpi -q query.fvecs -g gt.ivecs --mode throughput --cache c
 	[[ "$output" == *"# cache c: 20 lookups, hit rate 0.0%"* ]]
 	run -0 --separate-stderr vp-search -i x.vpi -k 10 --cache c --stats query.fvecs
-	[[ "$stderr" == *"cache 20 lookups, 0 L1 hits, 20 L2 hits, hit rate 100.0%"* ]]
+	[[ "$stderr" == *"cache 20 lookups, 0 L1 hits, 20 L2 hits, 0 L3 hits, hit rate 100.0%"* ]]
 }
 
 @test "cache: a rebuilt index is never answered from old entries" {
