@@ -2,6 +2,7 @@
 #include <errno.h>
 #include <getopt.h>
 #include <math.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -106,19 +107,21 @@ static void fill_metrics(void)
 	vp_metrics_one(m, "vp_bench_runs_total", "counter", "Runs finished (one per swept value).",
 		       gm.ndone);
 	if (gm.ndone) {
-		vp_metrics_family(m, "vp_bench_recall_ratio", "gauge",
-				  "Recall@k against the ground truth, per run.");
-		for (int r = 0; r < gm.ndone; r++) {
-			lb[0] = 0;
-			vp_metrics_label(lb, sizeof lb, "param", gm.runs[r].param);
-			vp_metrics_sample(m, "", lb, gm.runs[r].recall);
-		}
-		vp_metrics_family(m, "vp_bench_queries_per_second", "gauge",
-				  "Queries per second, per run.");
-		for (int r = 0; r < gm.ndone; r++) {
-			lb[0] = 0;
-			vp_metrics_label(lb, sizeof lb, "param", gm.runs[r].param);
-			vp_metrics_sample(m, "", lb, gm.runs[r].qps);
+		static const struct { const char *name, *help; size_t off; } per_run[] = {
+			{ "vp_bench_recall_ratio", "Recall@k against the ground truth, per run.",
+			  offsetof(struct run, recall) },
+			{ "vp_bench_queries_per_second", "Queries per second, per run.",
+			  offsetof(struct run, qps) },
+		};
+		for (size_t f = 0; f < 2; f++) {
+			vp_metrics_family(m, per_run[f].name, "gauge", per_run[f].help);
+			for (int r = 0; r < gm.ndone; r++) {
+				double v;
+				memcpy(&v, (const char *)&gm.runs[r] + per_run[f].off, sizeof v);
+				lb[0] = 0;
+				vp_metrics_label(lb, sizeof lb, "param", gm.runs[r].param);
+				vp_metrics_sample(m, "", lb, v);
+			}
 		}
 		if (gm.runs[0].has_lat) {
 			vp_metrics_family(m, "vp_bench_query_duration_seconds", "histogram",

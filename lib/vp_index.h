@@ -100,6 +100,9 @@ struct vp_index {
 	 * section sizes but not every row (links, ids), which would read the
 	 * file; for planners that only need where things are, never search */
 	int layout_only;
+	/* larger than half the memory this process may use (cgroup limit, else
+	 * the machine's): mapped without huge pages and read at random */
+	int tight;
 };
 
 /* Maps path read-only and validates header, table and every section's

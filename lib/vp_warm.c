@@ -205,11 +205,22 @@ static int make_units(struct ctx *c, struct vp_warm_range **ext, size_t *next)
 
 /* -------------------------------------------------------------- the log */
 
-static void end_query(struct ctx *c)
+/* Makes room for one more element past n in *p (doubling from first);
+ * sets c->oom and returns -1 when it cannot. */
+static int room(struct ctx *c, void **p, size_t *cap, size_t n, size_t elem, size_t first)
 {
-	if (!c->in_q)
-		return;
-	c->in_q = 0;
+	size_t nc;
+	void *q;
+	if (n < *cap)
+		return 0;
+	nc = *cap ? 2 * *cap : first;
+	if (!(q = realloc(*p, nc * elem))) {
+		c->oom = 1;
+		return -1;
+	}
+	*p = q;
+	*cap = nc;
+	return 0;
 }
 
 static void push_unit(struct ctx *c, size_t id, double w_rec)
@@ -218,16 +229,8 @@ static void push_unit(struct ctx *c, size_t id, double w_rec)
 	u->freq += 1;
 	u->rec += w_rec;
 	c->accesses++;
-	if (c->nqu == c->capqu) {
-		size_t cap = c->capqu ? 2 * c->capqu : 4096;
-		uint32_t *p = realloc(c->qunits, cap * sizeof *p);
-		if (!p) {
-			c->oom = 1;
-			return;
-		}
-		c->qunits = p;
-		c->capqu = cap;
-	}
+	if (room(c, (void **)&c->qunits, &c->capqu, c->nqu, sizeof *c->qunits, 4096))
+		return;
 	c->qunits[c->nqu++] = (uint32_t)id;
 }
 
@@ -268,17 +271,9 @@ static void on_record(void *ctx, uint32_t query, uint16_t seg, uint16_t kind,
 		return; /* a log of another index: what matches is used */
 	/* a new query starts a new co-access group */
 	if (!c->in_q || query != c->cur_q) {
-		end_query(c);
-		if (c->nq + 1 >= c->capq) {
-			size_t cap = c->capq ? 2 * c->capq : 1024;
-			size_t *p = realloc(c->qstart, cap * sizeof *p);
-			if (!p) {
-				c->oom = 1;
-				return;
-			}
-			c->qstart = p;
-			c->capq = cap;
-		}
+		/* room for this start and the end marker after the last */
+		if (room(c, (void **)&c->qstart, &c->capq, c->nq + 1, sizeof *c->qstart, 1024))
+			return;
 		c->qstart[c->nq++] = c->nqu;
 		c->cur_q = query;
 		c->in_q = 1;
@@ -410,7 +405,6 @@ int vp_warm_plan(const struct vp_searcher *s, const char *logpath,
 		rc = (int)nrec;
 		goto out;
 	}
-	end_query(&c);
 	if (c.oom) {
 		rc = vp_seterr(err, VP_E_NOMEM, "out of memory reading %s", logpath);
 		goto out;
