@@ -81,7 +81,7 @@ unit: $(UNIT_BINS)
 
 check: all unit
 	@command -v bats >/dev/null 2>&1 || { [ "$$(id -u)" = 0 ] && sh scripts/install-deps; }
-	@sh scripts/run-tests
+	@VP_SANITIZE='$(SANITIZE)' sh scripts/run-tests
 
 demo: all
 	@sh scripts/demo

@@ -370,6 +370,7 @@ int main(int argc, char **argv)
 			write_metrics(&mc, &met, argv[optind], &ix, total, before, after, 0,
 				      (double)(vp_now_usec() - t0) / 1e6);
 			vp_index_close(&ix);
+			vp_metrics_free(&met);
 		}
 		vp_close_stdout();
 		return 0;
@@ -466,6 +467,7 @@ int main(int argc, char **argv)
 	}
 	if (own)
 		munmap(own, ix.size);
+	vp_metrics_free(&met);
 	vp_warm_plan_free(&plan);
 	vp_index_close(&ix);
 	vp_close_stdout();

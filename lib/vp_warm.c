@@ -724,7 +724,8 @@ int vp_warm_top_queries(const char *logpath, uint32_t dim, size_t top, float **o
 	for (size_t i = 0; i < c.cap; i++)
 		if (c.tab[i].count)
 			c.tab[m++] = c.tab[i];
-	qsort(c.tab, m, sizeof *c.tab, by_count);
+	if (m)
+		qsort(c.tab, m, sizeof *c.tab, by_count);
 	if (top > m)
 		top = m;
 	*out = malloc((top ? top : 1) * dim * sizeof **out);
