@@ -69,7 +69,10 @@ void vp_metrics_hist_samples(struct vp_metrics *m, const char *labels,
 void vp_metrics_process(struct vp_metrics *m, const char *prefix);
 
 /* Page-cache residency of [map, map + size) (mincore) as a 0..1 gauge and
- * the index's size in bytes. */
+ * the index's size in bytes.  Measured again at most every
+ * VP_METRICS_RESIDENCY_USEC for the same mapping: mincore over a large
+ * index costs milliseconds, most of a rewrite. */
+#define VP_METRICS_RESIDENCY_USEC 5000000
 void vp_metrics_residency(struct vp_metrics *m, const char *prefix,
 			  const void *map, size_t size);
 
