@@ -135,12 +135,23 @@ static void fill_metrics(struct vp_metrics *m, const struct mstate *ms,
 	vp_metrics_one(m, "vp_search_threads_requested", "gauge", "Search threads requested.",
 		       threads);
 	vp_metrics_residency(m, "vp_search", s->ix.map, s->ix.size);
+	vp_metrics_one(m, "vp_search_index_vectors", "gauge", "Vectors in the index searched.",
+		       (double)s->ix.hdr.count);
 	vp_metrics_label(lb, sizeof lb, "index", index);
+	{
+		/* which build answered: the header checksum changes with every
+		 * rebuild and append, as the result cache's keys do */
+		uint64_t x;
+		char hex[17];
+		memcpy(&x, s->ix.map + VP_INDEX_HEADER_SIZE - 8, 8);
+		snprintf(hex, sizeof hex, "%016llx", (unsigned long long)x);
+		vp_metrics_label(lb, sizeof lb, "checksum", hex);
+	}
 	vp_metrics_label(lb, sizeof lb, "type", vp_index_type_name((int)s->ix.hdr.type));
 	vp_metrics_label(lb, sizeof lb, "gemm", s->ix.hdr.type == VP_TYPE_FLAT ?
 			 vp_gemm_name(s->ix.hdr.dim) : "none");
 	vp_metrics_family(m, "vp_search_index_info", "gauge",
-			  "Always 1: the index searched, its type and the exact-search GEMM path.");
+			  "Always 1: the index searched, its header checksum, its type and the exact-search GEMM path.");
 	vp_metrics_sample(m, "", lb, 1);
 	vp_metrics_process(m, "vp_search");
 }

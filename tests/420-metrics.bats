@@ -32,7 +32,8 @@ metrics_data() {
 	[ "$(value s.prom 'vp_search_batch_duration_seconds_bucket{le="+Inf"}')" = 3 ]
 	[ "$(value s.prom vp_search_cache_lookups_total)" = 20 ]
 	[ "$(value s.prom vp_search_index_size_bytes)" = "$(stat -c %s flat.vpi)" ]
-	grep -q '^vp_search_index_info{index="flat.vpi",type="FLAT",gemm="[a-z]*"} 1$' s.prom
+	grep -q '^vp_search_index_info{index="flat.vpi",checksum="[0-9a-f]\{16\}",type="FLAT",gemm="[a-z]*"} 1$' s.prom
+	[ "$(value s.prom vp_search_index_vectors)" = 500 ]
 	grep -q '^vp_search_build_info{simd="[a-z0-9]*",simd_cpu="[a-z0-9]*",version="' s.prom
 	grep -q '^vp_search_page_faults_total{kind="major"} [0-9]*$' s.prom
 	grep -q '^vp_search_context_switches_total{kind="involuntary"} [0-9]*$' s.prom
