@@ -23,7 +23,16 @@
 #include "vp_gen.h"
 #include "vp_hnsw_int.h"
 
-#ifdef _OPENMP
+#if defined(_OPENMP) && defined(__SANITIZE_THREAD__)
+/* ThreadSanitizer sees pthread mutexes, not libgomp's locks (libgomp is
+ * not instrumented): the same locking, visible to it */
+#include <pthread.h>
+typedef pthread_mutex_t lock_t;
+#define LOCK_INIT(l) pthread_mutex_init(l, NULL)
+#define LOCK_FREE(l) pthread_mutex_destroy(l)
+#define LOCK(l) pthread_mutex_lock(l)
+#define UNLOCK(l) pthread_mutex_unlock(l)
+#elif defined(_OPENMP)
 typedef omp_lock_t lock_t;
 #define LOCK_INIT(l) omp_init_lock(l)
 #define LOCK_FREE(l) omp_destroy_lock(l)
