@@ -273,7 +273,6 @@ int main(int argc, char **argv)
 	struct vp_warm_range full, *ranges = &full;
 	size_t nranges = 1;
 	const unsigned char *map;
-	size_t mapsize;
 	void *own = NULL;
 	struct vp_metrics_cli mc;
 	struct vp_metrics met;
@@ -376,7 +375,6 @@ int main(int argc, char **argv)
 		return 0;
 	}
 	map = ix.map;
-	mapsize = ix.size;
 	full = (struct vp_warm_range){ 0, ix.size };
 	if (alogpath) {
 		struct vp_searcher sr;
@@ -441,7 +439,6 @@ int main(int argc, char **argv)
 				       rl.rlim_cur == RLIM_INFINITY ? 0ull : (unsigned long long)rl.rlim_cur);
 			vp_die(VP_EXIT_IO, "%s: mlock: %s", argv[optind], strerror(e));
 		}
-	(void)mapsize;
 	if (alogpath && vp_verbose)
 		printf("%s: brought in %.1f MB of %.1f MB (%.1f%%) in %zu ranges from %s "
 		       "(strategy %s): expected hit rate %.1f%% of accesses, %.1f%% of queries "

@@ -764,8 +764,11 @@ int vp_cache_search(struct vp_cache *c, uint64_t seed, const float *q,
 			/* nothing answered (a cold cache): search the batch in place */
 			if ((rc = fn(ctx, q, nq, c->md, c->mi, err)))
 				return rc;
-			memcpy(c->sd, c->md, nq * k * sizeof *c->sd);
-			memcpy(c->si, c->mi, nq * k * sizeof *c->si);
+			/* L3 stores from sd/si, in search order: here that is md/mi */
+			if (c->l3) {
+				memcpy(c->sd, c->md, nq * k * sizeof *c->sd);
+				memcpy(c->si, c->mi, nq * k * sizeof *c->si);
+			}
 		} else if (nrem) {
 			for (size_t r = 0; r < nrem; r++)
 				memcpy(c->mq + r * dim, q + c->miss[c->srows[r]] * dim, dim * sizeof *q);

@@ -178,7 +178,10 @@ static int search_segment(struct vp_searcher *s, struct vp_segment *g,
 			g->tcap = nq * stride;
 		}
 		g->tstride = stride;
-		memset(g->trace, 0, nq * stride * sizeof *g->trace);
+		/* each query's count only: an HNSW trace row is 8 KB, and a
+		 * search writes what it records */
+		for (size_t i = 0; i < nq; i++)
+			g->trace[i * stride] = 0;
 		g->hpool.trace = g->ipool.trace = g->trace;
 		g->hpool.tstride = g->ipool.tstride = stride;
 		g->traced = 1;

@@ -320,7 +320,7 @@ static int by_score(const void *a, const void *b, void *ctx)
 }
 
 /* Orders the units with a score > 0 by key (stored in co, temporarily). */
-static uint32_t *rank(struct ctx *c, const double *key, size_t *n)
+static uint32_t *rank_new(struct ctx *c, const double *key, size_t *n)
 {
 	uint32_t *ord = malloc((c->nu ? c->nu : 1) * sizeof *ord);
 	double *save = malloc((c->nu ? c->nu : 1) * sizeof *save);
@@ -342,6 +342,15 @@ static uint32_t *rank(struct ctx *c, const double *key, size_t *n)
 	free(save);
 	*n = m;
 	return ord;
+}
+
+/* rank_new in place of *ord; -1 when out of memory. */
+static int rank(struct ctx *c, const double *key, uint32_t **ord, size_t *n)
+{
+	uint32_t *o = rank_new(c, key, n);
+	free(*ord);
+	*ord = o;
+	return o ? 0 : -1;
 }
 
 static int cmp_range(const void *a, const void *b)
@@ -376,6 +385,26 @@ static void pages_set(struct pages *pg, const struct vp_warm_range *r, int nr)
 			continue;
 		for (uint64_t q = r[i].off / pg->ps; q <= (r[i].off + r[i].len - 1) / pg->ps && q < pg->n; q++)
 			pg->bits[q / 64] |= 1ull << (q % 64);
+	}
+}
+
+/* Plans units ord[0..n) in order while each fits under limit (a unit
+ * costs the pages it adds); mark records which pass chose it.  seen_only:
+ * skip units the log never touched. */
+static void take(struct ctx *c, struct pages *pg, const uint32_t *ord, size_t n,
+		 uint64_t limit, uint64_t *used, int mark, int seen_only)
+{
+	for (size_t i = 0; i < n; i++) {
+		struct unit *u = &c->u[ord[i]];
+		uint64_t cost;
+		if (seen_only && u->freq <= 0)
+			continue;
+		cost = pages_cost(pg, u->r, u->nr);
+		if (*used + cost > limit)
+			continue;
+		u->planned = mark;
+		pages_set(pg, u->r, u->nr);
+		*used += cost;
 	}
 }
 
@@ -483,22 +512,14 @@ int vp_warm_plan(const struct vp_searcher *s, const char *logpath,
 		size_t n = 0;
 		uint64_t seeds_until = budget;
 		int co = o->strategy == VP_WARM_CORRELATION || o->strategy == VP_WARM_ALL;
-		if (!(ord = rank(&c, key, &n))) {
+		if (rank(&c, key, &ord, &n)) {
 			rc = vp_seterr(err, VP_E_NOMEM, "out of memory");
 			goto out;
 		}
 		/* correlation: the hottest units seed half of what is left */
 		if (co && budget != UINT64_MAX)
 			seeds_until = used + (budget - used) / 2;
-		for (size_t i = 0; i < n; i++) {
-			struct unit *u = &c.u[ord[i]];
-			uint64_t cost = pages_cost(&pg, u->r, u->nr);
-			if (used + cost > seeds_until)
-				continue;
-			u->planned = 1;
-			pages_set(&pg, u->r, u->nr);
-			used += cost;
-		}
+		take(&c, &pg, ord, n, seeds_until, &used, 1, 0);
 		if (co) {
 			/* co-access: every query touching a planned unit adds one to
 			 * each other unit it touched */
@@ -520,23 +541,11 @@ int vp_warm_plan(const struct vp_searcher *s, const char *logpath,
 					key[i] = c.u[i].planned ? 0 :
 						 c.u[i].co + (kmax > 0 ? 0.5 * key[i] / kmax : 0);
 			}
-			free(ord);
-			if (!(ord = rank(&c, key, &n))) {
+			if (rank(&c, key, &ord, &n)) {
 				rc = vp_seterr(err, VP_E_NOMEM, "out of memory");
 				goto out;
 			}
-			for (size_t i = 0; i < n; i++) {
-				struct unit *u = &c.u[ord[i]];
-				uint64_t cost;
-				if (u->freq <= 0)
-					continue;
-				cost = pages_cost(&pg, u->r, u->nr);
-				if (used + cost > budget)
-					continue;
-				u->planned = 2;
-				pages_set(&pg, u->r, u->nr);
-				used += cost;
-			}
+			take(&c, &pg, ord, n, budget, &used, 2, 1);
 		}
 	}
 	/* the planned units, in the order chosen; their ranges */
@@ -550,8 +559,7 @@ int vp_warm_plan(const struct vp_searcher *s, const char *logpath,
 		size_t n = 0;
 		for (size_t i = 0; i < c.nu; i++)
 			key[i] = c.u[i].planned == pass ? (pass == 1 ? c.u[i].freq + c.u[i].rec : c.u[i].co) + 1 : 0;
-		free(ord);
-		if (!(ord = rank(&c, key, &n))) {
+		if (rank(&c, key, &ord, &n)) {
 			rc = vp_seterr(err, VP_E_NOMEM, "out of memory");
 			goto out;
 		}
