@@ -152,6 +152,14 @@ static const struct vp_json *obj(const struct vp_json *o, const char *key)
 	return v && v->type == VP_JSON_OBJECT ? v : NULL;
 }
 
+/* A small count (threads, CPUs) in [0, 1e6]: a file can hold any double,
+ * and converting one out of int's range is undefined (found by fuzz_json). */
+static double bounded(const struct vp_json *o, const char *key)
+{
+	double v = num(o, key, 0);
+	return v > 0 ? (v < 1e6 ? v : 1e6) : 0;
+}
+
 /* Counts as JSON numbers: non-negative and within uint64. */
 static uint64_t count(const struct vp_json *o, const char *key)
 {
@@ -179,7 +187,7 @@ int vp_evidence_from_json(struct vp_evidence *ev, const char *text, size_t len,
 	}
 	ev->have_run = 1;
 	str(j, "mode", ev->mode, sizeof ev->mode);
-	ev->threads = (int)num(j, "threads", 0);
+	ev->threads = (int)bounded(j, "threads");
 	ev->k = (size_t)count(j, "k");
 	ev->nq = (size_t)count(j, "queries");
 	str(j, "queries_path", ev->queries_path, sizeof ev->queries_path);
@@ -222,8 +230,12 @@ int vp_evidence_from_json(struct vp_evidence *ev, const char *text, size_t len,
 			}
 		}
 		if ((hl = obj(ix, "params")))
-			for (int i = 0; i < VP_P_COUNT; i++)
-				ev->ix.params[i] = (int64_t)num(hl, vp_param_defs[i].name, 0);
+			for (int i = 0; i < VP_P_COUNT; i++) {
+				/* build parameters are counts; a double past int64 is
+				 * undefined to convert (found by fuzz_json) */
+				uint64_t v = count(hl, vp_param_defs[i].name);
+				ev->ix.params[i] = v < (1ull << 53) ? (int64_t)v : (int64_t)1 << 53;
+			}
 		if ((hl = obj(ix, "health"))) {
 			ev->ix.nlist = (size_t)count(hl, "lists");
 			ev->ix.list_mean = num(hl, "list_mean", 0);
@@ -232,7 +244,7 @@ int vp_evidence_from_json(struct vp_evidence *ev, const char *text, size_t len,
 			ev->ix.unreachable = count(hl, "unreachable");
 			ev->ix.degree_mean = num(hl, "degree_mean", 0);
 			ev->ix.degree_zero = count(hl, "degree_zero");
-			ev->ix.degree_cap = (uint32_t)count(hl, "degree_cap");
+			ev->ix.degree_cap = (uint32_t)bounded(hl, "degree_cap");
 			ev->ix.dup_rows = count(hl, "duplicate_rows");
 			ev->ix.rows_checked = count(hl, "rows_checked");
 		}
@@ -240,11 +252,11 @@ int vp_evidence_from_json(struct vp_evidence *ev, const char *text, size_t len,
 	if ((sys = obj(j, "system"))) {
 		str(sys, "simd", ev->simd_used, sizeof ev->simd_used);
 		str(sys, "simd_cpu", ev->simd_cpu, sizeof ev->simd_cpu);
-		ev->cpus_allowed = (int)num(sys, "cpus_allowed", 0);
+		ev->cpus_allowed = (int)bounded(sys, "cpus_allowed");
 		ev->mem_total = count(sys, "mem_total_bytes");
 		ev->mem_avail = count(sys, "mem_available_bytes");
 		if ((cg = obj(sys, "cgroup"))) {
-			ev->cgroup_cpus = num(cg, "cpus", 0);
+			ev->cgroup_cpus = bounded(cg, "cpus");
 			ev->cgroup_mem = count(cg, "memory_bytes");
 		}
 		if ((ru = obj(sys, "rusage"))) {

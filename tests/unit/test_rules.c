@@ -281,6 +281,17 @@ int main(void)
 					 "[{\"recall\": \"x\", \"qps\": -5}]}";
 		CHECK(vp_evidence_from_json(&ev, v1, sizeof v1 - 1, "r.json", &err) == 0 &&
 		      ev.nruns == 1 && ev.runs[0].recall == 0, "v1, wrong types read as absent");
+		/* counts far outside int's range (fuzz_json found the UB) */
+		static const char huge[] = "{\"schema\": \"vp-bench/2\", \"runs\": [], \"threads\": 1.5e35,"
+					   " \"mode\": \"throughput\", \"index\": {\"params\": {\"M\": 2e46}},"
+					   " \"system\": {\"cpus_allowed\": 1e300,"
+					   " \"cgroup\": {\"cpus\": 1e40}}}";
+		memset(&ev, 0, sizeof ev);
+		CHECK(vp_evidence_from_json(&ev, huge, sizeof huge - 1, "r.json", &err) == 0 &&
+		      ev.threads == 1000000 && ev.cpus_allowed == 1000000 && ev.cgroup_cpus == 1e6 &&
+		      ev.ix.params[VP_P_HNSW_M] == 0, /* out of range: absent, as count() reads it */
+		      "huge counts bounded");
+		(void)fired();
 	}
 
 	/* the Prometheus writer */
