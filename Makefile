@@ -49,6 +49,8 @@ config.mk: configure
 
 lib/vp_dist_avx2.o: CFLAGS_EXTRA_FILE = $(if $(ARCH_CFLAGS),$(AVX2_FLAGS))
 lib/vp_dist_avx512.o: CFLAGS_EXTRA_FILE = $(if $(ARCH_CFLAGS),$(AVX512_FLAGS))
+lib/vp_hnsw_walk_avx2.o: CFLAGS_EXTRA_FILE = $(if $(ARCH_CFLAGS),$(AVX2_FLAGS))
+lib/vp_hnsw_walk_avx512.o: CFLAGS_EXTRA_FILE = $(if $(ARCH_CFLAGS),$(AVX512_FLAGS) -mavx512vnni)
 
 .flags: FORCE
 	@echo '$(CFLAGS_ALL)' | cmp -s - $@ || echo '$(CFLAGS_ALL)' > $@

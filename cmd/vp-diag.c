@@ -612,17 +612,35 @@ int main(int argc, char **argv)
 		}
 	}
 	{
-		static const char *const pn[] = { "nlist", "m", "nbits", "M", "efConstruction" };
-		static const int pid[] = { VP_P_NLIST, VP_P_PQ_M, VP_P_NBITS, VP_P_HNSW_M, VP_P_EFC };
+		/* every build parameter of the type, from the table */
 		int any = 0;
-		for (int i = 0; i < 5; i++)
-			if (vp_param_defs[pid[i]].types & VP_T(ix.hdr.type)) {
-				printf("%s%s=%lld", any ? ", " : "parameters     ", pn[i],
-				       (long long)ix.hdr.params[pid[i]]);
+		for (int i = 0; i < VP_P_COUNT && i < VP_INDEX_NPARAMS; i++)
+			if (vp_param_defs[i].stage == VP_STAGE_BUILD &&
+			    (vp_param_defs[i].types & VP_T(ix.hdr.type))) {
+				char v[32];
+				printf("%s%s=%s", any ? ", " : "parameters     ", vp_param_defs[i].name,
+				       vp_param_str(i, ix.hdr.params[i], v, sizeof v));
 				any = 1;
 			}
 		if (any)
 			printf("\n");
+	}
+	if (ix.hdr.type == VP_TYPE_HNSW) {
+		/* how the graph is walked (vp_hnsw.h: the code sections) */
+		const struct vp_section *gp = vp_index_find(&ix, "hnsw_gcp", 0);
+		if (gp && gp->length >= VP_HNSW_GCP_HEAD) {
+			uint32_t st;
+			float sc, ra;
+			memcpy(&st, vp_index_data(&ix, gp), 4);
+			memcpy(&sc, (const char *)vp_index_data(&ix, gp) + 4, 4);
+			memcpy(&ra, (const char *)vp_index_data(&ix, gp) + 8, 4);
+			printf("traversal      sq8 codes, %u-byte rows (%.1fx smaller than the "
+			       "floats), scale %g; %.1f x k candidates re-ranked with the "
+			       "floats (measured at build)\n",
+			       st, st ? 4.0 * ix.hdr.dim / st : 0.0, (double)sc, (double)ra);
+		} else
+			printf("traversal      float32 vectors (no codes: built with quant=none "
+			       "or before codes existed)\n");
 	}
 	{
 		const struct vp_section *cs = vp_index_find(&ix, "config", 0);

@@ -96,6 +96,35 @@ static int add_labels(struct sections *ss, const int32_t *labels, size_t n,
 	return add(ss, "label_hist", seg, 64, h, sizeof *h + bins * sizeof *cnt, 1);
 }
 
+/* The graph's traversal codes (vp_gcode.h): "hnsw_gcp" holds the stride,
+ * the scale and the offsets, "hnsw_gcode" the padded rows. */
+static int add_gcodes(struct sections *ss, const float *data, size_t n,
+		      uint32_t dim, uint32_t seg, const uint8_t **out, uint32_t **head)
+{
+	size_t stride = vp_gcode_stride(dim);
+	uint32_t *p = calloc(1, VP_HNSW_GCP_HEAD + 4 * (size_t)dim);
+	uint8_t *codes = malloc(n * stride + 1);
+	struct vp_gcode g = { dim, stride, 1.0f, NULL };
+
+	if (!p || !codes) {
+		free(p);
+		free(codes);
+		return VP_E_NOMEM;
+	}
+	p[0] = (uint32_t)stride;
+	vp_gcode_train(data, n, dim, (float *)(p + 4), &g.scale);
+	memcpy(p + 1, &g.scale, sizeof g.scale);
+	g.lo = (const float *)(p + 4);
+	vp_gcode_encode(&g, data, n, codes);
+	if (add(ss, "hnsw_gcp", seg, 64, p, VP_HNSW_GCP_HEAD + 4 * (size_t)dim, 1)) {
+		free(codes);
+		return VP_E_NOMEM;
+	}
+	*out = codes;
+	*head = p;
+	return add(ss, "hnsw_gcode", seg, 4096, codes, n * stride, 1) ? VP_E_NOMEM : 0;
+}
+
 static int build_segment(struct sections *ss, float *data, size_t n,
 			 uint32_t dim, const struct vp_build_opts *o,
 			 uint32_t seg, uint64_t id_base, int64_t *pq_m,
@@ -120,14 +149,32 @@ static int build_segment(struct sections *ss, float *data, size_t n,
 	} else if (!rc && o->type == VP_TYPE_HNSW) {
 		struct vp_hnsw_graph g;
 		uint32_t *hm = malloc(4 * sizeof *hm);
-		if (!hm) {
+		const uint8_t *codes = NULL;
+		uint32_t *gcp = NULL;
+		if (!hm || (vp_hnsw_quant_resolve(o->params.val[VP_P_QUANT], dim) ==
+			    VP_HNSW_QUANT_SQ8 &&
+			    add_gcodes(ss, data, n, dim, seg, &codes, &gcp))) {
+			free(hm);
 			free(meta);
 			return vp_seterr(err, VP_E_NOMEM, "out of memory");
 		}
+		/* the build walks the codes too, but not for inner product,
+		 * whose code scores are not distances between two nodes */
 		rc = vp_hnsw_build(data, n, dim, o->metric,
 				   (int)o->params.val[VP_P_HNSW_M],
 				   (int)o->params.val[VP_P_EFC], o->threads,
-				   o->seed + seg, o->progress, o->progress_ctx, &g, err);
+				   o->seed + seg, o->metric == VP_METRIC_IP ? NULL : codes,
+				   vp_gcode_stride(dim), o->progress, o->progress_ctx, &g, err);
+		if (!rc && codes) {
+			/* how many candidates a search must re-rank on this data */
+			struct vp_hnsw view;
+			float scale, ratio;
+			memcpy(&scale, gcp + 1, sizeof scale);
+			struct vp_gcode gc = { dim, vp_gcode_stride(dim), scale, (const float *)(gcp + 4) };
+			vp_hnsw_view(&view, &g, data, dim, o->metric, codes, &gc);
+			ratio = vp_hnsw_calibrate(&view, o->seed + seg);
+			memcpy(gcp + 2, &ratio, sizeof ratio);
+		}
 		if (rc) {
 			free(hm);
 			free(meta);
@@ -227,6 +274,9 @@ int vp_build_index(struct vp_index_writer *w, float *data, size_t n,
 	h.created = (uint64_t)time(NULL);
 	for (int i = 0; i < VP_P_COUNT && i < VP_INDEX_NPARAMS; i++)
 		h.params[i] = o->params.val[i];
+	/* the header records what was built, auto resolved */
+	if (o->type == VP_TYPE_HNSW)
+		h.params[VP_P_QUANT] = vp_hnsw_quant_resolve(o->params.val[VP_P_QUANT], dim);
 	rc = build_segments(&ss, data, n, dim, o, 0, 0, &pq_m, err);
 	if (!rc && o->config_text)
 		rc = add(&ss, "config", 0, 64, o->config_text, strlen(o->config_text), 0)

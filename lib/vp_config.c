@@ -118,7 +118,12 @@ static int param(struct ctx *x, const yaml_node_t *kn, const yaml_node_t *n,
 	if (id < 0 || vp_param_defs[id].stage != stage)
 		return at(x, kn, "unknown key '%s'%s", key, "");
 	d = &vp_param_defs[id];
-	if ((rc = get_int(x, n, key, d->min, d->max, &v)))
+	if (vp_param_value_name(id, d->def)) {
+		/* a named value (quant: none, sq8) */
+		const char *sv = scalar(n);
+		if (!sv || vp_param_value(id, sv, &v))
+			return at(x, n, "'%s' must be one of auto, none, sq8%s", key, "");
+	} else if ((rc = get_int(x, n, key, d->min, d->max, &v)))
 		return rc;
 	if (x->c->type && !(d->types & VP_T(x->c->type)))
 		return at(x, n, "'%s' does not apply to %s indexes", key,
@@ -340,9 +345,11 @@ int vp_config_write(const struct vp_config *c, FILE *f, struct vp_error *err)
 	if (c->metric >= 0)
 		fprintf(f, "  metric: %s\n", vp_metric_name(c->metric));
 	for (int i = 0; i < VP_P_COUNT; i++)
-		if ((c->params.set & (1u << i)) && vp_param_defs[i].stage == VP_STAGE_BUILD)
-			fprintf(f, "  %s: %lld\n", vp_param_defs[i].name,
-				(long long)c->params.val[i]);
+		if ((c->params.set & (1u << i)) && vp_param_defs[i].stage == VP_STAGE_BUILD) {
+			char v[32];
+			fprintf(f, "  %s: %s\n", vp_param_defs[i].name,
+				vp_param_str(i, c->params.val[i], v, sizeof v));
+		}
 	if (c->has_segment_size)
 		fprintf(f, "  segment_size: %llu\n", (unsigned long long)c->segment_size);
 	fprintf(f, "search:\n  k: %lld\n", (long long)c->k);

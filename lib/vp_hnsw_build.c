@@ -51,6 +51,9 @@ struct builder {
 	size_t n, d;
 	int metric;
 	const struct vp_kernels *k;
+	const uint8_t *codes;  /* NULL: distances on the floats */
+	size_t stride;
+	vp_code_dist_fn cl2;
 	uint32_t M, M0;
 	size_t efc;
 	struct vp_hnsw_graph *g;
@@ -76,9 +79,15 @@ static uint32_t *links(const struct builder *b, uint32_t i, uint32_t lc)
 	return b->g->upper + ((size_t)b->g->upoff[i] + lc - 1) * (1 + b->M);
 }
 
-static float dist(const struct builder *b, const float *q, uint32_t j)
+/* The distance of two nodes: on their codes when the build has them (every
+ * distance of the build is between two nodes, so all are on one scale). */
+static float dist(const struct builder *b, uint32_t i, uint32_t j)
 {
-	return vp_hnsw_dist(b->k, b->metric, q, b->x + (size_t)j * b->d, b->d);
+	if (b->codes)
+		return (float)b->cl2(b->codes + (size_t)i * b->stride,
+				     b->codes + (size_t)j * b->stride, b->stride);
+	return vp_hnsw_dist(b->k, b->metric, b->x + (size_t)i * b->d,
+			    b->x + (size_t)j * b->d, b->d);
 }
 
 static uint32_t copy_links(const struct builder *b, uint32_t i, uint32_t lc,
@@ -96,7 +105,7 @@ static uint32_t copy_links(const struct builder *b, uint32_t i, uint32_t lc,
 /* Algorithm 2: the ef nearest to q found from ep on layer lc, left in
  * t->wd/t->wid ascending. */
 static int search_layer(const struct builder *b, struct tstate *t,
-			const float *q, uint32_t ep, float dep, size_t ef,
+			uint32_t q, uint32_t ep, float dep, size_t ef,
 			uint32_t lc)
 {
 	struct vp_nheap *cand = &t->cand, *res = &t->res;
@@ -148,10 +157,9 @@ static uint32_t select_heuristic(const struct builder *b, const float *cd,
 {
 	uint32_t got = 0;
 	for (size_t i = 0; i < nc && got < m; i++) {
-		const float *xc = b->x + (size_t)cid[i] * b->d;
 		int good = 1;
 		for (uint32_t r = 0; r < got && good; r++)
-			if (dist(b, xc, out[r]) < cd[i])
+			if (dist(b, cid[i], out[r]) < cd[i])
 				good = 0;
 		if (good)
 			out[got++] = cid[i];
@@ -171,12 +179,11 @@ static void link_back(const struct builder *b, struct tstate *t, uint32_t e,
 		l[1 + cnt] = i;
 		l[0] = cnt + 1;
 	} else {
-		const float *xe = b->x + (size_t)e * b->d;
 		size_t nc = 0;
 		/* candidates: the current links and i, sorted by distance to e */
 		for (uint32_t j = 0; j <= cnt; j++) {
 			uint32_t c = j < cnt ? l[1 + j] : i;
-			float dc = dist(b, xe, c);
+			float dc = dist(b, e, c);
 			size_t p = nc++;
 			while (p > 0 && t->sd[p - 1] > dc) {
 				t->sd[p] = t->sd[p - 1];
@@ -195,7 +202,7 @@ static void link_back(const struct builder *b, struct tstate *t, uint32_t e,
 static int insert(struct builder *b, struct tstate *t, uint32_t i)
 {
 	struct vp_hnsw_graph *g = b->g;
-	const float *q = b->x + (size_t)i * b->d;
+	const uint32_t q = i;
 	uint32_t level = g->levels[i], ep, maxl, sel[VP_HNSW_M_MAX * 2];
 	float dep;
 	int rc;
@@ -288,8 +295,9 @@ void vp_hnsw_graph_release(struct vp_hnsw_graph *g)
 }
 
 int vp_hnsw_build(const float *x, size_t n, size_t d, int metric, int M,
-		  int efc, int threads, uint64_t seed, vp_progress_fn progress,
-		  void *ctx, struct vp_hnsw_graph *g, struct vp_error *err)
+		  int efc, int threads, uint64_t seed, const uint8_t *codes,
+		  size_t stride, vp_progress_fn progress, void *ctx,
+		  struct vp_hnsw_graph *g, struct vp_error *err)
 {
 	struct builder b;
 	double mult = 1.0 / log((double)M);
@@ -332,6 +340,9 @@ int vp_hnsw_build(const float *x, size_t n, size_t d, int metric, int M,
 	b.d = d;
 	b.metric = metric;
 	b.k = vp_kernels();
+	b.codes = codes;
+	b.stride = stride;
+	b.cl2 = vp_code_l2_for(b.k);
 	b.M = g->M;
 	b.M0 = g->M0;
 	b.efc = (size_t)efc;

@@ -20,6 +20,47 @@
 
 #include "vp_hnsw_int.h"
 
+/* The traversal codes, when the index has them: both sections or neither,
+ * sizes exact, the scale and offsets finite.  A code byte above 127 can only
+ * make a distance wrong, never a read go astray, so rows are not read. */
+static int open_codes(struct vp_hnsw *h, const struct vp_index *ix,
+		      uint32_t seg, struct vp_error *err)
+{
+	const struct vp_section *ps = vp_index_find(ix, "hnsw_gcp", seg);
+	const struct vp_section *cs = vp_index_find(ix, "hnsw_gcode", seg);
+	const uint32_t *hdr;
+	uint64_t cb;
+	float scale;
+
+	h->pl = 1;
+	h->po = 1;
+	if (!ps && !cs)
+		return 0;
+	if (!ps || !cs || ps->length != VP_HNSW_GCP_HEAD + 4 * (uint64_t)h->d)
+		goto bad;
+	hdr = vp_index_data(ix, ps);
+	memcpy(&scale, hdr + 1, sizeof scale);
+	memcpy(&h->refine_ratio, hdr + 2, sizeof h->refine_ratio);
+	if (hdr[0] != vp_gcode_stride(h->d) || !(scale > 0) || !isfinite(scale) ||
+	    !(h->refine_ratio >= 1.0f && h->refine_ratio <= VP_HNSW_RATIO_MAX) ||
+	    h->n >= VP_LPOOL_DONE || vp_mul_ok(h->n, hdr[0], &cb) || cs->length != cb)
+		goto bad;
+	h->gc.lo = (const float *)(hdr + 4);
+	for (size_t j = 0; j < h->d; j++)
+		if (!isfinite(h->gc.lo[j]))
+			goto bad;
+	h->gc.d = h->d;
+	h->gc.stride = hdr[0];
+	h->gc.scale = scale;
+	h->codes = vp_index_data(ix, cs);
+	vp_hnsw_prefetch_defaults(h);
+	return 0;
+bad:
+	return vp_seterr(err, VP_E_CORRUPT, "%s: corrupt index: sections "
+			 "'hnsw_gcp'/'hnsw_gcode' of segment %u missing or "
+			 "mis-sized", ix->path, seg);
+}
+
 int vp_hnsw_open(struct vp_hnsw *h, const struct vp_index *ix, uint32_t seg,
 		 uint64_t n, struct vp_error *err)
 {
@@ -87,24 +128,22 @@ int vp_hnsw_open(struct vp_hnsw *h, const struct vp_index *ix, uint32_t seg,
 	h->n = n;
 	h->d = d;
 	h->metric = (int)ix->hdr.metric;
-	return 0;
+	return open_codes(h, ix, seg, err);
 bad:
 	return vp_seterr(err, VP_E_CORRUPT, "%s: corrupt index: hnsw link out "
 			 "of range", ix->path);
 }
 
-struct hstate {
-	struct vp_visited vis;
-	struct vp_nheap cand, res;
-};
-
-static void hstate_free(struct hstate *s)
+static void hstate_free(struct vp_hstate *s)
 {
 	if (!s)
 		return;
 	free(s->vis.tag);
 	vp_nheap_free(&s->cand);
 	vp_nheap_free(&s->res);
+	free(s->pool.d);
+	free(s->pool.id);
+	free(s->qcode);
 	free(s);
 }
 
@@ -125,7 +164,8 @@ static size_t cand_room(size_t ef, uint32_t m0)
 	return ef * (m0 / 2 + 1) + 2;
 }
 
-static int pool_ready(struct vp_hnsw_pool *p, int threads, size_t n, size_t ef, uint32_t m0)
+static int pool_ready(struct vp_hnsw_pool *p, int threads, size_t n, size_t ef,
+		      uint32_t m0, size_t qbytes)
 {
 	if (p->nthreads < threads) {
 		void **a = realloc(p->per_thread, (size_t)threads * sizeof *a);
@@ -133,7 +173,7 @@ static int pool_ready(struct vp_hnsw_pool *p, int threads, size_t n, size_t ef, 
 			return -1;
 		p->per_thread = a;
 		for (int t = p->nthreads; t < threads; t++) {
-			struct hstate *s = calloc(1, sizeof *s);
+			struct vp_hstate *s = calloc(1, sizeof *s);
 			if (!s || vp_visited_init(&s->vis, n)) {
 				free(s);
 				return -1;
@@ -143,9 +183,17 @@ static int pool_ready(struct vp_hnsw_pool *p, int threads, size_t n, size_t ef, 
 		}
 	}
 	for (int t = 0; t < threads; t++) {
-		struct hstate *s = p->per_thread[t];
-		if (vp_nheap_reserve(&s->res, ef + 2) || vp_nheap_reserve(&s->cand, cand_room(ef, m0)))
+		struct vp_hstate *s = p->per_thread[t];
+		if (vp_nheap_reserve(&s->res, ef + 2) || vp_nheap_reserve(&s->cand, cand_room(ef, m0)) ||
+		    vp_lpool_reserve(&s->pool, ef))
 			return -1;
+		if (qbytes > s->qcap) {
+			free(s->qcode);
+			s->qcode = aligned_alloc(64, qbytes);
+			s->qcap = s->qcode ? qbytes : 0;
+			if (!s->qcode)
+				return -1;
+		}
 	}
 	return 0;
 }
@@ -162,37 +210,10 @@ static inline void prefetch_vec(const float *v, size_t d)
 	}
 }
 
-/* The access trace of one query: trace[0] items follow trace[1] (the
- * region shift); items are level-0 regions (node >> shift) whose vector or
- * links were read, deduplicated when the room runs out and at the end. */
-static int cmp_u32(const void *a, const void *b)
+static int cmp_float(const void *a, const void *b)
 {
-	uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+	float x = *(const float *)a, y = *(const float *)b;
 	return x < y ? -1 : x > y;
-}
-
-static uint32_t trace_compact(uint32_t *r, uint32_t n)
-{
-	uint32_t w = 0;
-	qsort(r, n, sizeof *r, cmp_u32);
-	for (uint32_t i = 0; i < n; i++)
-		if (!w || r[w - 1] != r[i])
-			r[w++] = r[i];
-	return w;
-}
-
-static inline void trace_add(uint32_t *trace, uint32_t node)
-{
-	uint32_t n = trace[0] - 1, reg = node >> trace[1], *r = trace + 2;
-	if (n && r[n - 1] == reg)
-		return;
-	if (n == VP_HNSW_TRACE_MAX) {
-		n = trace_compact(r, n);
-		if (n == VP_HNSW_TRACE_MAX)
-			return;  /* full: the rest of this query is not recorded */
-	}
-	r[n] = reg;
-	trace[0] = n + 2;
 }
 
 uint32_t vp_hnsw_region_shift(const struct vp_hnsw *h)
@@ -209,7 +230,7 @@ uint32_t vp_hnsw_region_shift(const struct vp_hnsw *h)
 }
 
 static int search_one(const struct vp_hnsw *h, const struct vp_kernels *kern,
-		      struct hstate *s, const float *q, size_t k, size_t ef,
+		      struct vp_hstate *s, const float *q, size_t k, size_t ef,
 		      const struct vp_fctx *fc, uint32_t *trace, float *dist,
 		      int64_t *ids)
 {
@@ -239,7 +260,7 @@ static int search_one(const struct vp_hnsw *h, const struct vp_kernels *kern,
 	if (trace) {
 		trace[0] = 1;   /* the shift, then no region yet */
 		trace[1] = vp_hnsw_region_shift(h);
-		trace_add(trace, ep);
+		vp_trace_add(trace, ep);
 	}
 	if (ef < k)
 		ef = k;
@@ -261,7 +282,7 @@ static int search_one(const struct vp_hnsw *h, const struct vp_kernels *kern,
 			break;
 		vp_nheap_pop(cand);
 		if (trace)
-			trace_add(trace, c);
+			vp_trace_add(trace, c);
 		l = h->l0 + (size_t)c * stride0;
 		cnt = l[0];
 		if (cand->n + cnt + 1 > cand->cap &&
@@ -279,7 +300,7 @@ static int search_one(const struct vp_hnsw *h, const struct vp_kernels *kern,
 			if (vp_visited_test_set(&s->vis, nb))
 				continue;
 			if (trace)
-				trace_add(trace, nb);
+				vp_trace_add(trace, nb);
 			dn = vp_hnsw_dist(kern, h->metric, q, h->x + (size_t)nb * d, d);
 			if (dn < bound) {
 				if (cand->n + 1 > cand->cap &&
@@ -297,7 +318,7 @@ static int search_one(const struct vp_hnsw *h, const struct vp_kernels *kern,
 		}
 	}
 	if (trace)
-		trace[0] = 1 + trace_compact(trace + 2, trace[0] - 1);
+		trace[0] = 1 + vp_trace_compact(trace + 2, trace[0] - 1);
 	/* drop the ef - k farthest, then read the rest out ascending */
 	while (res->n > k)
 		vp_nheap_pop(res);
@@ -317,12 +338,86 @@ static int search_one(const struct vp_hnsw *h, const struct vp_kernels *kern,
 	return 0;
 }
 
+size_t vp_hnsw_refine(size_t k, size_t ef, size_t refine, float ratio)
+{
+	/* measured (scripts/bench-graph): re-ranking k gives up recall that
+	 * no ef buys back (Fashion-MNIST: 0.990 at most); 1.5 x k reaches the
+	 * float walk's recall there and on SIFT-like data; ef/4 lets recall
+	 * keep rising with ef where codes are coarse (clustered vp-gen data:
+	 * 0.973 at any ef with 1.5 x k, 0.9985 at ef=128) and costs Fashion-
+	 * MNIST under 2%; ef/2 cost it 10-15% at ef 48-64 */
+	size_t r = (size_t)ceilf((float)k * (ratio > 1.0f ? ratio : 1.5f));
+	if (refine)
+		return refine < k ? k : refine;
+	if (ef / 4 > r)
+		r = ef / 4;
+	if (r > ef)
+		r = ef;
+	return r < k ? k : r;
+}
+
+void vp_hnsw_prefetch_defaults(struct vp_hnsw *h)
+{
+	/* two rows ahead, every line of a row: measured on Fashion-MNIST
+	 * (po 1/2/4 x pl 2/4/8/13) within 5% of each other, this the best
+	 * or tied; the rows are short enough to fetch whole */
+	h->po = 2;
+	h->pl = (uint32_t)(h->gc.stride / 64);
+}
+
+/* Walks on codes, then re-ranks what the walk kept with the float
+ * vectors: the k closest of them, ascending.  Returns 0 or VP_E_NOMEM. */
+static int search_coded(const struct vp_hnsw *h, const struct vp_kernels *kern,
+			 vp_hnsw_walk_fn walk, struct vp_hstate *s, const float *q,
+			 size_t k, size_t ef, size_t want,
+			 const struct vp_fctx *fc, uint32_t *trace, float *dist,
+			 int64_t *ids)
+{
+	uint32_t *cand = s->pool.id;  /* room for max(ef, want): pool_ready */
+	size_t got, m = 0;
+
+	vp_gcode_query(&h->gc, q, h->metric != VP_METRIC_L2, s->qcode);
+	got = walk(h, s, s->qcode, ef, want, fc, trace, cand);
+	if (got == SIZE_MAX)
+		return VP_E_NOMEM;
+	for (size_t i = 0; i < got; i++) {
+		const float *x = h->x + (size_t)cand[i] * h->d;
+		float v;
+		size_t j;
+		if (i + 1 < got)
+			prefetch_vec(h->x + (size_t)cand[i + 1] * h->d, h->d);
+		v = vp_hnsw_dist(kern, h->metric, q, x, h->d);
+		if (m == k && !(v < dist[k - 1]))
+			continue;
+		j = m < k ? m++ : k - 1;
+		for (; j > 0 && dist[j - 1] > v; j--) {
+			dist[j] = dist[j - 1];
+			ids[j] = ids[j - 1];
+		}
+		dist[j] = v;
+		ids[j] = cand[i];
+	}
+	for (size_t r = 0; r < m; r++) {
+		ids[r] += h->id_base;
+		if (h->metric == VP_METRIC_COSINE)
+			dist[r] += 1.0f;
+	}
+	for (size_t r = m; r < k; r++) {
+		dist[r] = INFINITY;
+		ids[r] = -1;
+	}
+	return 0;
+}
+
 int vp_hnsw_search(const struct vp_hnsw *h, struct vp_hnsw_pool *pool,
-		   const float *q, size_t nq, size_t k, size_t ef, int threads,
+		   const float *q, size_t nq, size_t k, size_t ef,
+		   size_t refine, int threads,
 		   const struct vp_fctx *fc, float *dist, int64_t *ids,
 		   struct vp_error *err)
 {
 	const struct vp_kernels *kern = vp_kernels();
+	vp_hnsw_walk_fn walk = h->codes ? vp_hnsw_walk_for(kern) : NULL;
+	size_t want = vp_hnsw_refine(k, ef, refine, h->refine_ratio), room;
 	int failed = 0, nt;
 
 	if (threads < 1)
@@ -330,18 +425,107 @@ int vp_hnsw_search(const struct vp_hnsw *h, struct vp_hnsw_pool *pool,
 	nt = nq < (size_t)threads ? (int)nq : threads;
 	if (nt < 1)
 		return 0;
-	if (pool_ready(pool, nt, h->n, ef > k ? ef : k, h->M0))
+	if (ef < k)
+		ef = k;
+	room = walk && want > ef ? want : ef;
+	if (pool_ready(pool, nt, h->n, room, h->M0, walk ? h->gc.stride : 0))
 		return vp_seterr(err, VP_E_NOMEM, "out of memory");
 #pragma omp parallel for num_threads(nt) schedule(dynamic, 16) reduction(| : failed)
 	for (size_t i = 0; i < nq; i++) {
 		int t = 0;
+		uint32_t *tr = pool->trace ? pool->trace + i * pool->tstride : NULL;
 #ifdef _OPENMP
 		t = omp_get_thread_num();
 #endif
-		if (search_one(h, kern, pool->per_thread[t], q + i * h->d, k, ef, fc,
-			       pool->trace ? pool->trace + i * pool->tstride : NULL,
-			       dist + i * k, ids + i * k))
+		if (walk) {
+			if (search_coded(h, kern, walk, pool->per_thread[t], q + i * h->d, k,
+					 ef, want, fc, tr, dist + i * k, ids + i * k))
+				failed = 1;
+		} else if (search_one(h, kern, pool->per_thread[t], q + i * h->d, k, ef,
+				    fc, tr, dist + i * k, ids + i * k))
 			failed = 1;
 	}
 	return failed ? vp_seterr(err, VP_E_NOMEM, "out of memory") : 0;
+}
+
+/* The measured re-rank ratio of a coded graph: for sample rows taken as
+ * queries (each left out of its own answer), walk at ef=64, rank the
+ * walk's candidates by code distance, and find how deep in that order the
+ * exact 10 nearest of them lie.  The 95th percentile of that depth over
+ * k is how many candidates per result a search must re-rank for the codes
+ * to cost little recall on this data: 1.5 on Fashion-MNIST, 2.0 on 96-d
+ * vp-gen clusters, where codes are coarse against the gaps between
+ * neighbours (there the 90th percentile, 1.7, left recall at ef=64 at
+ * 0.984 against 0.995; the 98th, 2.3, gained nothing more). */
+float vp_hnsw_calibrate(const struct vp_hnsw *h, uint64_t seed)
+{
+	enum { K = 10, EF = 64, SAMPLES = 256 };
+	const struct vp_kernels *kern = vp_kernels();
+	vp_hnsw_walk_fn walk = vp_hnsw_walk_for(kern);
+	struct vp_hnsw_pool pool = { 0 };
+	float depth[SAMPLES], ex[EF], r;
+	size_t ns = 0;
+
+	if (!h->codes || h->n <= 2 * K ||
+	    pool_ready(&pool, 1, h->n, EF, h->M0, h->gc.stride)) {
+		vp_hnsw_pool_release(&pool);
+		return 1.5f;
+	}
+	struct vp_hstate *s = pool.per_thread[0];
+	for (size_t t = 0; t < SAMPLES; t++) {
+		uint32_t self, cand[EF], got, deepest = 0;
+		seed = seed * 6364136223846793005ull + 1442695040888963407ull;
+		self = (uint32_t)((seed >> 33) % h->n);
+		const float *q = h->x + (size_t)self * h->d;
+		vp_gcode_query(&h->gc, q, h->metric != VP_METRIC_L2, s->qcode);
+		got = (uint32_t)walk(h, s, s->qcode, EF, EF, NULL, NULL, s->pool.id);
+		if (got == UINT32_MAX || got < 2 * K)
+			continue;
+		memcpy(cand, s->pool.id, got * sizeof *cand);
+		for (uint32_t i = 0; i < got; i++)
+			ex[i] = cand[i] == self ? INFINITY
+				: vp_hnsw_dist(kern, h->metric, q, h->x + (size_t)cand[i] * h->d, h->d);
+		/* the code rank (self not counted) of each of the exact K best */
+		for (uint32_t i = 0, rank = 0; i < got; i++) {
+			uint32_t closer = 0;
+			if (cand[i] == self)
+				continue;
+			for (uint32_t j = 0; j < got; j++)
+				closer += ex[j] < ex[i] || (ex[j] == ex[i] && j < i);
+			if (closer < K && rank + 1 > deepest)
+				deepest = rank + 1;
+			rank++;
+		}
+		depth[ns++] = (float)deepest / K;
+	}
+	vp_hnsw_pool_release(&pool);
+	if (!ns)
+		return 1.5f;
+	qsort(depth, ns, sizeof *depth, cmp_float);
+	r = depth[(ns * 95) / 100 < ns ? (ns * 95) / 100 : ns - 1];
+	return r < 1.5f ? 1.5f : r > VP_HNSW_RATIO_MAX ? VP_HNSW_RATIO_MAX : r;
+}
+
+void vp_hnsw_view(struct vp_hnsw *h, const struct vp_hnsw_graph *g, const float *x,
+		  size_t d, int metric, const uint8_t *codes, const struct vp_gcode *gc)
+{
+	memset(h, 0, sizeof *h);
+	h->x = x;
+	h->n = g->n;
+	h->d = d;
+	h->metric = metric;
+	h->M = g->M;
+	h->M0 = g->M0;
+	h->entry = g->entry;
+	h->maxlevel = g->maxlevel;
+	h->levels = g->levels;
+	h->l0 = g->l0;
+	h->upoff = g->upoff;
+	h->upper = g->upper;
+	h->nblocks = g->nblocks;
+	h->codes = codes;
+	if (codes)
+		h->gc = *gc;
+	h->refine_ratio = 1.5f;
+	vp_hnsw_prefetch_defaults(h);
 }

@@ -2,8 +2,10 @@
 #include "vp_params.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "vp_index.h"
 
@@ -13,6 +15,53 @@ const struct vp_param_def vp_param_defs[VP_P_COUNT] = {
 	VP_PARAM_LIST(VP_X_DEF)
 #undef VP_X_DEF
 };
+
+/* Parameters whose values have names (written and read by name). */
+static const struct {
+	int id;
+	const char *name;
+	int64_t v;
+} names[] = {
+	{ VP_P_QUANT, "none", VP_HNSW_QUANT_NONE },
+	{ VP_P_QUANT, "auto", VP_HNSW_QUANT_AUTO },
+	{ VP_P_QUANT, "sq8", VP_HNSW_QUANT_SQ8 },
+};
+
+int vp_param_value(int id, const char *s, int64_t *out)
+{
+	int named = 0;
+	for (size_t i = 0; i < sizeof names / sizeof *names; i++) {
+		if (names[i].id != id)
+			continue;
+		named = 1;
+		if (!strcasecmp(s, names[i].name)) {
+			*out = names[i].v;
+			return 0;
+		}
+	}
+	/* a named parameter takes only its names: quant=3 is no code */
+	if (named)
+		return VP_E_ARG;
+	return vp_parse_int(s, INT64_MIN, INT64_MAX, out);
+}
+
+const char *vp_param_value_name(int id, int64_t v)
+{
+	for (size_t i = 0; i < sizeof names / sizeof *names; i++)
+		if (names[i].id == id && names[i].v == v)
+			return names[i].name;
+	return NULL;
+}
+
+const char *vp_param_str(int id, int64_t v, char *buf, size_t cap)
+{
+	const char *n = vp_param_value_name(id, v);
+	if (n)
+		snprintf(buf, cap, "%s", n);
+	else
+		snprintf(buf, cap, "%lld", (long long)v);
+	return buf;
+}
 
 void vp_params_defaults(struct vp_param_set *ps)
 {
@@ -92,7 +141,12 @@ int vp_params_parse(struct vp_param_set *ps, const char *kv, int type,
 		return vp_seterr(err, VP_E_ARG, "expected KEY=VALUE, not '%s'", kv);
 	memcpy(key, kv, (size_t)(eq - kv));
 	key[eq - kv] = 0;
-	if (vp_parse_int(eq + 1, INT64_MIN, INT64_MAX, &v))
+	if (vp_param_lookup(key) == VP_P_QUANT &&
+	    vp_param_value(VP_P_QUANT, eq + 1, &v))
+		return vp_seterr(err, VP_E_ARG, "parameter '%s': '%s' is not one "
+				 "of auto, none, sq8", key, eq + 1);
+	if (vp_param_lookup(key) != VP_P_QUANT &&
+	    vp_param_value(vp_param_lookup(key), eq + 1, &v))
 		return vp_seterr(err, VP_E_ARG, "parameter '%s': '%s' is not an "
 				 "integer", key, eq + 1);
 	return vp_params_set(ps, key, v, type, stage, err);

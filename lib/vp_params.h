@@ -9,6 +9,7 @@
 #ifndef VP_PARAMS_H
 #define VP_PARAMS_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #include "vp_err.h"
@@ -53,12 +54,17 @@ enum vp_stage { VP_STAGE_BUILD = 1, VP_STAGE_SEARCH = 2 };
 	X(NPROBE, "nprobe", VP_STAGE_SEARCH, VP_TYPES_IVF,                     \
 	  VP_IVF_NPROBE_DEFAULT, VP_IVF_NPROBE_MIN, VP_IVF_NPROBE_MAX,        \
 	  "inverted lists scanned per query")                                 \
-	X(REFINE, "refine", VP_STAGE_SEARCH, VP_T(4), VP_PQ_REFINE_DEFAULT,    \
-	  VP_PQ_REFINE_MIN, VP_PQ_REFINE_MAX,                                 \
-	  "PQ candidates re-ranked with exact distances (0: none)")           \
+	X(REFINE, "refine", VP_STAGE_SEARCH, VP_T(4) | VP_T(5),               \
+	  VP_PQ_REFINE_DEFAULT, VP_PQ_REFINE_MIN, VP_PQ_REFINE_MAX,           \
+	  "candidates re-ranked with exact distances (IVF_PQ 0: none; "       \
+	  "HNSW 0: 1.5 x k or ef/4, whichever is larger)")                                                 \
 	X(EF, "ef", VP_STAGE_SEARCH, VP_T(5), VP_HNSW_EF_DEFAULT,              \
 	  VP_HNSW_EF_MIN, VP_HNSW_EF_MAX,                                     \
-	  "HNSW candidate list while searching")
+	  "HNSW candidate list while searching")                              \
+	X(QUANT, "quant", VP_STAGE_BUILD, VP_T(5), VP_HNSW_QUANT_DEFAULT,      \
+	  VP_HNSW_QUANT_NONE, VP_HNSW_QUANT_SQ8,                              \
+	  "HNSW traversal codes: sq8 (8-bit, re-ranked exactly), none, or "   \
+	  "auto (sq8 from 64 dimensions)")
 
 enum vp_param_id {
 #define VP_X_ID(id, ...) VP_P_##id,
@@ -95,6 +101,17 @@ int vp_params_parse(struct vp_param_set *ps, const char *kv, int type,
 /* Checks one value against its bounds and applicability. */
 int vp_params_set(struct vp_param_set *ps, const char *key, int64_t val,
 		  int type, int stage, struct vp_error *err);
+
+/* Parses a value of parameter id: an integer, or a name the parameter
+ * defines (quant: none, sq8).  Returns 0 or VP_E_ARG. */
+int vp_param_value(int id, const char *s, int64_t *out);
+
+/* The name of a value of parameter id, or NULL when it has none. */
+const char *vp_param_value_name(int id, int64_t v);
+
+/* Writes value v of parameter id as it is read back: its name, else the
+ * integer.  Returns buf. */
+const char *vp_param_str(int id, int64_t v, char *buf, size_t cap);
 
 /* Returns the id of a key, or -1. */
 int vp_param_lookup(const char *key);

@@ -453,8 +453,9 @@ static int r_segments(const struct vp_evidence *ev, struct vp_finding *f)
 			if (vp_param_defs[i].stage == VP_STAGE_BUILD && h->params[i] &&
 			    (vp_param_defs[i].types & VP_T(h->type))) {
 				size_t l = strlen(params);
-				snprintf(params + l, sizeof params - l, " -p %s=%lld", vp_param_defs[i].name,
-					 (long long)h->params[i]);
+				char v[32];
+				snprintf(params + l, sizeof params - l, " -p %s=%s", vp_param_defs[i].name,
+					 vp_param_str(i, h->params[i], v, sizeof v));
 			}
 		snprintf(f->action, sizeof f->action,
 			 "rebuild as one segment from all the vectors: vp-build -t %s%s -o %.200s "

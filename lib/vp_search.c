@@ -227,8 +227,9 @@ static int search_segment_run(struct vp_searcher *s, struct vp_segment *g,
 	}
 	if (type == VP_TYPE_HNSW)
 		return vp_hnsw_search(&g->hnsw, &g->hpool, q, nq, k,
-				      (size_t)ps->val[VP_P_EF], threads, fcp, dist,
-				      ids, err);
+				      (size_t)ps->val[VP_P_EF],
+				      (size_t)ps->val[VP_P_REFINE], threads, fcp,
+				      dist, ids, err);
 	if (f)
 		return prefilter(s, g, fcp, q, nq, k, threads, dist, ids, err);
 	return vp_flat_search(&g->flat, &g->pool, q, nq, k, threads, dist, ids,

@@ -167,9 +167,17 @@ static int make_units(struct ctx *c, struct vp_warm_range **ext, size_t *next)
 				u[r].item = (uint32_t)r;
 				add_range(&u[r], s, (const unsigned char *)h->x + lo * rowx, (hi - lo) * rowx);
 				add_range(&u[r], s, (const unsigned char *)h->l0 + lo * rowl, (hi - lo) * rowl);
+				/* a coded walk reads a region's codes; its floats
+				 * only for the candidates it re-ranks */
+				if (h->codes)
+					add_range(&u[r], s, h->codes + lo * h->gc.stride,
+						  (hi - lo) * h->gc.stride);
 			}
 			e[ne++] = (struct vp_warm_range){ off_of(s, h->x), h->n * rowx };
 			e[ne++] = (struct vp_warm_range){ off_of(s, h->l0), h->n * rowl };
+			if (h->codes)
+				e[ne++] = (struct vp_warm_range){ off_of(s, h->codes),
+								  h->n * h->gc.stride };
 		} else if (type != VP_TYPE_FLAT) {
 			const struct vp_ivf *v = &sg->ivf;
 			size_t code = type == VP_TYPE_IVF_FLAT ? v->d * 4 : type == VP_TYPE_IVF_SQ8 ? v->d : v->m;

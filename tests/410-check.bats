@@ -159,7 +159,7 @@ rules() {
 	[ "$output" = segments-fragmented ]
 	run -1 vp-diag --check seg.json
 	[[ "$output" == *"13 segments, 100 to 2000 vectors"* ]]
-	[[ "$output" == *"vp-build -t HNSW -p M=16 -p efConstruction=200 -o seg.vpi VECTORS"* ]]
+	[[ "$output" == *"vp-build -t HNSW -p M=16 -p efConstruction=200 -p quant=sq8 -o seg.vpi VECTORS"* ]]
 	# the index rules see it without a run: --health counts it, the plain
 	# report lists it and its exit status stays the file's integrity
 	run -1 vp-diag --health -i seg.vpi

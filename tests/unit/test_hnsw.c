@@ -28,7 +28,7 @@ static double recall_vs_flat(const float *x, size_t n, const float *q, size_t nq
 	h.M = g->M; h.M0 = g->M0; h.entry = g->entry; h.maxlevel = g->maxlevel;
 	h.levels = g->levels; h.l0 = g->l0; h.upoff = g->upoff; h.upper = g->upper;
 	h.nblocks = g->nblocks;
-	CHECK(vp_hnsw_search(&h, &hp, q, nq, k, ef, 2, NULL, d2, i2, &err) == 0, "hnsw search");
+	CHECK(vp_hnsw_search(&h, &hp, q, nq, k, ef, 0, 2, NULL, d2, i2, &err) == 0, "hnsw search");
 	r = vp_recall(i2, nq, k, gt, k);
 	vp_flat_pool_release(&fp);
 	vp_hnsw_pool_release(&hp);
@@ -47,7 +47,7 @@ int main(void)
 
 	vp_gen_rows(&gen, 0, n, x);
 	vp_gen_rows(&gen, n, nq, q);
-	CHECK(vp_hnsw_build(x, n, d, VP_METRIC_L2, 8, 64, 2, 1, NULL, NULL, &g1, &err) == 0, "build");
+	CHECK(vp_hnsw_build(x, n, d, VP_METRIC_L2, 8, 64, 2, 1, NULL, 0, NULL, NULL, &g1, &err) == 0, "build");
 	r = recall_vs_flat(x, n, q, nq, d, VP_METRIC_L2, &g1, 10, 64);
 	CHECK(r >= 0.95, "l2 recall@10 at ef=64: %.4f", r);
 	r = recall_vs_flat(x, n, q, nq, d, VP_METRIC_L2, &g1, 10, 10);
@@ -65,13 +65,13 @@ int main(void)
 	vp_hnsw_graph_release(&g1);
 
 	/* one thread: the same graph twice; another seed: another graph */
-	CHECK(vp_hnsw_build(x, n, d, VP_METRIC_L2, 8, 40, 1, 7, NULL, NULL, &g1, &err) == 0 &&
-	      vp_hnsw_build(x, n, d, VP_METRIC_L2, 8, 40, 1, 7, NULL, NULL, &g2, &err) == 0, "two builds");
+	CHECK(vp_hnsw_build(x, n, d, VP_METRIC_L2, 8, 40, 1, 7, NULL, 0, NULL, NULL, &g1, &err) == 0 &&
+	      vp_hnsw_build(x, n, d, VP_METRIC_L2, 8, 40, 1, 7, NULL, 0, NULL, NULL, &g2, &err) == 0, "two builds");
 	CHECK(g1.entry == g2.entry && !memcmp(g1.l0, g2.l0, n * (1 + g1.M0) * 4) &&
 	      g1.nblocks == g2.nblocks && !memcmp(g1.upper, g2.upper, g1.nblocks * (1 + g1.M) * 4),
 	      "deterministic with one thread and a seed");
 	vp_hnsw_graph_release(&g2);
-	CHECK(vp_hnsw_build(x, n, d, VP_METRIC_L2, 8, 40, 1, 8, NULL, NULL, &g2, &err) == 0 &&
+	CHECK(vp_hnsw_build(x, n, d, VP_METRIC_L2, 8, 40, 1, 8, NULL, 0, NULL, NULL, &g2, &err) == 0 &&
 	      memcmp(g1.l0, g2.l0, n * (1 + g1.M0) * 4), "another seed, another graph");
 	vp_hnsw_graph_release(&g1);
 	vp_hnsw_graph_release(&g2);
@@ -81,13 +81,13 @@ int main(void)
 		vp_normalize(x + i * d, d);
 	for (size_t i = 0; i < nq; i++)
 		vp_normalize(q + i * d, d);
-	CHECK(vp_hnsw_build(x, n, d, VP_METRIC_COSINE, 12, 80, 2, 1, NULL, NULL, &g1, &err) == 0, "cosine build");
+	CHECK(vp_hnsw_build(x, n, d, VP_METRIC_COSINE, 12, 80, 2, 1, NULL, 0, NULL, NULL, &g1, &err) == 0, "cosine build");
 	r = recall_vs_flat(x, n, q, nq, d, VP_METRIC_COSINE, &g1, 10, 64);
 	CHECK(r >= 0.95, "cosine recall@10 at ef=64: %.4f", r);
 	vp_hnsw_graph_release(&g1);
 
 	/* a single vector */
-	CHECK(vp_hnsw_build(x, 1, d, VP_METRIC_L2, 8, 40, 2, 1, NULL, NULL, &g1, &err) == 0 &&
+	CHECK(vp_hnsw_build(x, 1, d, VP_METRIC_L2, 8, 40, 2, 1, NULL, 0, NULL, NULL, &g1, &err) == 0 &&
 	      g1.l0[0] == 0, "one-vector graph");
 	vp_hnsw_graph_release(&g1);
 	free(x);

@@ -1,0 +1,155 @@
+#!/usr/bin/env bats
+# HNSW traversal codes (quant=sq8): what the build writes, recall with the
+# exact re-rank, the same answers at every SIMD level, hostile sections.
+load helpers
+
+codes_data() { # codes_data DIM
+	vp-gen -n 3000 -d "$1" -c 20 -o base.fvecs
+	vp-gen -n 100 -d "$1" -c 20 --first 3000 -o query.fvecs
+	vp-build -o flat.vpi base.fvecs
+	vp-search -i flat.vpi -k 10 -f ivecs query.fvecs > gt.ivecs
+}
+
+# Renames section NAME of FILE (first in the table) to NEW, same length,
+# and fixes the table and header checksums: only the rename is wrong.
+rename_section() { # rename_section FILE NAME NEW
+	perl -e 'open(my $h, "+<:raw", $ARGV[0]) or die; seek($h, 40, 0); read($h, my $b, 8);
+		my $t = unpack("Q<", $b); seek($h, 36, 0); read($h, $b, 4); my $n = unpack("L<", $b);
+		for my $i (0 .. $n - 1) { seek($h, $t + 64 * $i, 0); read($h, my $nm, 16); $nm =~ s/\0.*//s;
+			if ($nm eq $ARGV[1]) { seek($h, $t + 64 * $i, 0); print $h pack("a16", $ARGV[2]); exit 0 } }
+		die "no section $ARGV[1]"' "$1" "$2" "$3"
+	rehash "$1"
+}
+
+@test "auto: codes from 64 dimensions, floats below; quant names in vp-diag and the config" {
+	codes_data 64
+	vp-build -t HNSW -o h.vpi base.fvecs
+	run -0 vp-diag --no-stats h.vpi
+	[[ "$output" == *"parameters     M=16, efConstruction=200, quant=sq8"* ]]
+	[[ "$output" == *"traversal      sq8 codes, 64-byte rows (4.0x smaller than the floats)"*"x k candidates re-ranked"* ]]
+	[[ "$output" == *"hnsw_gcode"* && "$output" == *"hnsw_gcp"* ]]
+	[[ "$output" == *"quant: auto"* || "$output" != *"quant: 8"* ]]
+	vp-gen -n 500 -d 16 -o small.fvecs
+	vp-build -t HNSW -o s.vpi small.fvecs
+	run -0 vp-diag --no-stats s.vpi
+	[[ "$output" == *"quant=none"* && "$output" == *"traversal      float32"* ]]
+	[[ "$output" != *"hnsw_gcode"* ]]
+	# asked for, codes at any dimension
+	vp-build -t HNSW -p quant=sq8 -o s8.vpi small.fvecs
+	run -0 vp-diag --no-stats s8.vpi
+	[[ "$output" == *"quant=sq8"* && "$output" == *"hnsw_gcode"* ]]
+}
+
+@test "quant=sq8 reaches the recall of the float walk, with exact distances" {
+	codes_data 96
+	vp-build -t HNSW -p quant=sq8 -o q.vpi base.fvecs
+	vp-build -t HNSW -p quant=none -o f.vpi base.fvecs
+	run -0 vp-bench -i q.vpi -q query.fvecs -g gt.ivecs -p ef=16,64 --json
+	q16=$(printf '%s\n' "$output" | sed -n 's/.*"param": "ef=16", "recall": \([0-9.]*\).*/\1/p')
+	q64=$(printf '%s\n' "$output" | sed -n 's/.*"param": "ef=64", "recall": \([0-9.]*\).*/\1/p')
+	run -0 vp-bench -i f.vpi -q query.fvecs -g gt.ivecs -p ef=64 --json
+	f64=$(printf '%s\n' "$output" | sed -n 's/.*"param": "ef=64", "recall": \([0-9.]*\).*/\1/p')
+	awk -v a="$q16" -v b="$q64" -v f="$f64" 'BEGIN { exit !(a >= 0.85 && b >= 0.97 && b >= f - 0.02) }' ||
+		{ echo "sq8 ef=16 $q16, ef=64 $q64; floats ef=64 $f64"; false; }
+	# the distances are the exact ones of the ids returned (FLAT's)
+	vp-search -i q.vpi -p ef=64 -k 5 query.fvecs > q.tsv
+	vp-search -i flat.vpi -k 3000 query.fvecs > all.tsv
+	awk -F'\t' 'NR == FNR { d[$1 " " $3] = $4; next }
+		{ e = d[$1 " " $3]; x = $4 - e; if (x < 0) x = -x; if (x > 1e-4 * (1 + e)) { print "row", $0, "exact", e; bad = 1 } }
+		END { exit bad }' all.tsv q.tsv
+}
+
+@test "refine: more candidates re-ranked never lowers recall; k re-ranked caps it" {
+	codes_data 64
+	vp-build -t HNSW -p quant=sq8 -o q.vpi base.fvecs
+	run -0 vp-bench -i q.vpi -q query.fvecs -g gt.ivecs -p refine=10,15,40 --json
+	r10=$(printf '%s\n' "$output" | sed -n 's/.*"param": "refine=10", "recall": \([0-9.]*\).*/\1/p')
+	r40=$(printf '%s\n' "$output" | sed -n 's/.*"param": "refine=40", "recall": \([0-9.]*\).*/\1/p')
+	awk -v a="$r10" -v b="$r40" 'BEGIN { exit !(b >= a && b >= 0.95) }' ||
+		{ echo "refine=10 $r10, refine=40 $r40"; false; }
+	run -2 vp-search -i q.vpi -p refine=-1 query.fvecs
+	run -2 vp-search -i q.vpi -p refine=x query.fvecs
+	[[ "$output" == *"'x' is not an integer"* ]]
+}
+
+@test "every SIMD level returns the same answers on integer data" {
+	vp-gen -n 3000 -d 80 -c 20 --integer -o base.fvecs
+	vp-gen -n 100 -d 80 -c 20 --integer --first 3000 -o query.fvecs
+	vp-build -t HNSW -j 1 -o q.vpi base.fvecs
+	vp-search -i q.vpi -p ef=32 -j 1 query.fvecs > native.tsv
+	for lvl in portable avx2; do
+		VP_SIMD=$lvl vp-search -i q.vpi -p ef=32 -j 1 query.fvecs > $lvl.tsv
+		cmp native.tsv $lvl.tsv
+	done
+	# and the build: the same graph from the same codes at every level
+	VP_SIMD=portable vp-build -t HNSW -j 1 -o p.vpi base.fvecs
+	[ "$(vp-diag --no-stats q.vpi | grep '^  hnsw_l0' | awk '{ print $5 }')" = \
+	  "$(vp-diag --no-stats p.vpi | grep '^  hnsw_l0' | awk '{ print $5 }')" ]
+	# two threads: the same answers as one
+	vp-search -i q.vpi -p ef=32 -j 2 query.fvecs > two.tsv
+	cmp native.tsv two.tsv
+}
+
+@test "quant: bad values, the vp.yaml key, and appends keep each segment's codes" {
+	codes_data 64
+	run -2 vp-build -t HNSW -p quant=sq4 -o x.vpi base.fvecs
+	[[ "$output" == *"'sq4' is not one of auto, none, sq8"* ]]
+	run -2 vp-build -t HNSW -p quant=8 -o x.vpi base.fvecs
+	run -2 vp-build -t IVF_FLAT -p quant=sq8 -o x.vpi base.fvecs
+	[[ "$output" == *"does not apply to IVF_FLAT"* ]]
+	[ ! -e x.vpi ]
+	printf 'index:\n  type: HNSW\n  quant: none\n' > none.yaml
+	vp-build -c none.yaml -o n.vpi base.fvecs
+	run -0 vp-diag --no-stats n.vpi
+	[[ "$output" == *"quant=none"* ]]
+	printf 'index:\n  type: HNSW\n  quant: 3\n' > bad.yaml
+	run -3 vp-build -c bad.yaml -o n2.vpi base.fvecs
+	[[ "$output" == *"bad.yaml:3:"*"must be one of auto, none, sq8"* ]]
+	# append: the new segment gets codes of its own
+	head -c $(( 1500 * (4 + 64 * 4) )) base.fvecs > a.fvecs
+	tail -c $(( 1500 * (4 + 64 * 4) )) base.fvecs > b.fvecs
+	vp-build -t HNSW -o s.vpi a.fvecs
+	vp-build --append -o s.vpi b.fvecs
+	run -0 vp-diag --no-stats s.vpi
+	[ "$(printf '%s\n' "$output" | grep -c '^  hnsw_gcode ')" -eq 2 ]
+	run -0 vp-bench -i s.vpi -q query.fvecs -g gt.ivecs -p ef=64 --json
+	r=$(printf '%s\n' "$output" | sed -n 's/.*"param": "ef=64", "recall": \([0-9.]*\).*/\1/p')
+	awk -v r="$r" 'BEGIN { exit !(r >= 0.95) }' || { echo "recall $r"; false; }
+}
+
+@test "hostile code sections are refused with exit 3, never followed" {
+	codes_data 64
+	vp-build -t HNSW -p quant=sq8 -o h.vpi base.fvecs
+	# one of the pair missing
+	cp h.vpi a.vpi
+	rename_section a.vpi hnsw_gcode hnsw_gcodx
+	run -3 vp-search -i a.vpi query.fvecs
+	[[ "$output" == *"a.vpi: corrupt index: sections 'hnsw_gcp'/'hnsw_gcode' of segment 0 missing or mis-sized"* ]]
+	run -1 vp-diag a.vpi
+	# a stride that does not match the dimension (it would walk off the rows)
+	cp h.vpi b.vpi
+	off=$(vp-diag --no-stats --no-verify b.vpi | awk '$1 == "hnsw_gcp" { print $3 }')
+	perl -e 'open(my $h, "+<:raw", $ARGV[0]) or die; seek($h, $ARGV[1], 0); print $h pack("L<", 4096)' b.vpi "$off"
+	run -3 vp-search -i b.vpi query.fvecs
+	[[ "$output" == *"b.vpi: corrupt index: sections 'hnsw_gcp'/'hnsw_gcode'"* ]]
+	# a NaN scale
+	cp h.vpi c.vpi
+	perl -e 'open(my $h, "+<:raw", $ARGV[0]) or die; seek($h, $ARGV[1] + 4, 0); print $h pack("L<", 0x7fc00000)' c.vpi "$off"
+	run -3 vp-search -i c.vpi query.fvecs
+	# a re-rank ratio out of its range (1..8)
+	cp h.vpi r.vpi
+	perl -e 'open(my $h, "+<:raw", $ARGV[0]) or die; seek($h, $ARGV[1] + 8, 0); print $h pack("f<", 1e9)' r.vpi "$off"
+	run -3 vp-search -i r.vpi query.fvecs
+	# an infinite offset
+	cp h.vpi d.vpi
+	perl -e 'open(my $h, "+<:raw", $ARGV[0]) or die; seek($h, $ARGV[1] + 16, 0); print $h pack("L<", 0x7f800000)' d.vpi "$off"
+	run -3 vp-search -i d.vpi query.fvecs
+	# code bytes out of range: wrong distances at worst, never a crash
+	cp h.vpi e.vpi
+	coff=$(vp-diag --no-stats --no-verify e.vpi | awk '$1 == "hnsw_gcode" { print $3 }')
+	perl -e 'open(my $h, "+<:raw", $ARGV[0]) or die; seek($h, $ARGV[1], 0); print $h "\xff" x 6400' e.vpi "$coff"
+	run -0 vp-search -i e.vpi -k 5 query.fvecs
+	# --verify names the damaged section
+	run -3 vp-search -i e.vpi --verify query.fvecs
+	[[ "$output" == *"hnsw_gcode"* ]]
+}
