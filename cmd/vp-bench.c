@@ -9,6 +9,7 @@
 
 
 #include "vp_cli.h"
+#include "vp_family.h"
 #include "vp_gemm.h"
 #include "vp_filter.h"
 #include "vp_metrics.h"
@@ -150,7 +151,7 @@ static void fill_metrics(void)
 	lb[0] = 0;
 	vp_metrics_label(lb, sizeof lb, "index", gm.index);
 	vp_metrics_label(lb, sizeof lb, "type", vp_index_type_name((int)gm.s->ix.hdr.type));
-	vp_metrics_label(lb, sizeof lb, "gemm", gm.s->ix.hdr.type == VP_TYPE_FLAT ?
+	vp_metrics_label(lb, sizeof lb, "gemm", gm.s->fam->gemm ?
 			 vp_gemm_name(gm.s->ix.hdr.dim) : "none");
 	vp_metrics_family(m, "vp_bench_index_info", "gauge",
 			  "Always 1: the index measured, its type and the exact-search GEMM path.");
@@ -520,8 +521,8 @@ int main(int argc, char **argv)
 	vp_hw_hugepages_granted(&hp_anon, &hp_file);
 	/* exact search's GEMM: vp's kernel or OpenBLAS's, as measured */
 	snprintf(kdesc, sizeof kdesc, "%s%s%s", si.simd_used,
-		 s.ix.hdr.type == VP_TYPE_FLAT ? ", exact-search GEMM " : "",
-		 s.ix.hdr.type == VP_TYPE_FLAT ? vp_gemm_name(s.ix.hdr.dim) : "");
+		 s.fam->gemm ? ", exact-search GEMM " : "",
+		 s.fam->gemm ? vp_gemm_name(s.ix.hdr.dim) : "");
 	stat(index, &st);
 	if (json) {
 		struct vp_cgroup cg;

@@ -10,6 +10,7 @@
 
 #include "vp_alog.h"
 #include "vp_cli.h"
+#include "vp_family.h"
 #include "vp_json.h"
 #include "vp_rules.h"
 #include "vp_search.h"
@@ -625,22 +626,11 @@ int main(int argc, char **argv)
 		if (any)
 			printf("\n");
 	}
-	if (ix.hdr.type == VP_TYPE_HNSW) {
-		/* how the graph is walked (vp_hnsw.h: the code sections) */
-		const struct vp_section *gp = vp_index_find(&ix, "hnsw_gcp", 0);
-		if (gp && gp->length >= VP_HNSW_GCP_HEAD) {
-			uint32_t st;
-			float sc, ra;
-			memcpy(&st, vp_index_data(&ix, gp), 4);
-			memcpy(&sc, (const char *)vp_index_data(&ix, gp) + 4, 4);
-			memcpy(&ra, (const char *)vp_index_data(&ix, gp) + 8, 4);
-			printf("traversal      sq8 codes, %u-byte rows (%.1fx smaller than the "
-			       "floats), scale %g; %.1f x k candidates re-ranked with the "
-			       "floats (measured at build)\n",
-			       st, st ? 4.0 * ix.hdr.dim / st : 0.0, (double)sc, (double)ra);
-		} else
-			printf("traversal      float32 vectors (no codes: built with quant=none "
-			       "or before codes existed)\n");
+	{
+		/* what the family says about its sections */
+		const struct vp_family *fam = vp_family_of((int)ix.hdr.type);
+		if (fam && fam->describe)
+			fam->describe(&ix, stdout);
 	}
 	{
 		const struct vp_section *cs = vp_index_find(&ix, "config", 0);

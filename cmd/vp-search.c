@@ -8,6 +8,7 @@
 
 
 #include "vp_cli.h"
+#include "vp_family.h"
 #include "vp_alog.h"
 #include "vp_cache.h"
 #include "vp_filter.h"
@@ -148,7 +149,7 @@ static void fill_metrics(struct vp_metrics *m, const struct mstate *ms,
 		vp_metrics_label(lb, sizeof lb, "checksum", hex);
 	}
 	vp_metrics_label(lb, sizeof lb, "type", vp_index_type_name((int)s->ix.hdr.type));
-	vp_metrics_label(lb, sizeof lb, "gemm", s->ix.hdr.type == VP_TYPE_FLAT ?
+	vp_metrics_label(lb, sizeof lb, "gemm", s->fam->gemm ?
 			 vp_gemm_name(s->ix.hdr.dim) : "none");
 	vp_metrics_family(m, "vp_search_index_info", "gauge",
 			  "Always 1: the index searched, its header checksum, its type and the exact-search GEMM path.");

@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "vp_cli.h"
+#include "vp_family.h"
 
 static void usage(void)
 {
@@ -70,27 +71,23 @@ static double parse_size(const char *s)
 	return v;
 }
 
-static const char *const type_label[] = { "", "FLAT", "IVF_FLAT", "IVF_SQ8", "IVF_PQ", "HNSW" };
-
+/* A candidate's build parameters and search setting, from its family's
+ * row: "M=16 efConstruction=200" and "ef=24". */
 static void describe(const struct vp_tune_cand *c, char *b, size_t n, char *sp, size_t sn)
 {
-	switch (c->type) {
-	case VP_TYPE_FLAT:
-		snprintf(b, n, "-");
-		snprintf(sp, sn, "-");
-		break;
-	case VP_TYPE_HNSW:
-		snprintf(b, n, "M=%lld efC=%lld", (long long)c->p1, (long long)c->p2);
-		snprintf(sp, sn, "ef=%lld", (long long)c->sparam);
-		break;
-	case VP_TYPE_IVF_PQ:
-		snprintf(b, n, "nlist=%lld m=%lld", (long long)c->p1, (long long)c->p2);
-		snprintf(sp, sn, "nprobe=%lld refine=%lld", (long long)c->sparam, (long long)c->refine);
-		break;
-	default:
-		snprintf(b, n, "nlist=%lld", (long long)c->p1);
-		snprintf(sp, sn, "nprobe=%lld", (long long)c->sparam);
-	}
+	const struct vp_family *fam = vp_family_of(c->type);
+	int w = 0;
+	snprintf(b, n, "-");
+	if (fam->p1)
+		w = snprintf(b, n, "%s=%lld", fam->p1, (long long)c->p1);
+	if (fam->p2 && w >= 0 && (size_t)w < n)
+		snprintf(b + w, n - (size_t)w, " %s=%lld", fam->p2, (long long)c->p2);
+	snprintf(sp, sn, "-");
+	if (fam->sweep_param >= 0)
+		w = snprintf(sp, sn, "%s=%lld", vp_param_defs[fam->sweep_param].name,
+			     (long long)c->sparam);
+	if (fam->refine_k && w >= 0 && (size_t)w < sn)
+		snprintf(sp + w, sn - (size_t)w, " refine=%lld", (long long)c->refine);
 }
 
 static void on_reason(void *ctx, const char *line)
@@ -106,7 +103,7 @@ static void on_report(void *ctx, const struct vp_tune_cand *c, int n, double bes
 	describe(c, b, sizeof b, sp, sizeof sp);
 	if (vp_verbose)
 		vp_warn("[%d] %s %s: recall %.4f at %s, %.0f qps, %.1f MB, build %.1f s%s%s",
-			n, type_label[c->type], b, c->recall, sp, c->qps, c->memory / 1e6,
+			n, vp_index_type_name(c->type), b, c->recall, sp, c->qps, c->memory / 1e6,
 			c->build_s, c->feasible ? "" : " (misses the target)",
 			isnan(best) ? "" : "");
 }
@@ -266,7 +263,7 @@ int main(int argc, char **argv)
 
 	/* the table: every evaluated configuration at its chosen search
 	 * parameter, * marking the Pareto front of recall, QPS and memory */
-	printf("%-5s %-9s %-22s %-24s %8s %-13s %-6s %-5s %10s %10s %9s %s\n", "eval", "type",
+	printf("%-5s %-9s %-24s %-24s %8s %-13s %-6s %-5s %10s %10s %9s %s\n", "eval", "type",
 	       "build", "search", "recall", "interval_90%", "on", "meets", "qps", "memory_MB",
 	       "build_s", "pareto");
 	for (int i = 1; i <= res->nevaluated; i++)
@@ -286,8 +283,8 @@ int main(int argc, char **argv)
 			}
 			describe(a, b, sizeof b, sp, sizeof sp);
 			snprintf(iv, sizeof iv, "%.4f-%.4f", a->recall_lo, a->recall_hi);
-			printf("%-5d %-9s %-22s %-24s %8.4f %-13s %-6s %-5s %10.0f %10.1f %9.1f %s%s\n", i,
-			       type_label[a->type], b, sp, a->recall, iv, a->full ? "full" : "sample",
+			printf("%-5d %-9s %-24s %-24s %8.4f %-13s %-6s %-5s %10.0f %10.1f %9.1f %s%s\n", i,
+			       vp_index_type_name(a->type), b, sp, a->recall, iv, a->full ? "full" : "sample",
 			       a->feasible ? "yes" : "no", a->qps, a->memory / 1e6, a->build_s,
 			       dominated ? "" : "*",
 			       j == res->best ? "  <- recommended" : "");
@@ -313,17 +310,19 @@ int main(int argc, char **argv)
 		cfg.threads = o.threads;
 		if (hwc.hw.ncpus)
 			snprintf(cfg.cpus, sizeof cfg.cpus, "%s", hwc.cpus);
-		if (b->type >= VP_TYPE_IVF_FLAT && b->type <= VP_TYPE_IVF_PQ) {
-			vp_params_set(&cfg.params, "nlist", b->p1, b->type, VP_STAGE_BUILD, &err);
-			vp_params_set(&cfg.params, "nprobe", b->sparam, b->type, VP_STAGE_SEARCH, &err);
-			if (b->type == VP_TYPE_IVF_PQ) {
-				vp_params_set(&cfg.params, "m", b->p2, b->type, VP_STAGE_BUILD, &err);
-				vp_params_set(&cfg.params, "refine", b->refine, b->type, VP_STAGE_SEARCH, &err);
-			}
-		} else if (b->type == VP_TYPE_HNSW) {
-			vp_params_set(&cfg.params, "M", b->p1, b->type, VP_STAGE_BUILD, &err);
-			vp_params_set(&cfg.params, "efConstruction", b->p2, b->type, VP_STAGE_BUILD, &err);
-			vp_params_set(&cfg.params, "ef", b->sparam, b->type, VP_STAGE_SEARCH, &err);
+		{
+			/* the parameters the family's row names */
+			const struct vp_family *fam = vp_family_of(b->type);
+			if (fam->p1)
+				vp_params_set(&cfg.params, fam->p1, b->p1, b->type, VP_STAGE_BUILD, &err);
+			if (fam->p2)
+				vp_params_set(&cfg.params, fam->p2, b->p2, b->type, VP_STAGE_BUILD, &err);
+			if (fam->sweep_param >= 0)
+				vp_params_set(&cfg.params, vp_param_defs[fam->sweep_param].name,
+					      b->sparam, b->type, VP_STAGE_SEARCH, &err);
+			if (fam->refine_k)
+				vp_params_set(&cfg.params, "refine", b->refine, b->type,
+					      VP_STAGE_SEARCH, &err);
 		}
 		cfg.has_tune = 1;
 		cfg.target_recall = o.target_recall;
@@ -363,7 +362,7 @@ int main(int argc, char **argv)
 		       b->recall_hi, b->full ? "on the full base" : "on a sample only (not "
 		       "checked at full size: expect less)", res->nq, qpath ? "given" : "held-out");
 		printf("# recommended: %s, written to %s (%d evaluations, %d on the full base, "
-		       "%.0f s)\n", type_label[b->type], out, res->nevaluated, res->nfull,
+		       "%.0f s)\n", vp_index_type_name(b->type), out, res->nevaluated, res->nfull,
 		       (double)(vp_now_usec() - o.start_usec) / 1e6);
 	}
 	free(res);

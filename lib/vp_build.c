@@ -1,4 +1,5 @@
-/* vp_build: per-type section layout of a segment, segmenting and appending. */
+/* vp_build: segmenting, appending, and the sections every segment has; the
+ * family row (vp_family.h) adds its own. */
 #include "vp_build.h"
 
 #include <stdlib.h>
@@ -6,6 +7,7 @@
 #include <time.h>
 
 #include "vp_dist.h"
+#include "vp_family.h"
 #include "vp_ivf.h"
 #include "vp_sys.h"
 
@@ -96,142 +98,47 @@ static int add_labels(struct sections *ss, const int32_t *labels, size_t n,
 	return add(ss, "label_hist", seg, 64, h, sizeof *h + bins * sizeof *cnt, 1);
 }
 
-/* The graph's traversal codes (vp_gcode.h): "hnsw_gcp" holds the stride,
- * the scale and the offsets, "hnsw_gcode" the padded rows. */
-static int add_gcodes(struct sections *ss, const float *data, size_t n,
-		      uint32_t dim, uint32_t seg, const uint8_t **out, uint32_t **head)
+static int add_cb(void *ctx, const char *name, uint32_t seg, uint32_t align,
+		  const void *data, uint64_t len, int owned)
 {
-	size_t stride = vp_gcode_stride(dim);
-	uint32_t *p = calloc(1, VP_HNSW_GCP_HEAD + 4 * (size_t)dim);
-	uint8_t *codes = malloc(n * stride + 1);
-	struct vp_gcode g = { dim, stride, 1.0f, NULL };
-
-	if (!p || !codes) {
-		free(p);
-		free(codes);
-		return VP_E_NOMEM;
-	}
-	p[0] = (uint32_t)stride;
-	vp_gcode_train(data, n, dim, (float *)(p + 4), &g.scale);
-	memcpy(p + 1, &g.scale, sizeof g.scale);
-	g.lo = (const float *)(p + 4);
-	vp_gcode_encode(&g, data, n, codes);
-	if (add(ss, "hnsw_gcp", seg, 64, p, VP_HNSW_GCP_HEAD + 4 * (size_t)dim, 1)) {
-		free(codes);
-		return VP_E_NOMEM;
-	}
-	*out = codes;
-	*head = p;
-	return add(ss, "hnsw_gcode", seg, 4096, codes, n * stride, 1) ? VP_E_NOMEM : 0;
+	return add(ctx, name, seg, align, data, len, owned);
 }
 
+/* One segment: the float rows when the family keeps them, the family's
+ * own sections, the labels, the segment's metadata. */
 static int build_segment(struct sections *ss, float *data, size_t n,
 			 uint32_t dim, const struct vp_build_opts *o,
-			 uint32_t seg, uint64_t id_base, int64_t *pq_m,
+			 uint32_t seg, uint64_t id_base, int64_t *params,
 			 const int32_t *labels, struct vp_error *err)
 {
+	const struct vp_family *fam = vp_family_of(o->type);
 	uint64_t t0 = vp_now_usec(), bytes = (uint64_t)n * dim * sizeof(float);
-	struct vp_segment_meta *meta = calloc(1, sizeof *meta);
-	int rc = 0;
+	struct vp_segment_meta *meta;
+	struct vp_family_build b = { data, n, dim, seg, o, add_cb, ss, params };
+	int rc;
 
-	if (!meta)
+	if (fam->keeps_vectors && add(ss, "vectors", seg, 4096, data, bytes, 0))
 		return vp_seterr(err, VP_E_NOMEM, "out of memory");
-	if (o->type != VP_TYPE_IVF_FLAT && o->type != VP_TYPE_IVF_SQ8)
-		rc = add(ss, "vectors", seg, 4096, data, bytes, 0);
-	if (!rc && o->type == VP_TYPE_FLAT) {
-		float *norms = malloc(n * sizeof *norms);
-		if (!norms) {
-			free(meta);
-			return vp_seterr(err, VP_E_NOMEM, "out of memory");
-		}
-		vp_sqnorms(data, n, dim, norms);
-		rc = add(ss, "norms", seg, 64, norms, n * sizeof *norms, 1);
-	} else if (!rc && o->type == VP_TYPE_HNSW) {
-		struct vp_hnsw_graph g;
-		uint32_t *hm = malloc(4 * sizeof *hm);
-		const uint8_t *codes = NULL;
-		uint32_t *gcp = NULL;
-		if (!hm || (vp_hnsw_quant_resolve(o->params.val[VP_P_QUANT], dim) ==
-			    VP_HNSW_QUANT_SQ8 &&
-			    add_gcodes(ss, data, n, dim, seg, &codes, &gcp))) {
-			free(hm);
-			free(meta);
-			return vp_seterr(err, VP_E_NOMEM, "out of memory");
-		}
-		/* the build walks the codes too, but not for inner product,
-		 * whose code scores are not distances between two nodes */
-		rc = vp_hnsw_build(data, n, dim, o->metric,
-				   (int)o->params.val[VP_P_HNSW_M],
-				   (int)o->params.val[VP_P_EFC], o->threads,
-				   o->seed + seg, o->metric == VP_METRIC_IP ? NULL : codes,
-				   vp_gcode_stride(dim), o->progress, o->progress_ctx, &g, err);
-		if (!rc && codes) {
-			/* how many candidates a search must re-rank on this data */
-			struct vp_hnsw view;
-			float scale, ratio;
-			memcpy(&scale, gcp + 1, sizeof scale);
-			struct vp_gcode gc = { dim, vp_gcode_stride(dim), scale, (const float *)(gcp + 4) };
-			vp_hnsw_view(&view, &g, data, dim, o->metric, codes, &gc);
-			ratio = vp_hnsw_calibrate(&view, o->seed + seg);
-			memcpy(gcp + 2, &ratio, sizeof ratio);
-		}
-		if (rc) {
-			free(hm);
-			free(meta);
-			return rc;
-		}
-		hm[0] = g.entry;
-		hm[1] = g.maxlevel;
-		hm[2] = g.M;
-		hm[3] = g.M0;
-		if (add(ss, "hnsw_meta", seg, 64, hm, 16, 1) ||
-		    add(ss, "hnsw_levels", seg, 64, g.levels, n, 1) ||
-		    add(ss, "hnsw_l0", seg, 4096, g.l0, n * (1 + g.M0) * 4, 1) ||
-		    add(ss, "hnsw_upoff", seg, 64, g.upoff, n * 4, 1) ||
-		    add(ss, "hnsw_upper", seg, 64, g.upper, g.nblocks * (1 + g.M) * 4, 1))
-			rc = VP_E_NOMEM;
-	} else if (!rc) {
-		struct vp_ivf_built b;
-		size_t nl = (size_t)o->params.val[VP_P_NLIST];
-		rc = vp_ivf_build(data, n, dim, o->type, o->metric, nl,
-				  (size_t)o->params.val[VP_P_PQ_M], o->threads,
-				  o->seed + seg, &b, err);
-		if (rc) {
-			free(meta);
-			return rc;
-		}
-		*pq_m = b.m;
-		if (add(ss, "ivf_centroids", seg, 64, b.centroids, (uint64_t)nl * dim * 4, 1) ||
-		    add(ss, "ivf_offsets", seg, 64, b.offsets, (nl + 1) * 8, 1) ||
-		    add(ss, "ivf_ids", seg, 64, b.ids, n * 4, 1) ||
-		    add(ss, "ivf_data", seg, 4096, b.data, b.data_bytes, 1) ||
-		    (b.norms && add(ss, "ivf_norms", seg, 64, b.norms, n * 4, 1)) ||
-		    (b.sq8_min && add(ss, "sq8_min", seg, 64, b.sq8_min, dim * 4, 1)) ||
-		    (b.sq8_step && add(ss, "sq8_step", seg, 64, b.sq8_step, dim * 4, 1)) ||
-		    (b.codebooks && add(ss, "pq_codebooks", seg, 64, b.codebooks,
-					(uint64_t)dim * VP_PQ_KSUB * 4, 1)))
-			rc = VP_E_NOMEM;
-	}
-	if (rc) {
-		free(meta);
-		return rc == VP_E_NOMEM ? vp_seterr(err, rc, "out of memory") : rc;
-	}
-	if (labels && add_labels(ss, labels, n, seg)) {
+	if ((rc = fam->build(&b, err)))
+		return rc;
+	if (labels && add_labels(ss, labels, n, seg))
+		return vp_seterr(err, VP_E_NOMEM, "out of memory");
+	meta = calloc(1, sizeof *meta);
+	if (!meta || add(ss, "segment", seg, 64, meta, sizeof *meta, 1)) {
 		free(meta);
 		return vp_seterr(err, VP_E_NOMEM, "out of memory");
 	}
 	meta->count = n;
 	meta->id_base = id_base;
 	meta->build_usec = vp_now_usec() - t0;
-	return add(ss, "segment", seg, 64, meta, sizeof *meta, 1) == 0
-		       ? 0 : vp_seterr(err, VP_E_NOMEM, "out of memory");
+	return 0;
 }
 
 /* Builds segments for rows [0, n) of data, numbered from seg0, ids from
  * id0. */
 static int build_segments(struct sections *ss, float *data, size_t n,
 			  uint32_t dim, const struct vp_build_opts *o,
-			  uint32_t seg0, uint64_t id0, int64_t *pq_m,
+			  uint32_t seg0, uint64_t id0, int64_t *params,
 			  struct vp_error *err)
 {
 	size_t per = o->segment_size ? (size_t)o->segment_size : n;
@@ -242,7 +149,7 @@ static int build_segments(struct sections *ss, float *data, size_t n,
 	for (size_t i = 0; i < n; i += per, seg++) {
 		size_t m = n - i < per ? n - i : per;
 		int rc = build_segment(ss, data + i * dim, m, dim, o, seg, id0 + i,
-				       pq_m, o->labels ? o->labels + i : NULL, err);
+				       params, o->labels ? o->labels + i : NULL, err);
 		if (rc)
 			return rc;
 	}
@@ -256,12 +163,12 @@ int vp_build_index(struct vp_index_writer *w, float *data, size_t n,
 	struct vp_index_header h;
 	struct sections ss = { 0 };
 	uint64_t t0 = vp_now_usec(), bytes;
-	int64_t pq_m = 0;
+	const struct vp_family *fam = vp_family_of(o->type);
 	int rc;
 
 	if (n == 0)
 		return vp_seterr(err, VP_E_FORMAT, "no vectors to index");
-	if (o->type < VP_TYPE_FLAT || o->type > VP_TYPE_HNSW)
+	if (!fam)
 		return vp_seterr(err, VP_E_UNSUPP, "unknown index type %d", o->type);
 	if (vp_mul_ok((uint64_t)n, (uint64_t)dim * sizeof(float), &bytes))
 		return vp_seterr(err, VP_E_ARG, "index too large");
@@ -274,16 +181,14 @@ int vp_build_index(struct vp_index_writer *w, float *data, size_t n,
 	h.created = (uint64_t)time(NULL);
 	for (int i = 0; i < VP_P_COUNT && i < VP_INDEX_NPARAMS; i++)
 		h.params[i] = o->params.val[i];
-	/* the header records what was built, auto resolved */
-	if (o->type == VP_TYPE_HNSW)
-		h.params[VP_P_QUANT] = vp_hnsw_quant_resolve(o->params.val[VP_P_QUANT], dim);
-	rc = build_segments(&ss, data, n, dim, o, 0, 0, &pq_m, err);
+	/* the header records what was built, auto values resolved */
+	if (fam->resolve)
+		fam->resolve(h.params, dim);
+	rc = build_segments(&ss, data, n, dim, o, 0, 0, h.params, err);
 	if (!rc && o->config_text)
 		rc = add(&ss, "config", 0, 64, o->config_text, strlen(o->config_text), 0)
 			     ? vp_seterr(err, VP_E_NOMEM, "out of memory") : 0;
 	if (!rc) {
-		if (o->type == VP_TYPE_IVF_PQ)
-			h.params[VP_P_PQ_M] = pq_m;
 		h.build_usec = vp_now_usec() - t0;
 		rc = vp_index_writer_commit(w, &h, ss.s, ss.n, err);
 	}
@@ -344,7 +249,6 @@ int vp_build_append(struct vp_index_writer *w, const struct vp_index *old,
 	struct vp_segment_meta *metas, *m0 = NULL;
 	struct sections ss = { 0 };
 	uint64_t t0 = vp_now_usec();
-	int64_t pq_m = 0;
 	long nseg;
 	int rc = 0;
 
@@ -378,15 +282,15 @@ int vp_build_append(struct vp_index_writer *w, const struct vp_index *old,
 	}
 	for (uint32_t i = 0; i < old->nsections && !rc; i++) {
 		const struct vp_section *s = &old->sections[i];
-		if (add(&ss, s->name, s->segment,
-			!strcmp(s->name, "vectors") || !strcmp(s->name, "hnsw_l0") ||
-			!strcmp(s->name, "ivf_data") ? 4096 : 64,
+		/* each section keeps its alignment: page-aligned ones (rows
+		 * read from the mapping) stay page-aligned */
+		if (add(&ss, s->name, s->segment, s->offset % 4096 == 0 ? 4096 : 64,
 			vp_index_data(old, s), s->length, 0))
 			rc = vp_seterr(err, VP_E_NOMEM, "out of memory");
 	}
 	if (!rc)
 		rc = build_segments(&ss, data, n, dim, &oo, (uint32_t)nseg,
-				    old->hdr.count, &pq_m, err);
+				    old->hdr.count, h.params, err);
 	if (!rc) {
 		h.count = old->hdr.count + n;
 		h.created = (uint64_t)time(NULL);

@@ -150,6 +150,11 @@ static int search_layer(const struct builder *b, struct tstate *t,
 /* Algorithm 4 without extending or keeping pruned candidates: walk the
  * candidates nearest first and keep one only if it is closer to the base
  * than to every neighbour kept so far, so links spread in all directions.
+ * Vamana's relaxed rule (keep unless alpha x closer to a kept one) was
+ * measured with alpha 1.1 and 1.2: mean degree 13.6 -> 20.6 -> 23.5 of 32,
+ * and recall per ef up, but QPS at recall 0.95 and 0.99 equal within 2% on
+ * Fashion-MNIST and SIFT-like data (scripts/bench-graph), for a slower
+ * build: not kept.
  * cd/cid ascending; writes at most m ids to out; returns the count. */
 static uint32_t select_heuristic(const struct builder *b, const float *cd,
 				 const uint32_t *cid, size_t nc, uint32_t m,

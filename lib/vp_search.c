@@ -1,5 +1,5 @@
-/* vp_search: the type dispatch between an index file and its search code,
- * and the merge across segments. */
+/* vp_search: opening an index and searching it through its family's row
+ * (vp_family.h), filtered-search planning, and the merge across segments. */
 #include "vp_search.h"
 
 #include <math.h>
@@ -10,6 +10,7 @@
 
 #include "vp_alog.h"
 #include "vp_dist.h"
+#include "vp_family.h"
 #include "vp_sys.h"
 #include "vp_topk.h"
 
@@ -35,38 +36,8 @@ static int open_labels(struct vp_searcher *s, uint32_t i, struct vp_error *err)
 
 static int open_segment(struct vp_searcher *s, uint32_t i, struct vp_error *err)
 {
-	struct vp_segment *g = &s->seg[i];
-	const struct vp_index_header *h = &s->ix.hdr;
-	uint64_t n = g->meta.count, vbytes;
-	const void *x, *nrm;
-	int rc;
-
-	if ((rc = open_labels(s, i, err)))
-		return rc;
-	if (h->type == VP_TYPE_HNSW) {
-		if ((rc = vp_hnsw_open(&g->hnsw, &s->ix, i, n, err)))
-			return rc;
-		g->hnsw.id_base = (int64_t)g->meta.id_base;
-		g->vectors = g->hnsw.x;
-		return 0;
-	}
-	if (h->type != VP_TYPE_FLAT) {
-		if ((rc = vp_ivf_open(&g->ivf, &s->ix, i, n, err)))
-			return rc;
-		g->ivf.id_base = (int64_t)g->meta.id_base;
-		g->vectors = g->ivf.vectors;
-		return 0;
-	}
-	if (vp_mul_ok(n, (uint64_t)h->dim * 4, &vbytes))
-		return vp_seterr(err, VP_E_CORRUPT, "%s: corrupt index: size "
-				 "overflow", s->ix.path);
-	if ((rc = vp_index_need(&s->ix, "vectors", i, vbytes, &x, err)) ||
-	    (rc = vp_index_need(&s->ix, "norms", i, n * 4, &nrm, err)))
-		return rc;
-	g->flat = (struct vp_flat){ x, nrm, n, h->dim, (int)h->metric,
-				    (int64_t)g->meta.id_base };
-	g->vectors = x;
-	return 0;
+	int rc = open_labels(s, i, err);
+	return rc ? rc : s->fam->open(s, i, err);
 }
 
 int vp_searcher_open(struct vp_searcher *s, const char *path, int verify,
@@ -81,6 +52,12 @@ int vp_searcher_open(struct vp_searcher *s, const char *path, int verify,
 	if ((rc = vp_index_open(&s->ix, path, err)))
 		return rc;
 	s->ix.layout_only = (verify & VP_OPEN_LAYOUT) != 0;
+	s->fam = vp_family_of((int)s->ix.hdr.type);
+	if (!s->fam) {
+		rc = vp_seterr(err, VP_E_UNSUPP, "%s: unknown index type %u", path,
+			       s->ix.hdr.type);
+		goto fail;
+	}
 	/* a planner reads offsets and centroids only: no readahead around them */
 	if (s->ix.layout_only)
 		madvise((void *)s->ix.map, s->ix.size, MADV_RANDOM);
@@ -110,11 +87,10 @@ fail:
 	return rc;
 }
 
-/* Exact scan of the rows of a segment that pass the filter. */
-static int prefilter(struct vp_searcher *s, struct vp_segment *g,
-		     const struct vp_fctx *fc, const float *q, size_t nq,
-		     size_t k, int threads, float *dist, int64_t *ids,
-		     struct vp_error *err)
+int vp_searcher_prefilter(struct vp_searcher *s, struct vp_segment *g,
+			  const struct vp_fctx *fc, const float *q, size_t nq,
+			  size_t k, int threads, float *dist, int64_t *ids,
+			  struct vp_error *err)
 {
 	size_t n = g->meta.count, nm = 0, d = s->ix.hdr.dim;
 	int metric = (int)s->ix.hdr.metric, failed = 0;
@@ -149,27 +125,20 @@ static int prefilter(struct vp_searcher *s, struct vp_segment *g,
 	return failed ? vp_seterr(err, VP_E_NOMEM, "out of memory") : 0;
 }
 
-static int search_segment_run(struct vp_searcher *s, struct vp_segment *g,
-			      const float *q, size_t nq, size_t k,
-			      const struct vp_param_set *ps, int threads,
-			      const struct vp_filter *f, int plan, int64_t wide,
-			      const struct vp_fctx *fcp, float *dist, int64_t *ids,
-			      struct vp_error *err);
-
 static int search_segment(struct vp_searcher *s, struct vp_segment *g,
 			  const float *q, size_t nq, size_t k,
 			  const struct vp_param_set *ps, int threads,
 			  const struct vp_filter *f, int plan, int64_t wide,
 			  float *dist, int64_t *ids, struct vp_error *err)
 {
-	int type = (int)s->ix.hdr.type;
+	const struct vp_family *fam = s->fam;
 	struct vp_fctx fc = { f, g->labels, (int64_t)g->meta.id_base };
 	const struct vp_fctx *fcp = f ? &fc : NULL;
 	int rc;
 
 	g->traced = 0;
-	if (s->tracing && type != VP_TYPE_FLAT) {
-		size_t stride = type == VP_TYPE_HNSW ? 2 + VP_HNSW_TRACE_MAX : 1 + g->ivf.nlist;
+	if (s->tracing && fam->trace_stride) {
+		size_t stride = fam->trace_stride(g);
 		if (nq * stride > g->tcap) {
 			uint32_t *t = realloc(g->trace, nq * stride * sizeof *t);
 			if (!t)
@@ -182,13 +151,15 @@ static int search_segment(struct vp_searcher *s, struct vp_segment *g,
 		 * search writes what it records */
 		for (size_t i = 0; i < nq; i++)
 			g->trace[i * stride] = 0;
-		g->hpool.trace = g->ipool.trace = g->trace;
-		g->hpool.tstride = g->ipool.tstride = stride;
+		fam->trace_attach(g, g->trace, stride);
 		g->traced = 1;
 	}
-	rc = search_segment_run(s, g, q, nq, k, ps, threads, f, plan, wide, fcp,
-				dist, ids, err);
-	g->hpool.trace = g->ipool.trace = NULL;
+	if (f && plan == VP_PLAN_PREFILTER && g->vectors)
+		rc = vp_searcher_prefilter(s, g, fcp, q, nq, k, threads, dist, ids, err);
+	else
+		rc = fam->search(s, g, q, nq, k, ps, threads, fcp, plan, wide, dist, ids, err);
+	if (g->traced)
+		fam->trace_attach(g, NULL, 0);
 	return rc;
 }
 
@@ -196,44 +167,12 @@ uint32_t vp_searcher_trace(const struct vp_searcher *s, size_t g, size_t i,
 			   uint16_t *kind, const uint32_t **items)
 {
 	const struct vp_segment *sg = &s->seg[g];
-	int type = (int)s->ix.hdr.type;
-	*kind = type == VP_TYPE_HNSW ? VP_ALOG_HNSW_REGIONS : type == VP_TYPE_FLAT ? 0 : 1;
+	*kind = s->fam->trace_kind;
 	*items = NULL;
 	if (!sg->traced)
 		return 0;
 	*items = sg->trace + i * sg->tstride + 1;
 	return sg->trace[i * sg->tstride];
-}
-
-static int search_segment_run(struct vp_searcher *s, struct vp_segment *g,
-			      const float *q, size_t nq, size_t k,
-			      const struct vp_param_set *ps, int threads,
-			      const struct vp_filter *f, int plan, int64_t wide,
-			      const struct vp_fctx *fcp, float *dist, int64_t *ids,
-			      struct vp_error *err)
-{
-	int type = (int)s->ix.hdr.type;
-	if (f && plan == VP_PLAN_PREFILTER && g->vectors)
-		return prefilter(s, g, fcp, q, nq, k, threads, dist, ids, err);
-	if (type >= VP_TYPE_IVF_FLAT && type <= VP_TYPE_IVF_PQ) {
-		size_t np = (size_t)ps->val[VP_P_NPROBE];
-		if (f && plan == VP_PLAN_PREFILTER)
-			np = g->ivf.nlist; /* no originals: every list, filtered */
-		else if (f && plan == VP_PLAN_WIDE)
-			np = (size_t)wide;
-		return vp_ivf_search(&g->ivf, &g->ipool, q, nq, k, np,
-				     (size_t)ps->val[VP_P_REFINE], threads, fcp,
-				     dist, ids, err);
-	}
-	if (type == VP_TYPE_HNSW)
-		return vp_hnsw_search(&g->hnsw, &g->hpool, q, nq, k,
-				      (size_t)ps->val[VP_P_EF],
-				      (size_t)ps->val[VP_P_REFINE], threads, fcp,
-				      dist, ids, err);
-	if (f)
-		return prefilter(s, g, fcp, q, nq, k, threads, dist, ids, err);
-	return vp_flat_search(&g->flat, &g->pool, q, nq, k, threads, dist, ids,
-			      err);
 }
 
 static const char *const plan_names[VP_PLAN_COUNT] = {
@@ -285,61 +224,6 @@ static int uses_labels(const struct vp_filter *f)
 	return 0;
 }
 
-/* Label locality of the HNSW segments: the share of level-0 edges whose
- * ends have the same label, from up to 512 nodes a segment, corrected for
- * the share of random pairs that do (from the histogram): 0 when labels
- * say nothing about position (a random attribute), near 1 when neighbours
- * almost always share one (Fashion-MNIST's classes: 0.7). */
-static double label_locality(const struct vp_searcher *s)
-{
-	double same = 0, edges = 0, rnd = 0, rows = 0;
-	for (size_t g = 0; g < s->nseg; g++) {
-		const struct vp_segment *sg = &s->seg[g];
-		const struct vp_hnsw *h = &sg->hnsw;
-		uint64_t x = 0x9e3779b97f4a7c15ull;
-		if (!sg->labels || !h->l0 || !h->n)
-			continue;
-		for (int t = 0; t < 512; t++) {
-			uint32_t u, cnt;
-			const uint32_t *l;
-			x = x * 6364136223846793005ull + 1442695040888963407ull;
-			u = (uint32_t)((x >> 33) % h->n);
-			l = h->l0 + (size_t)u * (1 + h->M0);
-			cnt = l[0] <= h->M0 ? l[0] : 0;
-			for (uint32_t j = 1; j <= cnt; j++)
-				if (l[j] < h->n) {
-					same += sg->labels[l[j]] == sg->labels[u];
-					edges++;
-				}
-		}
-		if (sg->hist && sg->hist->bins) {
-			const uint64_t *c = (const uint64_t *)(sg->hist + 1);
-			double m = (double)sg->meta.count;
-			for (uint32_t b = 0; b < sg->hist->bins; b++)
-				rnd += m * ((double)c[b] / m) * ((double)c[b] / m);
-			rows += m;
-		}
-	}
-	if (edges == 0)
-		return 0;
-	rnd = rows > 0 ? rnd / rows : 0;
-	same /= edges;
-	if (rnd >= 1 || same <= rnd)
-		return 0;
-	return (same - rnd) / (1 - rnd) < 1 ? (same - rnd) / (1 - rnd) : 1;
-}
-
-/* Distances an HNSW walk computes to collect ef matches where a share x of
- * the rows around it pass: ef * M0 * 0.6 when all do, growing as x^-0.7
- * (fitted on Fashion-MNIST with a random attribute at 1%, 10%, 50%, 100%:
- * the walk revisits neighbourhoods, so it grows slower than 1/x), at most
- * every row. */
-static double hnsw_walk_dists(double ef, double m0, double x, double n)
-{
-	double d = ef * m0 * 0.6 * pow(x > 1.0 / n ? x : 1.0 / n, -0.7);
-	return d < n ? d : n;
-}
-
 int vp_searcher_check_filter(const struct vp_searcher *s, const struct vp_filter *f,
 			     struct vp_error *err)
 {
@@ -359,7 +243,7 @@ int vp_searcher_plan(struct vp_searcher *s, const struct vp_filter *f,
 		     size_t k, const struct vp_param_set *ps,
 		     struct vp_plan_est est[VP_PLAN_COUNT], double *sel_out)
 {
-	int type = (int)s->ix.hdr.type, best = -1;
+	int best = -1;
 	double n = (double)s->ix.hdr.count, sel = 0, cd, cf;
 	if (s->cost_dist_us <= 0)
 		calibrate(s, f);
@@ -384,49 +268,9 @@ int vp_searcher_plan(struct vp_searcher *s, const struct vp_filter *f,
 	/* prefilter: a filter check per row, a distance per match */
 	est[VP_PLAN_PREFILTER].available = 1;
 	est[VP_PLAN_PREFILTER].cost_us = n * cf + sel * n * cd;
-	est[VP_PLAN_PREFILTER].recall = type == VP_TYPE_IVF_SQ8 || type == VP_TYPE_IVF_PQ ? 0.95 : 1.0;
-	if (type == VP_TYPE_HNSW) {
-		/* the walk needs about ef matches: ef / selectivity nodes, each
-		 * with M0 neighbours scored; it stays connected through rows
-		 * that fail, so recall holds while it is affordable */
-		double ef = (double)ps->val[VP_P_EF] > (double)k ? (double)ps->val[VP_P_EF] : (double)k;
-		double m0 = s->nseg ? (double)s->seg[0].hnsw.M0 : 32, rho = 0, dists;
-		if (uses_labels(f)) {
-			if (s->label_locality < 0)
-				s->label_locality = label_locality(s);
-			rho = s->label_locality;
-		}
-		/* with locality rho, a query (drawn like the rows) sits among
-		 * passing rows with probability sel, where a share rho + (1 -
-		 * rho) sel of its neighbours pass, and otherwise among failing
-		 * ones, where only (1 - rho) sel do; rho = 0 gives sel both ways */
-		dists = sel * hnsw_walk_dists(ef, m0, rho + (1 - rho) * sel, n) +
-			(1 - sel) * hnsw_walk_dists(ef, m0, (1 - rho) * sel, n);
-		est[VP_PLAN_INDEX].available = 1;
-		est[VP_PLAN_INDEX].cost_us = dists * (cd + cf);
-		est[VP_PLAN_INDEX].recall = sel * n >= 10.0 * (double)k ? 0.97 : 0.9;
-	} else if (type >= VP_TYPE_IVF_FLAT && type <= VP_TYPE_IVF_PQ) {
-		double nlist = (double)s->seg[0].ivf.nlist, np = (double)ps->val[VP_P_NPROBE];
-		double L = n / nlist, matches, wide;
-		if (np > nlist)
-			np = nlist;
-		/* the index plan probes past nprobe until the lists seen hold
-		 * 10k passing entries (vp_ivf_search), so its recall holds and
-		 * its cost grows as the filter gets selective */
-		matches = sel * np * L;
-		if (matches < 10.0 * (double)k)
-			np = sel > 0 ? 10.0 * (double)k / (sel * L) : nlist;
-		np = np < nlist ? ceil(np) : nlist;
-		est[VP_PLAN_INDEX].available = 1;
-		est[VP_PLAN_INDEX].cost_us = nlist * cd + np * L * (cf + sel * cd);
-		est[VP_PLAN_INDEX].recall = 0.95;
-		wide = np / (sel > 1e-9 ? sel : 1e-9);
-		wide = wide < nlist ? ceil(wide) : nlist;
-		est[VP_PLAN_WIDE].available = 1;
-		est[VP_PLAN_WIDE].nprobe = (int64_t)wide;
-		est[VP_PLAN_WIDE].cost_us = nlist * cd + wide * L * (cf + sel * cd);
-		est[VP_PLAN_WIDE].recall = 0.95;
-	}
+	est[VP_PLAN_PREFILTER].recall = s->fam->prefilter_recall;
+	if (s->fam->plan)
+		s->fam->plan(s, f, k, ps, sel, cd, cf, est);
 	for (int p = 1; p < VP_PLAN_COUNT; p++)
 		if (est[p].available && est[p].recall >= 0.95 &&
 		    (best < 0 || est[p].cost_us < est[best].cost_us))
@@ -617,7 +461,7 @@ int vp_searcher_preallocate(struct vp_searcher *s, size_t batch, size_t k,
 	/* every thread's pool, by searching: as many queries as threads, and
 	 * for FLAT the largest batch that still splits the base between
 	 * threads (its merge slots grow with the batch) */
-	nq = (size_t)threads * (s->ix.hdr.type == VP_TYPE_FLAT ? VP_FLAT_QBLOCK : 1);
+	nq = (size_t)threads * s->fam->warm_queries;
 	nq = nq < batch ? nq : batch;
 	q = calloc(nq * d, sizeof *q);
 	dist = malloc(nq * k * sizeof *dist);
@@ -636,10 +480,8 @@ int vp_searcher_preallocate(struct vp_searcher *s, size_t batch, size_t k,
 void vp_searcher_close(struct vp_searcher *s)
 {
 	for (size_t g = 0; g < s->nseg; g++) {
-		vp_flat_pool_release(&s->seg[g].pool);
-		vp_hnsw_pool_release(&s->seg[g].hpool);
-		vp_ivf_pool_release(&s->seg[g].ipool);
-		vp_ivf_close(&s->seg[g].ivf);
+		if (s->fam)
+			s->fam->close(&s->seg[g]);
 		free(s->seg[g].match);
 		free(s->seg[g].trace);
 	}

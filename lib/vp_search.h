@@ -60,8 +60,11 @@ struct vp_plan_est {
 /* Returns the plan for a name ("index", "prefilter", "ivf-wide"), or -1. */
 int vp_plan_parse(const char *name);
 
+struct vp_family;
+
 struct vp_searcher {
 	struct vp_index ix;
+	const struct vp_family *fam; /* the index type's row */
 	struct vp_segment *seg;
 	size_t nseg;
 	float *qbuf; /* normalised copies of cosine queries */
@@ -149,6 +152,13 @@ struct vp_search_call {
 };
 int vp_search_call_fn(void *call, const float *q, size_t nq, float *dist,
 		      int64_t *ids, struct vp_error *err);
+
+/* Exact scan of the rows of segment g that pass fc (the prefilter plan;
+ * FLAT's filtered search).  Needs g->vectors.  Returns 0 or VP_E_NOMEM. */
+int vp_searcher_prefilter(struct vp_searcher *s, struct vp_segment *g,
+			  const struct vp_fctx *fc, const float *q, size_t nq,
+			  size_t k, int threads, float *dist, int64_t *ids,
+			  struct vp_error *err);
 
 /* The cache-first plan: a lookup per query (lookup_us), and for the share
  * 1 - hit_rate that misses, the fallback plan, whose recall the cached

@@ -25,6 +25,7 @@
 #include "vp_index.h"
 #include "vp_ivf.h"
 #include "vp_kmeans.h"
+#include "vp_family.h"
 #include "vp_search.h"
 #include "vp_stats.h"
 #include "vp_sys.h"
@@ -179,17 +180,8 @@ out:
 	return rc;
 }
 
-static size_t pow2_near(double v)
-{
-	size_t p = 1;
-	while ((double)p * 1.41421356 < v)
-		p *= 2;
-	return p;
-}
 
-static void say(const struct vp_tune_opts *o, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
-static void say(const struct vp_tune_opts *o, const char *fmt, ...)
+void vp_tune_say(const struct vp_tune_opts *o, const char *fmt, ...)
 {
 	char line[400];
 	va_list ap;
@@ -201,8 +193,8 @@ static void say(const struct vp_tune_opts *o, const char *fmt, ...)
 	o->reason(o->ctx, line);
 }
 
-static void add_cand(struct vp_tune_result *res, int type, int64_t p1, int l1,
-		     int64_t p2, int l2)
+void vp_tune_add_cand(struct vp_tune_result *res, int type, int64_t p1, int l1,
+		      int64_t p2, int l2)
 {
 	struct vp_tune_cand *c;
 	if (res->ncand >= VP_TUNE_MAX_CANDIDATES)
@@ -216,58 +208,18 @@ static void add_cand(struct vp_tune_result *res, int type, int64_t p1, int l1,
 	c->level2 = l2;
 }
 
-/* The candidates, with the reasons for their ranges. */
+/* The candidates, with the reasons for their ranges: each family's row
+ * adds its own. */
 static void make_candidates(size_t n, size_t d, const struct vp_datastats *st,
 			    const struct vp_tune_opts *o, struct vp_tune_result *res)
 {
-	size_t c = pow2_near(sqrt((double)n)), m0 = vp_pq_default_m(d);
-	int Ms[3];
-	if (o->types & VP_T(VP_TYPE_FLAT)) {
-		add_cand(res, VP_TYPE_FLAT, 0, 0, 0, 0);
-		say(o, "FLAT: exact, the baseline every approximate index is measured against");
-	}
-	if (o->types & (VP_T(VP_TYPE_IVF_FLAT) | VP_T(VP_TYPE_IVF_SQ8) | VP_T(VP_TYPE_IVF_PQ)))
-		say(o, "IVF: nlist around sqrt(%zu) = %.0f: %zu, %zu, %zu, %zu%s", n,
-		    sqrt((double)n), c / 2 ? c / 2 : 1, c, 2 * c, 4 * c,
-		    st->explained16 > 0.5 ? " (the data is clustered: coarse lists fit it)"
-					  : " (weak cluster structure: expect a higher nprobe)");
-	for (int t = VP_TYPE_IVF_FLAT; t <= VP_TYPE_IVF_SQ8; t++)
-		if (o->types & VP_T(t))
-			for (int l = 0; l < 4; l++) {
-				size_t nl = l == 0 ? (c / 2 ? c / 2 : 1) : c << (l - 1);
-				if (nl <= n / 8)
-					add_cand(res, t, (int64_t)nl, l, 0, 0);
-			}
-	if ((o->types & VP_T(VP_TYPE_IVF_PQ)) && n >= 1024) {
-		size_t ms[2] = { m0, (m0 % 2 == 0 && d % (m0 / 2) == 0) ? m0 / 2 : 0 };
-		say(o, "IVF_PQ: m = %zu (sub-vectors of %zu dims) and %zu; refine re-ranks "
-		    "to lift the PQ recall ceiling", m0, d / m0, ms[1]);
-		for (int l = 0; l < 3; l++)
-			for (int mm = 0; mm < 2; mm++) {
-				size_t nl = l == 0 ? (c / 2 ? c / 2 : 1) : c << (l - 1);
-				if (ms[mm] && nl <= n / 8)
-					add_cand(res, VP_TYPE_IVF_PQ, (int64_t)nl, l,
-						 (int64_t)ms[mm], mm);
-			}
-	}
-	if (o->types & VP_T(VP_TYPE_HNSW)) {
-		if (st->intrinsic_dim < 8)
-			Ms[0] = 8, Ms[1] = 12, Ms[2] = 16;
-		else if (st->intrinsic_dim < 20)
-			Ms[0] = 12, Ms[1] = 16, Ms[2] = 24;
-		else
-			Ms[0] = 16, Ms[1] = 24, Ms[2] = 32;
-		say(o, "HNSW: intrinsic dimension %.1f, so M in %d, %d, %d (more links for "
-		    "higher intrinsic dimension); efConstruction 100 and 200",
-		    st->intrinsic_dim, Ms[0], Ms[1], Ms[2]);
-		for (int l = 0; l < 3; l++)
-			for (int e = 0; e < 2; e++)
-				add_cand(res, VP_TYPE_HNSW, Ms[l], l, e ? 200 : 100, e);
-	}
+	for (size_t f = 0; f < vp_nfamilies; f++)
+		if (o->types & VP_T(vp_families[f]->type))
+			vp_families[f]->tune_candidates(n, d, st, o, res);
 	if (st->unit_norm)
-		say(o, "norms are all 1: cosine and inner product rank alike (use ip)");
+		vp_tune_say(o, "norms are all 1: cosine and inner product rank alike (use ip)");
 	if (st->duplicates)
-		say(o, "%zu duplicate rows: they tie in every result list", st->duplicates);
+		vp_tune_say(o, "%zu duplicate rows: they tie in every result list", st->duplicates);
 }
 
 /* Recall with its uncertainty: the mean of the per-query recalls, and the
@@ -337,12 +289,6 @@ static double measure(const struct evalctx *e, struct vp_searcher *s,
 	return (double)e->nq / ((double)(vp_now_nsec() - t0) / 1e9);
 }
 
-/* steps of about 15%: a step too far costs about that much QPS */
-static const int64_t efs[] = { 10, 12, 14, 16, 18, 20, 24, 28, 32, 36, 40, 48, 56, 64, 72, 80,
-			       96, 112, 128, 160, 192, 224, 256, 320, 384, 448, 512, 640, 768,
-			       1024 };
-static const int64_t probes[] = { 1, 2, 3, 4, 5, 6, 7, 8, 10, 12, 14, 16, 20, 24, 28, 32, 40,
-				  48, 64, 80, 96, 128, 192, 256, 384, 512, 1024 };
 
 /* One point of a sweep: value index vi of the candidate's search parameter
  * with refine.  Returns 1 when it meets e->need, 0 when not, -1 on error,
@@ -355,14 +301,13 @@ static int point(const struct evalctx *e, struct vp_tune_cand *c, struct vp_sear
 	struct rstat r;
 	double q;
 	int meets;
-	int64_t v = c->type == VP_TYPE_HNSW ? efs[vi] : probes[vi];
+	const struct vp_family *fam = vp_family_of(c->type);
+	int64_t v = fam->nsweep ? fam->sweep_values[vi] : 0;
 	vp_params_defaults(&ps);
-	if (c->type == VP_TYPE_HNSW)
-		ps.val[VP_P_EF] = v;
-	else if (c->type != VP_TYPE_FLAT) {
-		ps.val[VP_P_NPROBE] = v;
+	if (fam->sweep_param >= 0)
+		ps.val[fam->sweep_param] = v;
+	if (fam->refine_k)
 		ps.val[VP_P_REFINE] = refine;
-	}
 	if ((q = measure(e, s, &ps, &r, err)) < 0)
 		return -1;
 	q *= qscale;
@@ -375,7 +320,7 @@ static int point(const struct evalctx *e, struct vp_tune_cand *c, struct vp_sear
 		c->recall_lo = r.lo;
 		c->recall_hi = r.hi;
 		c->qps = q;
-		c->sparam = c->type == VP_TYPE_FLAT ? 0 : v;
+		c->sparam = v;
 		c->refine = refine;
 	}
 	return meets;
@@ -383,13 +328,11 @@ static int point(const struct evalctx *e, struct vp_tune_cand *c, struct vp_sear
 
 static int value_index(const struct vp_tune_cand *c, int64_t v)
 {
-	const int64_t *vals = c->type == VP_TYPE_HNSW ? efs : probes;
-	int nv = c->type == VP_TYPE_HNSW ? (int)(sizeof efs / sizeof *efs)
-					 : (int)(sizeof probes / sizeof *probes);
-	for (int i = 0; i < nv; i++)
-		if (vals[i] >= v)
+	const struct vp_family *fam = vp_family_of(c->type);
+	for (int i = 0; i < fam->nsweep; i++)
+		if (fam->sweep_values[i] >= v)
 			return i;
-	return nv - 1;
+	return fam->nsweep ? fam->nsweep - 1 : 0;
 }
 
 /* Builds the candidate on e->x and sweeps its search parameter, from
@@ -405,8 +348,8 @@ static int evaluate(struct evalctx *e, struct vp_tune_cand *c, int start, struct
 	struct stat st;
 	uint64_t t0 = vp_now_usec(), tb;
 	double qscale, bscale;
-	int rc, fd, nv = c->type == VP_TYPE_HNSW ? (int)(sizeof efs / sizeof *efs)
-						 : (int)(sizeof probes / sizeof *probes);
+	const struct vp_family *fam = vp_family_of(c->type);
+	int rc, fd, nv = fam->nsweep;
 	const float *xb = e->x;
 
 	vp_build_opts_init(&bo);
@@ -414,17 +357,7 @@ static int evaluate(struct evalctx *e, struct vp_tune_cand *c, int start, struct
 	bo.metric = o->metric;
 	bo.threads = o->threads;
 	bo.seed = o->seed;
-	if (c->type >= VP_TYPE_IVF_FLAT && c->type <= VP_TYPE_IVF_PQ) {
-		/* nlist is chosen for the full base; a sample gets as many
-		 * rows per list: nlist x s/n */
-		int64_t nl = (int64_t)llround((double)c->p1 / e->scale);
-		bo.params.val[VP_P_NLIST] = nl < 1 ? 1 : nl;
-		if (c->type == VP_TYPE_IVF_PQ)
-			bo.params.val[VP_P_PQ_M] = c->p2;
-	} else if (c->type == VP_TYPE_HNSW) {
-		bo.params.val[VP_P_HNSW_M] = c->p1;
-		bo.params.val[VP_P_EFC] = c->p2;
-	}
+	fam->tune_build(c, e->scale, &bo.params);
 	snprintf(path, sizeof path, "%s/vp-tune.XXXXXX", o->tmpdir ? o->tmpdir : "/tmp");
 	fd = mkstemp(path);
 	if (fd < 0)
@@ -449,7 +382,8 @@ static int evaluate(struct evalctx *e, struct vp_tune_cand *c, int start, struct
 	stat(path, &st);
 	unlink(path); /* the mapping stays valid */
 	c->memory = (double)st.st_size * e->scale;
-	if (c->type == VP_TYPE_HNSW) {
+	if (!fam->linear_qps) {
+		/* a graph walk grows with log n */
 		qscale = log((double)e->nx) / log((double)e->n);
 		bscale = e->scale * log((double)e->n) / log((double)e->nx > 1 ? (double)e->nx : 2);
 	} else {
@@ -460,24 +394,23 @@ static int evaluate(struct evalctx *e, struct vp_tune_cand *c, int start, struct
 	c->recall = c->recall_lo = c->recall_hi = 0;
 	c->qps = 0;
 	c->feasible = 0;
-	if (c->type == VP_TYPE_FLAT) {
+	if (!nv) {
 		if (point(e, c, &s, 0, 0, qscale, err) < 0)
 			goto fail;
 	} else {
-		int nref = c->type == VP_TYPE_IVF_PQ ? 4 : 1;
-		int64_t refs[4] = { 0, 2 * (int64_t)o->k, 5 * (int64_t)o->k, 10 * (int64_t)o->k };
+		int nref = fam->refine_k ? fam->nrefine : 1;
 		for (int ri = 0; ri < nref; ri++) {
+			int64_t refine = fam->refine_k ? fam->refine_k[ri] * (int64_t)o->k : 0;
 			int vi = start, dir = 0, r;
-			if (c->type == VP_TYPE_HNSW)
-				while (vi < nv - 1 && efs[vi] < (int64_t)o->k)
-					vi++;
+			/* from the first value that applies (ef below k does not) */
+			while (vi < nv - 1 && !fam->sweep_ok(&s, fam->sweep_values[vi], o->k) &&
+			       fam->sweep_values[vi] < (int64_t)o->k)
+				vi++;
 			/* up until it meets the target, or down while it does */
 			for (; vi >= 0 && vi < nv; vi += dir) {
-				if (c->type != VP_TYPE_HNSW && probes[vi] > (int64_t)s.seg[0].ivf.nlist)
+				if (!fam->sweep_ok(&s, fam->sweep_values[vi], o->k))
 					break;
-				if (c->type == VP_TYPE_HNSW && efs[vi] < (int64_t)o->k)
-					break;
-				if ((r = point(e, c, &s, vi, refs[ri], qscale, err)) < 0)
+				if ((r = point(e, c, &s, vi, refine, qscale, err)) < 0)
 					goto fail;
 				if (!dir)
 					dir = r ? -1 : 1;
@@ -798,14 +731,14 @@ int vp_tune_run(const float *x, size_t n, size_t d, const float *q, size_t nq,
 		}
 		groups = 2 * (size_t)g >= nqs0;
 		if (groups) {
-			say(o, "%.0f%% of the held-out queries have a group of near neighbours "
+			vp_tune_say(o, "%.0f%% of the held-out queries have a group of near neighbours "
 			    "well apart from the rest: the base is made of separate groups, and "
 			    "real queries may come from groups it lacks, so each query's group "
 			    "is held out too (%zu rows, with %zu of the queries)",
 			    100.0 * (double)g / (double)nqs0, before - ns, nqs);
 			nk = nqs * o->k;
 		} else {
-			say(o, "%.0f%% of the held-out queries have a group of near neighbours well "
+			vp_tune_say(o, "%.0f%% of the held-out queries have a group of near neighbours well "
 			    "apart from the rest (under half): they are held out one by one",
 			    100.0 * (double)g / (double)nqs0);
 		}
@@ -820,14 +753,14 @@ int vp_tune_run(const float *x, size_t n, size_t d, const float *q, size_t nq,
 	res->sample = ns;
 	res->nq = nqs;
 	res->scale = e.scale;
-	say(o, "evaluating on %zu of %zu vectors with %zu %s queries; QPS, memory and "
+	vp_tune_say(o, "evaluating on %zu of %zu vectors with %zu %s queries; QPS, memory and "
 	    "build time extrapolated x%.2f to the full size", ns, n, nqs,
 	    q ? "given" : "held-out", res->scale);
 	if (q)
-		say(o, "a point meets the target when the low end of its 90%% recall interval "
+		vp_tune_say(o, "a point meets the target when the low end of its 90%% recall interval "
 		    "(bootstrap over the queries) reaches %.4f", need);
 	else
-		say(o, "a point meets the target when the low end of its 90%% recall interval "
+		vp_tune_say(o, "a point meets the target when the low end of its 90%% recall interval "
 		    "(bootstrap over the queries) reaches %.4f: the target plus %.0f%% of the "
 		    "misses it allows, for queries from outside the base (pass real ones with -q)",
 		    need, 100 * VP_TUNE_SHIFT);
@@ -854,7 +787,7 @@ int vp_tune_run(const float *x, size_t n, size_t d, const float *q, size_t nq,
 			if (res->best >= 0 && !o->no_full_check && !whole)
 				keep = full_cost(&res->cand[res->best], truth_s, nqs);
 			if (left <= keep + longest) {
-				say(o, "time budget of %.0f s: %d evaluations on the sample, %.0f s "
+				vp_tune_say(o, "time budget of %.0f s: %d evaluations on the sample, %.0f s "
 				    "kept for the check on the full base", o->time_budget, it, keep);
 				break;
 			}
@@ -926,7 +859,7 @@ int vp_tune_run(const float *x, size_t n, size_t d, const float *q, size_t nq,
 				rc = err->code;
 				goto out;
 			}
-			say(o, "full base: %zu rows of the queries' groups held out "
+			vp_tune_say(o, "full base: %zu rows of the queries' groups held out "
 			    "(%ld of %zu queries have one)", before - nf, g, nqs);
 		}
 		e.x = xf;
@@ -951,12 +884,14 @@ int vp_tune_run(const float *x, size_t n, size_t d, const float *q, size_t nq,
 		for (int t = 0; t < npick && res->nfull < 4; t++) {
 			struct vp_tune_cand *c = &res->cand[pick[t]], save = *c;
 			double cost = full_cost(c, truth_s, nqs);
-			/* FLAT is known exactly from the sample */
-			if (c->type == VP_TYPE_FLAT && t > 0)
+			const struct vp_family *fam = vp_family_of(c->type);
+			/* an index without a sweep (FLAT) is known exactly
+			 * from the sample */
+			if (!fam->nsweep && t > 0)
 				continue;
 			if (o->time_budget > 0 && since(t0) + cost > o->time_budget) {
 				if (!res->nfull)
-					say(o, "no time left to check %s on the full base (about %.0f s): "
+					vp_tune_say(o, "no time left to check %s on the full base (about %.0f s): "
 					    "the figures are the sample's, and recall at full size is "
 					    "likely lower; give a longer --time-budget",
 					    vp_index_type_name(c->type), cost);
@@ -969,11 +904,11 @@ int vp_tune_run(const float *x, size_t n, size_t d, const float *q, size_t nq,
 			c->full = 1;
 			c->order = save.order;
 			res->nfull++;
-			say(o, "full base, %s %s: recall %.4f [%.4f, %.4f] at %s=%lld (the sample "
+			vp_tune_say(o, "full base, %s %s: recall %.4f [%.4f, %.4f] at %s=%lld (the sample "
 			    "said %.4f at %lld), %.0f qps measured", vp_index_type_name(c->type),
-			    c->type == VP_TYPE_HNSW ? "graph" : c->type == VP_TYPE_FLAT ? "scan" : "lists",
-			    c->recall, c->recall_lo, c->recall_hi,
-			    c->type == VP_TYPE_HNSW ? "ef" : "nprobe", (long long)c->sparam,
+			    fam->unit, c->recall, c->recall_lo, c->recall_hi,
+			    fam->sweep_param >= 0 ? vp_param_defs[fam->sweep_param].name : "-",
+			    (long long)c->sparam,
 			    save.recall, (long long)save.sparam, c->qps);
 			if (o->report)
 				o->report(o->ctx, c, res->nevaluated, NAN);

@@ -112,4 +112,12 @@ int vp_tune_run(const float *x, size_t n, size_t d, const float *q, size_t nq,
 		const struct vp_datastats *st, const struct vp_tune_opts *o,
 		struct vp_tune_result *res, struct vp_error *err);
 
+/* For the family rows' candidate generators (vp_family.h): adds a
+ * candidate of type with build parameters p1, p2 at range positions l1,
+ * l2, and says a reason through o->reason. */
+void vp_tune_add_cand(struct vp_tune_result *res, int type, int64_t p1, int l1,
+		      int64_t p2, int l2);
+void vp_tune_say(const struct vp_tune_opts *o, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
 #endif

@@ -1,0 +1,234 @@
+/*
+ * vp_fam_ivf: the rows of the IVF family (vp_family.h): IVF_FLAT, IVF_SQ8
+ * and IVF_PQ share their build, open, search, plans and tune ranges, and
+ * differ in the codes the lists hold.
+ */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "vp_alog.h"
+#include "vp_build.h"
+#include "vp_family.h"
+#include "vp_ivf.h"
+#include "vp_search.h"
+#include "vp_tune.h"
+
+static int ivf_build(struct vp_family_build *b, struct vp_error *err)
+{
+	const struct vp_build_opts *o = b->o;
+	struct vp_ivf_built v;
+	size_t nl = (size_t)o->params.val[VP_P_NLIST];
+	uint32_t seg = b->seg, dim = b->dim;
+	int rc = vp_ivf_build(b->data, b->n, dim, o->type, o->metric, nl,
+			      (size_t)o->params.val[VP_P_PQ_M], o->threads,
+			      o->seed + seg, &v, err);
+	if (rc)
+		return rc;
+	if (o->type == VP_TYPE_IVF_PQ)
+		b->params[VP_P_PQ_M] = v.m;  /* resolved from 0 (auto) */
+	/* every array becomes an owned section, freed with the build */
+	if (b->add(b->ctx, "ivf_centroids", seg, 64, v.centroids, (uint64_t)nl * dim * 4, 1) ||
+	    b->add(b->ctx, "ivf_offsets", seg, 64, v.offsets, (nl + 1) * 8, 1) ||
+	    b->add(b->ctx, "ivf_ids", seg, 64, v.ids, b->n * 4, 1) ||
+	    b->add(b->ctx, "ivf_data", seg, 4096, v.data, v.data_bytes, 1) ||
+	    (v.norms && b->add(b->ctx, "ivf_norms", seg, 64, v.norms, b->n * 4, 1)) ||
+	    (v.sq8_min && b->add(b->ctx, "sq8_min", seg, 64, v.sq8_min, dim * 4, 1)) ||
+	    (v.sq8_step && b->add(b->ctx, "sq8_step", seg, 64, v.sq8_step, dim * 4, 1)) ||
+	    (v.codebooks && b->add(b->ctx, "pq_codebooks", seg, 64, v.codebooks,
+				   (uint64_t)dim * VP_PQ_KSUB * 4, 1)))
+		return vp_seterr(err, VP_E_NOMEM, "out of memory");
+	return 0;
+}
+
+static int ivf_open(struct vp_searcher *s, uint32_t seg, struct vp_error *err)
+{
+	struct vp_segment *g = &s->seg[seg];
+	int rc = vp_ivf_open(&g->ivf, &s->ix, seg, g->meta.count, err);
+	if (rc)
+		return rc;
+	g->ivf.id_base = (int64_t)g->meta.id_base;
+	g->vectors = g->ivf.vectors;
+	return 0;
+}
+
+static void ivf_close(struct vp_segment *g)
+{
+	vp_ivf_pool_release(&g->ipool);
+	vp_ivf_close(&g->ivf);
+}
+
+static int ivf_search(struct vp_searcher *s, struct vp_segment *g, const float *q,
+		      size_t nq, size_t k, const struct vp_param_set *ps, int threads,
+		      const struct vp_fctx *fc, int plan, int64_t wide, float *dist,
+		      int64_t *ids, struct vp_error *err)
+{
+	size_t np = (size_t)ps->val[VP_P_NPROBE];
+	(void)s;
+	if (fc && plan == VP_PLAN_PREFILTER)
+		np = g->ivf.nlist; /* no originals: every list, filtered */
+	else if (fc && plan == VP_PLAN_WIDE)
+		np = (size_t)wide;
+	return vp_ivf_search(&g->ivf, &g->ipool, q, nq, k, np, (size_t)ps->val[VP_P_REFINE],
+			     threads, fc, dist, ids, err);
+}
+
+static void ivf_plan(struct vp_searcher *s, const struct vp_filter *f, size_t k,
+		     const struct vp_param_set *ps, double sel, double cd, double cf,
+		     struct vp_plan_est *est)
+{
+	double n = (double)s->ix.hdr.count;
+	double nlist = (double)s->seg[0].ivf.nlist, np = (double)ps->val[VP_P_NPROBE];
+	double L = n / nlist, matches, wide;
+	(void)f;
+	if (np > nlist)
+		np = nlist;
+	/* the index plan probes past nprobe until the lists seen hold 10k
+	 * passing entries (vp_ivf_search), so its recall holds and its cost
+	 * grows as the filter gets selective */
+	matches = sel * np * L;
+	if (matches < 10.0 * (double)k)
+		np = sel > 0 ? 10.0 * (double)k / (sel * L) : nlist;
+	np = np < nlist ? ceil(np) : nlist;
+	est[VP_PLAN_INDEX].available = 1;
+	est[VP_PLAN_INDEX].cost_us = nlist * cd + np * L * (cf + sel * cd);
+	est[VP_PLAN_INDEX].recall = 0.95;
+	wide = np / (sel > 1e-9 ? sel : 1e-9);
+	wide = wide < nlist ? ceil(wide) : nlist;
+	est[VP_PLAN_WIDE].available = 1;
+	est[VP_PLAN_WIDE].nprobe = (int64_t)wide;
+	est[VP_PLAN_WIDE].cost_us = nlist * cd + wide * L * (cf + sel * cd);
+	est[VP_PLAN_WIDE].recall = 0.95;
+}
+
+static size_t ivf_trace_stride(const struct vp_segment *g)
+{
+	return 1 + g->ivf.nlist;
+}
+
+static void ivf_trace_attach(struct vp_segment *g, uint32_t *t, size_t stride)
+{
+	g->ipool.trace = t;
+	g->ipool.tstride = stride;
+}
+
+static size_t pow2_near(double v)
+{
+	size_t p = 1;
+	while ((double)p * 1.41421356 < v)
+		p *= 2;
+	return p;
+}
+
+/* The first IVF type of the ones being tuned says the shared reason once. */
+static int first_ivf(const struct vp_tune_opts *o, int type)
+{
+	for (int t = VP_TYPE_IVF_FLAT; t < type; t++)
+		if (o->types & VP_T(t))
+			return 0;
+	return 1;
+}
+
+static void ivf_tune_candidates_type(int type, size_t n, size_t d,
+				     const struct vp_datastats *st,
+				     const struct vp_tune_opts *o, struct vp_tune_result *res)
+{
+	size_t c = pow2_near(sqrt((double)n)), m0 = vp_pq_default_m(d);
+	if (first_ivf(o, type))
+		vp_tune_say(o, "IVF: nlist around sqrt(%zu) = %.0f: %zu, %zu, %zu, %zu%s", n,
+			    sqrt((double)n), c / 2 ? c / 2 : 1, c, 2 * c, 4 * c,
+			    st->explained16 > 0.5 ? " (the data is clustered: coarse lists fit it)"
+						  : " (weak cluster structure: expect a higher nprobe)");
+	if (type != VP_TYPE_IVF_PQ) {
+		for (int l = 0; l < 4; l++) {
+			size_t nl = l == 0 ? (c / 2 ? c / 2 : 1) : c << (l - 1);
+			if (nl <= n / 8)
+				vp_tune_add_cand(res, type, (int64_t)nl, l, 0, 0);
+		}
+		return;
+	}
+	if (n < 1024)
+		return;
+	size_t ms[2] = { m0, (m0 % 2 == 0 && d % (m0 / 2) == 0) ? m0 / 2 : 0 };
+	vp_tune_say(o, "IVF_PQ: m = %zu (sub-vectors of %zu dims) and %zu; refine re-ranks "
+		    "to lift the PQ recall ceiling", m0, d / m0, ms[1]);
+	for (int l = 0; l < 3; l++)
+		for (int mm = 0; mm < 2; mm++) {
+			size_t nl = l == 0 ? (c / 2 ? c / 2 : 1) : c << (l - 1);
+			if (ms[mm] && nl <= n / 8)
+				vp_tune_add_cand(res, VP_TYPE_IVF_PQ, (int64_t)nl, l,
+						 (int64_t)ms[mm], mm);
+		}
+}
+
+#define TUNE_FN(t, T)                                                              \
+	static void t##_tune_candidates(size_t n, size_t d, const struct vp_datastats *st, \
+					const struct vp_tune_opts *o,                     \
+					struct vp_tune_result *res)                       \
+	{                                                                                 \
+		ivf_tune_candidates_type(T, n, d, st, o, res);                            \
+	}
+TUNE_FN(flat, VP_TYPE_IVF_FLAT)
+TUNE_FN(sq8, VP_TYPE_IVF_SQ8)
+TUNE_FN(pq, VP_TYPE_IVF_PQ)
+
+static void ivf_tune_build(const struct vp_tune_cand *c, double scale, struct vp_param_set *bp)
+{
+	/* nlist is chosen for the full base; a sample gets as many rows per
+	 * list: nlist x s/n */
+	int64_t nl = (int64_t)llround((double)c->p1 / scale);
+	bp->val[VP_P_NLIST] = nl < 1 ? 1 : nl;
+	if (c->type == VP_TYPE_IVF_PQ)
+		bp->val[VP_P_PQ_M] = c->p2;
+}
+
+static int ivf_sweep_ok(const struct vp_searcher *s, int64_t v, size_t k)
+{
+	(void)k;
+	return v <= (int64_t)s->seg[0].ivf.nlist;
+}
+
+static const int64_t probes[] = { 1, 2, 3, 4, 5, 6, 7, 8, 10, 12, 14, 16, 20, 24, 28, 32, 40,
+				  48, 64, 80, 96, 128, 192, 256, 384, 512, 1024 };
+static const int64_t pq_refine_k[] = { 0, 2, 5, 10 };
+
+#define IVF_ROW(T, NAME, VECTORS, PRE)                    \
+	.type = T,                                        \
+	.name = NAME,                                     \
+	.unit = "lists",                                  \
+	.keeps_vectors = VECTORS,                         \
+	.build = ivf_build,                               \
+	.open = ivf_open,                                 \
+	.close = ivf_close,                               \
+	.search = ivf_search,                             \
+	.warm_queries = 1,                                \
+	.plan = ivf_plan,                                 \
+	.prefilter_recall = PRE,                          \
+	.trace_kind = VP_ALOG_IVF,                        \
+	.trace_stride = ivf_trace_stride,                 \
+	.trace_attach = ivf_trace_attach,                 \
+	.sweep_param = VP_P_NPROBE,                       \
+	.tune_build = ivf_tune_build,                     \
+	.sweep_values = probes,                           \
+	.nsweep = sizeof probes / sizeof *probes,         \
+	.sweep_ok = ivf_sweep_ok,                         \
+	.linear_qps = 1,                                  \
+	.p1 = "nlist"
+
+/* IVF_FLAT lists hold the vectors themselves; SQ8 and PQ lists hold codes,
+ * and PQ keeps the originals for its re-rank (refine) */
+const struct vp_family vp_family_ivf_flat = {
+	IVF_ROW(VP_TYPE_IVF_FLAT, "IVF_FLAT", 0, 1.0),
+	.tune_candidates = flat_tune_candidates,
+};
+const struct vp_family vp_family_ivf_sq8 = {
+	IVF_ROW(VP_TYPE_IVF_SQ8, "IVF_SQ8", 0, 0.95),
+	.tune_candidates = sq8_tune_candidates,
+};
+const struct vp_family vp_family_ivf_pq = {
+	IVF_ROW(VP_TYPE_IVF_PQ, "IVF_PQ", 1, 0.95),
+	.tune_candidates = pq_tune_candidates,
+	.refine_k = pq_refine_k,
+	.nrefine = 4,
+	.p2 = "m",
+};
