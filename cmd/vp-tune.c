@@ -81,7 +81,12 @@ static void describe(const struct vp_tune_cand *c, char *b, size_t n, char *sp, 
 	if (fam->p1)
 		w = snprintf(b, n, "%s=%lld", fam->p1, (long long)c->p1);
 	if (fam->p2 && w >= 0 && (size_t)w < n)
-		snprintf(b + w, n - (size_t)w, " %s=%lld", fam->p2, (long long)c->p2);
+		w += snprintf(b + w, n - (size_t)w, " %s=%lld", fam->p2, (long long)c->p2);
+	if (fam->p3 && w >= 0 && (size_t)w < n) {
+		char v[32];
+		snprintf(b + w, n - (size_t)w, " %s=%s", fam->p3,
+			 vp_param_str(vp_param_lookup(fam->p3), c->p3, v, sizeof v));
+	}
 	snprintf(sp, sn, "-");
 	if (fam->sweep_param >= 0)
 		w = snprintf(sp, sn, "%s=%lld", vp_param_defs[fam->sweep_param].name,
@@ -98,7 +103,7 @@ static void on_reason(void *ctx, const char *line)
 
 static void on_report(void *ctx, const struct vp_tune_cand *c, int n, double best)
 {
-	char b[64], sp[64];
+	char b[96], sp[64];
 	(void)ctx;
 	describe(c, b, sizeof b, sp, sizeof sp);
 	if (vp_verbose)
@@ -263,13 +268,13 @@ int main(int argc, char **argv)
 
 	/* the table: every evaluated configuration at its chosen search
 	 * parameter, * marking the Pareto front of recall, QPS and memory */
-	printf("%-5s %-9s %-24s %-24s %8s %-13s %-6s %-5s %10s %10s %9s %s\n", "eval", "type",
+	printf("%-5s %-9s %-34s %-24s %8s %-13s %-6s %-5s %10s %10s %9s %s\n", "eval", "type",
 	       "build", "search", "recall", "interval_90%", "on", "meets", "qps", "memory_MB",
 	       "build_s", "pareto");
 	for (int i = 1; i <= res->nevaluated; i++)
 		for (int j = 0; j < res->ncand; j++) {
 			const struct vp_tune_cand *a = &res->cand[j];
-			char b[64], sp[64], iv[48];
+			char b[96], sp[64], iv[48];
 			int dominated = 0;
 			if (a->order != i)
 				continue;
@@ -283,7 +288,7 @@ int main(int argc, char **argv)
 			}
 			describe(a, b, sizeof b, sp, sizeof sp);
 			snprintf(iv, sizeof iv, "%.4f-%.4f", a->recall_lo, a->recall_hi);
-			printf("%-5d %-9s %-24s %-24s %8.4f %-13s %-6s %-5s %10.0f %10.1f %9.1f %s%s\n", i,
+			printf("%-5d %-9s %-34s %-24s %8.4f %-13s %-6s %-5s %10.0f %10.1f %9.1f %s%s\n", i,
 			       vp_index_type_name(a->type), b, sp, a->recall, iv, a->full ? "full" : "sample",
 			       a->feasible ? "yes" : "no", a->qps, a->memory / 1e6, a->build_s,
 			       dominated ? "" : "*",
@@ -317,6 +322,8 @@ int main(int argc, char **argv)
 				vp_params_set(&cfg.params, fam->p1, b->p1, b->type, VP_STAGE_BUILD, &err);
 			if (fam->p2)
 				vp_params_set(&cfg.params, fam->p2, b->p2, b->type, VP_STAGE_BUILD, &err);
+			if (fam->p3)
+				vp_params_set(&cfg.params, fam->p3, b->p3, b->type, VP_STAGE_BUILD, &err);
 			if (fam->sweep_param >= 0)
 				vp_params_set(&cfg.params, vp_param_defs[fam->sweep_param].name,
 					      b->sparam, b->type, VP_STAGE_SEARCH, &err);

@@ -114,14 +114,29 @@ static int build_segment(struct sections *ss, float *data, size_t n,
 	const struct vp_family *fam = vp_family_of(o->type);
 	uint64_t t0 = vp_now_usec(), bytes = (uint64_t)n * dim * sizeof(float);
 	struct vp_segment_meta *meta;
-	struct vp_family_build b = { data, n, dim, seg, o, add_cb, ss, params };
+	struct vp_family_build b = { data, n, dim, seg, o, add_cb, ss, params, NULL };
 	int rc;
 
 	if (fam->keeps_vectors && add(ss, "vectors", seg, 4096, data, bytes, 0))
 		return vp_seterr(err, VP_E_NOMEM, "out of memory");
-	if ((rc = fam->build(&b, err)))
+	if ((rc = fam->build(&b, err))) {
+		free(b.order);
 		return rc;
-	if (labels && add_labels(ss, labels, n, seg))
+	}
+	if (b.order) {
+		/* the rows were reordered: their ids, and labels to match */
+		int32_t *moved = labels ? malloc(n * sizeof *moved + 1) : NULL;
+		if (add(ss, "row_ids", seg, 64, b.order, n * 4, 1) || (labels && !moved)) {
+			free(moved);
+			return vp_seterr(err, VP_E_NOMEM, "out of memory");
+		}
+		for (size_t r = 0; labels && r < n; r++)
+			moved[r] = labels[b.order[r]];
+		rc = labels ? add_labels(ss, moved, n, seg) : 0;
+		free(moved);
+		if (rc)
+			return vp_seterr(err, VP_E_NOMEM, "out of memory");
+	} else if (labels && add_labels(ss, labels, n, seg))
 		return vp_seterr(err, VP_E_NOMEM, "out of memory");
 	meta = calloc(1, sizeof *meta);
 	if (!meta || add(ss, "segment", seg, 64, meta, sizeof *meta, 1)) {

@@ -59,7 +59,10 @@ void vp_build_opts_init(struct vp_build_opts *o);
 
 /* Builds an index of the n x dim rows in data (in segments of
  * o->segment_size rows) and commits it through w (temp file + rename).
- * For cosine, data is normalised in place.  Returns 0 or a negative VP_E_*. */
+ * data is the build's to change: normalised in place for cosine, and its
+ * rows reordered within each segment by a family that stores them in
+ * another order (HNSW; the index maps rows back to ids).  Returns 0 or a
+ * negative VP_E_*. */
 int vp_build_index(struct vp_index_writer *w, float *data, size_t n,
 		   uint32_t dim, const struct vp_build_opts *o,
 		   struct vp_error *err);

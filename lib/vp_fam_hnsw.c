@@ -83,6 +83,12 @@ static int hnsw_build(struct vp_family_build *b, struct vp_error *err)
 		ratio = vp_hnsw_calibrate(&view, o->seed + b->seg);
 		memcpy(gcp + 2, &ratio, sizeof ratio);
 	}
+	/* rows in breadth-first order of the graph: neighbours near */
+	if (vp_hnsw_reorder(&g, b->data, b->dim, (uint8_t *)(uintptr_t)codes,
+			    vp_gcode_stride(b->dim), &b->order)) {
+		vp_hnsw_graph_release(&g);
+		return vp_seterr(err, VP_E_NOMEM, "out of memory");
+	}
 	hm[0] = g.entry;
 	hm[1] = g.maxlevel;
 	hm[2] = g.M;
@@ -103,6 +109,7 @@ static int hnsw_open(struct vp_searcher *s, uint32_t seg, struct vp_error *err)
 	if (rc)
 		return rc;
 	g->hnsw.id_base = (int64_t)g->meta.id_base;
+	g->hnsw.rowid = g->rowid;
 	g->vectors = g->hnsw.x;
 	return 0;
 }
@@ -262,16 +269,27 @@ static void hnsw_tune_candidates(size_t n, size_t d, const struct vp_datastats *
 		Ms[0] = 12, Ms[1] = 16, Ms[2] = 24;
 	else
 		Ms[0] = 16, Ms[1] = 24, Ms[2] = 32;
+	int quant = vp_hnsw_quant_resolve(VP_HNSW_QUANT_AUTO, d);
+	struct vp_tune_cand *c;
+	char how[200];
+	if (quant == VP_HNSW_QUANT_SQ8)
+		snprintf(how, sizeof how, "walked on 8-bit codes with an exact re-rank (quant=sq8, "
+			 "the default from 64 dimensions), and at M=%d also on the floats "
+			 "(quant=none) in case the codes are too coarse for this data", Ms[1]);
+	else
+		snprintf(how, sizeof how, "walked on the floats (codes only from 64 dimensions)");
 	vp_tune_say(o, "HNSW: intrinsic dimension %.1f, so M in %d, %d, %d (more links for "
 		    "higher intrinsic dimension); efConstruction 100 and 200; %s",
-		    st->intrinsic_dim, Ms[0], Ms[1], Ms[2],
-		    vp_hnsw_quant_resolve(VP_HNSW_QUANT_AUTO, d) == VP_HNSW_QUANT_SQ8 ?
-		    "walked on 8-bit codes with an exact re-rank (quant=auto: "
-		    "sq8 from 64 dimensions)" : "walked on the floats (quant=auto: "
-		    "codes only from 64 dimensions)");
+		    st->intrinsic_dim, Ms[0], Ms[1], Ms[2], how);
 	for (int l = 0; l < 3; l++)
 		for (int e = 0; e < 2; e++)
-			vp_tune_add_cand(res, VP_TYPE_HNSW, Ms[l], l, e ? 200 : 100, e);
+			if ((c = vp_tune_add_cand(res, VP_TYPE_HNSW, Ms[l], l, e ? 200 : 100, e)))
+				c->p3 = quant;
+	/* the codes' trade measured, not assumed: one M on floats too */
+	if (quant == VP_HNSW_QUANT_SQ8)
+		for (int e = 0; e < 2; e++)
+			if ((c = vp_tune_add_cand(res, VP_TYPE_HNSW, Ms[1], 1, e ? 200 : 100, e)))
+				c->p3 = VP_HNSW_QUANT_NONE;
 }
 
 static void hnsw_tune_build(const struct vp_tune_cand *c, double scale, struct vp_param_set *bp)
@@ -279,6 +297,7 @@ static void hnsw_tune_build(const struct vp_tune_cand *c, double scale, struct v
 	(void)scale;
 	bp->val[VP_P_HNSW_M] = c->p1;
 	bp->val[VP_P_EFC] = c->p2;
+	bp->val[VP_P_QUANT] = c->p3;
 }
 
 static int hnsw_sweep_ok(const struct vp_searcher *s, int64_t v, size_t k)
@@ -318,4 +337,5 @@ const struct vp_family vp_family_hnsw = {
 	.linear_qps = 0,
 	.p1 = "M",
 	.p2 = "efConstruction",
+	.p3 = "quant",
 };

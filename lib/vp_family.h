@@ -47,6 +47,11 @@ struct vp_family_build {
 		   const void *data, uint64_t len, int owned);
 	void *ctx;
 	int64_t *params; /* the header's: a build may resolve some (PQ m) */
+	/* a family that stores the rows in another order (for locality)
+	 * moves them in data itself and sets order: for each stored row, its
+	 * row in the input (malloc'd; the build writes it as "row_ids" and
+	 * moves the labels to match).  NULL: input order. */
+	uint32_t *order;
 };
 
 struct vp_family {
@@ -105,8 +110,8 @@ struct vp_family {
 	 * tries, ascending, and whether one applies to the index s; the
 	 * refine values tried at each (0 only, or multiples of k); how QPS
 	 * measured on the sample scales to the full size (1: linear in the
-	 * rows scanned; 0: logarithmic, a graph walk).  p1 and p2 name the
-	 * candidate's two build parameters (NULL: none). */
+	 * rows scanned; 0: logarithmic, a graph walk).  p1, p2 and p3 name
+	 * the candidate's build parameters (NULL: none). */
 	void (*tune_candidates)(size_t n, size_t d, const struct vp_datastats *st,
 				const struct vp_tune_opts *o, struct vp_tune_result *res);
 	void (*tune_build)(const struct vp_tune_cand *c, double scale,
@@ -117,7 +122,7 @@ struct vp_family {
 	const int64_t *refine_k;  /* multiples of k; NULL: refine 0 only */
 	int nrefine;
 	int linear_qps;
-	const char *p1, *p2;
+	const char *p1, *p2, *p3;
 };
 
 /* The row of an index type, or NULL for an unknown type. */

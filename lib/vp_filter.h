@@ -65,19 +65,22 @@ uint64_t vp_filter_hash(const struct vp_filter *f);
 
 void vp_filter_release(struct vp_filter *f);
 
-/* A filter bound to one segment: its labels (NULL: every label is 0) and
- * the external id of its first row. */
+/* A filter bound to one segment: its labels (NULL: every label is 0), the
+ * external id of its first row, and when the segment's rows are stored in
+ * another order than the ids (a reordered graph), each row's offset from
+ * id_base (NULL: the row number itself). */
 struct vp_fctx {
 	const struct vp_filter *f;
 	const int32_t *labels;
 	int64_t id_base;
+	const uint32_t *rowid;
 };
 
 /* Does row (of the segment) pass?  A NULL context passes everything. */
 static inline int vp_fctx_match(const struct vp_fctx *c, size_t row)
 {
 	return !c || vp_filter_match(c->f, c->labels ? c->labels[row] : 0,
-				     c->id_base + (int64_t)row);
+				     c->id_base + (int64_t)(c->rowid ? c->rowid[row] : row));
 }
 
 #endif

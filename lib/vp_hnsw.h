@@ -93,6 +93,13 @@ int vp_hnsw_build(const float *x, size_t n, size_t d, int metric, int M,
 
 void vp_hnsw_graph_release(struct vp_hnsw_graph *g);
 
+/* Renumbers the rows of a built graph in breadth-first order from its
+ * entry point, moving the rows of x (n x d floats) and of codes (n x
+ * stride bytes, may be NULL) with them; *order (malloc'd) gets for each new
+ * row its old row.  Returns 0 or VP_E_NOMEM (nothing changed). */
+int vp_hnsw_reorder(struct vp_hnsw_graph *g, float *x, size_t d, uint8_t *codes,
+		    size_t stride, uint32_t **order);
+
 /* A read-only view of a graph in an index mapping. */
 struct vp_hnsw {
 	const float *x;
@@ -103,6 +110,7 @@ struct vp_hnsw {
 	const uint32_t *l0, *upoff, *upper;
 	size_t nblocks;
 	int64_t id_base;
+	const uint32_t *rowid; /* row -> id - id_base (reordered), or NULL */
 	const uint8_t *codes;  /* NULL: walked on floats */
 	struct vp_gcode gc;
 	float refine_ratio;    /* candidates re-ranked per result (measured) */

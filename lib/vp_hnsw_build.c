@@ -391,3 +391,101 @@ nomem:
 	vp_hnsw_graph_release(g);
 	return vp_seterr(err, VP_E_NOMEM, "hnsw: out of memory");
 }
+
+/* Puts the rows in breadth-first order of the level-0 graph from the
+ * entry point (rows it cannot reach follow, each starting a new search),
+ * so that a node's neighbours mostly sit a few rows away: measured on
+ * Fashion-MNIST (scratch program, 5 alternating runs, ef 16 and 32) a
+ * coded walk answers 5-8% more queries a second, its pages and cache lines
+ * being shared by rows it visits together, and a skewed workload's hot
+ * part is a smaller part of the file (vp-warmup).  Moves x's rows and the
+ * codes' in place (one row of scratch: cycles of the permutation) and
+ * rewrites the graph; *order gets, for each new row, its old row. */
+static void permute_rows(void *base, size_t rowbytes, size_t n, const uint32_t *order,
+			 uint8_t *done, void *tmp)
+{
+	char *b = base;
+	memset(done, 0, n);
+	for (size_t s = 0; s < n; s++) {
+		size_t j = s;
+		if (done[s] || order[s] == s) {
+			done[s] = 1;
+			continue;
+		}
+		memcpy(tmp, b + s * rowbytes, rowbytes);
+		for (;;) {
+			size_t k = order[j];
+			done[j] = 1;
+			if (k == s) {
+				memcpy(b + j * rowbytes, tmp, rowbytes);
+				break;
+			}
+			memcpy(b + j * rowbytes, b + k * rowbytes, rowbytes);
+			j = k;
+		}
+	}
+}
+
+int vp_hnsw_reorder(struct vp_hnsw_graph *g, float *x, size_t d, uint8_t *codes,
+		    size_t stride, uint32_t **order_out)
+{
+	size_t n = g->n, head = 0, tail = 0, next = 0, s0 = 1 + g->M0;
+	uint32_t *order = malloc(n * sizeof *order), *newid = malloc(n * sizeof *newid);
+	uint32_t *l0 = malloc(n * s0 * sizeof *l0), *upoff = malloc(n * sizeof *upoff);
+	uint8_t *levels = malloc(n), *done = calloc(n, 1);
+	void *tmp = malloc((d * 4 > stride ? d * 4 : stride) + 1);
+
+	if (!order || !newid || !l0 || !upoff || !levels || !done || !tmp) {
+		free(order); free(newid); free(l0); free(upoff); free(levels); free(done); free(tmp);
+		return VP_E_NOMEM;
+	}
+	/* breadth first from the entry; done marks rows already queued */
+	order[tail++] = g->entry;
+	done[g->entry] = 1;
+	while (tail < n || head < tail) {
+		if (head == tail) {
+			while (done[next])
+				next++;
+			order[tail++] = (uint32_t)next;
+			done[next] = 1;
+		}
+		uint32_t u = order[head++];
+		const uint32_t *l = g->l0 + (size_t)u * s0;
+		for (uint32_t j = 1; j <= l[0]; j++)
+			if (!done[l[j]]) {
+				done[l[j]] = 1;
+				order[tail++] = l[j];
+			}
+	}
+	for (size_t i = 0; i < n; i++)
+		newid[order[i]] = (uint32_t)i;
+	for (size_t i = 0; i < n; i++) {
+		const uint32_t *l = g->l0 + (size_t)order[i] * s0;
+		uint32_t *w = l0 + i * s0;
+		w[0] = l[0];
+		for (uint32_t j = 1; j < s0; j++)
+			w[j] = j <= l[0] ? newid[l[j]] : 0;
+		levels[i] = g->levels[order[i]];
+		upoff[i] = g->upoff[order[i]];
+	}
+	for (size_t b = 0; b < g->nblocks; b++) {
+		uint32_t *l = g->upper + b * (1 + g->M);
+		for (uint32_t j = 1; j <= l[0]; j++)
+			l[j] = newid[l[j]];
+	}
+	free(g->l0);
+	free(g->levels);
+	free(g->upoff);
+	g->l0 = l0;
+	g->levels = levels;
+	g->upoff = upoff;
+	g->entry = newid[g->entry];
+	permute_rows(x, d * sizeof *x, n, order, done, tmp);
+	if (codes)
+		permute_rows(codes, stride, n, order, done, tmp);
+	free(newid);
+	free(done);
+	free(tmp);
+	*order_out = order;
+	return 0;
+}

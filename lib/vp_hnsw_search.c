@@ -328,7 +328,7 @@ static int search_one(const struct vp_hnsw *h, const struct vp_kernels *kern,
 		if (h->metric == VP_METRIC_COSINE)
 			v += 1.0f;
 		dist[r] = v;
-		ids[r] = h->id_base + res->id[0];
+		ids[r] = h->id_base + (h->rowid ? h->rowid[res->id[0]] : res->id[0]);
 		vp_nheap_pop(res);
 	}
 	for (size_t r = got; r < k; r++) {
@@ -398,7 +398,7 @@ static int search_coded(const struct vp_hnsw *h, const struct vp_kernels *kern,
 		ids[j] = cand[i];
 	}
 	for (size_t r = 0; r < m; r++) {
-		ids[r] += h->id_base;
+		ids[r] = h->id_base + (h->rowid ? h->rowid[ids[r]] : ids[r]);
 		if (h->metric == VP_METRIC_COSINE)
 			dist[r] += 1.0f;
 	}

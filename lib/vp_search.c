@@ -34,9 +34,32 @@ static int open_labels(struct vp_searcher *s, uint32_t i, struct vp_error *err)
 	return 0;
 }
 
+/* "row_ids": a segment whose rows are stored in another order than its
+ * ids (a family that reorders rows for locality) maps each row to its id
+ * offset; every entry below the segment's count, so a hostile file can
+ * name a wrong id but never one of another segment. */
+static int open_rowids(struct vp_searcher *s, uint32_t i, struct vp_error *err)
+{
+	struct vp_segment *g = &s->seg[i];
+	const void *p;
+	int rc;
+	if (!vp_index_find(&s->ix, "row_ids", i))
+		return 0;
+	if ((rc = vp_index_need(&s->ix, "row_ids", i, g->meta.count * 4, &p, err)))
+		return rc;
+	g->rowid = p;
+	for (uint64_t r = 0; r < g->meta.count && !s->ix.layout_only; r++)
+		if (g->rowid[r] >= g->meta.count)
+			return vp_seterr(err, VP_E_CORRUPT, "%s: corrupt index: row_ids of "
+					 "segment %u out of range", s->ix.path, i);
+	return 0;
+}
+
 static int open_segment(struct vp_searcher *s, uint32_t i, struct vp_error *err)
 {
 	int rc = open_labels(s, i, err);
+	if (!rc)
+		rc = open_rowids(s, i, err);
 	return rc ? rc : s->fam->open(s, i, err);
 }
 
@@ -112,7 +135,8 @@ int vp_searcher_prefilter(struct vp_searcher *s, struct vp_segment *g,
 				for (size_t j = 0; j < nm; j++)
 					vp_topk_push(&h, vp_distance(metric, q + i * d,
 								     g->vectors + (size_t)g->match[j] * d, d),
-						     (int64_t)g->meta.id_base + g->match[j]);
+						     (int64_t)g->meta.id_base +
+						     (g->rowid ? g->rowid[g->match[j]] : g->match[j]));
 				got = vp_topk_extract(&h, dist + i * k, ids + i * k);
 				for (size_t r = got; r < k; r++) {
 					dist[i * k + r] = __builtin_inff();
@@ -132,7 +156,7 @@ static int search_segment(struct vp_searcher *s, struct vp_segment *g,
 			  float *dist, int64_t *ids, struct vp_error *err)
 {
 	const struct vp_family *fam = s->fam;
-	struct vp_fctx fc = { f, g->labels, (int64_t)g->meta.id_base };
+	struct vp_fctx fc = { f, g->labels, (int64_t)g->meta.id_base, g->rowid };
 	const struct vp_fctx *fcp = f ? &fc : NULL;
 	int rc;
 

@@ -34,6 +34,8 @@ struct vp_segment {
 	const int32_t *labels;            /* NULL: no labels */
 	const struct vp_label_hist *hist; /* NULL: no histogram */
 	const float *vectors;             /* row-major originals, or NULL */
+	const uint32_t *rowid;            /* "row_ids": row -> id - id_base, or
+					   * NULL when rows are in id order */
 	uint32_t *match;                  /* prefilter: rows that pass */
 	uint32_t *trace;                  /* access trace of the last batch */
 	size_t tcap, tstride;

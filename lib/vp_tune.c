@@ -193,12 +193,12 @@ void vp_tune_say(const struct vp_tune_opts *o, const char *fmt, ...)
 	o->reason(o->ctx, line);
 }
 
-void vp_tune_add_cand(struct vp_tune_result *res, int type, int64_t p1, int l1,
-		      int64_t p2, int l2)
+struct vp_tune_cand *vp_tune_add_cand(struct vp_tune_result *res, int type, int64_t p1,
+				       int l1, int64_t p2, int l2)
 {
 	struct vp_tune_cand *c;
 	if (res->ncand >= VP_TUNE_MAX_CANDIDATES)
-		return;
+		return NULL;
 	c = &res->cand[res->ncand++];
 	memset(c, 0, sizeof *c);
 	c->type = type;
@@ -206,6 +206,7 @@ void vp_tune_add_cand(struct vp_tune_result *res, int type, int64_t p1, int l1,
 	c->p2 = p2;
 	c->level1 = l1;
 	c->level2 = l2;
+	return c;
 }
 
 /* The candidates, with the reasons for their ranges: each family's row
@@ -265,7 +266,7 @@ struct evalctx {
 	float *dist;
 	int64_t *ids;
 	double *per;
-	float *work; /* a copy of x when a build normalises (cosine) */
+	float *work; /* a copy of x for each build (it normalises, reorders) */
 	const struct vp_tune_opts *o;
 	double scale; /* n / nx */
 	double need;
@@ -363,12 +364,11 @@ static int evaluate(struct evalctx *e, struct vp_tune_cand *c, int start, struct
 	if (fd < 0)
 		return vp_seterr(err, VP_E_IO, "%s: cannot create a trial index", path);
 	close(fd);
-	if (o->metric == VP_METRIC_COSINE) { /* the build normalises its input */
-		memcpy(e->work, e->x, e->nx * e->d * sizeof *e->work);
-		xb = e->work;
-	}
+	/* the build normalises its input (cosine) and may reorder its rows
+	 * (HNSW): it gets a copy, x stays const */
+	memcpy(e->work, e->x, e->nx * e->d * sizeof *e->work);
+	xb = e->work;
 	tb = vp_now_usec();
-	/* the build only normalises (cosine, on the copy): x stays const */
 	if ((rc = vp_index_writer_open(&w, path, err)) ||
 	    (rc = vp_build_index(&w, (float *)(uintptr_t)xb, e->nx, (uint32_t)e->d, &bo, err))) {
 		unlink(path);
@@ -697,13 +697,13 @@ int vp_tune_run(const float *x, size_t n, size_t d, const float *q, size_t nq,
 	perm = sample_rows(n, ns + (q ? 0 : nqs), &r);
 	xs = malloc(ns * d * sizeof *xs);
 	qs = malloc(nqs * d * sizeof *qs);
-	work = o->metric == VP_METRIC_COSINE ? malloc(n * d * sizeof *work) : NULL;
+	work = malloc(n * d * sizeof *work + 1);
 	gt = malloc(nk * sizeof *gt);
 	gtf = malloc(nk * sizeof *gtf);
 	dist = malloc(nk * sizeof *dist);
 	ids = malloc(nk * sizeof *ids);
 	per = malloc(nqs * sizeof *per);
-	if (!perm || !xs || !qs || (o->metric == VP_METRIC_COSINE && !work) || !gt || !gtf ||
+	if (!perm || !xs || !qs || !work || !gt || !gtf ||
 	    !dist || !ids || !per) {
 		rc = vp_seterr(err, VP_E_NOMEM, "out of memory");
 		goto out;

@@ -56,6 +56,7 @@ enum vp_method { VP_TUNE_GRID = 0, VP_TUNE_RANDOM = 1, VP_TUNE_BAYES = 2 };
 struct vp_tune_cand {
 	int type;
 	int64_t p1, p2;      /* nlist/M and m/efConstruction (0 when unused) */
+	int64_t p3;          /* a third build parameter (HNSW: quant) */
 	int level1, level2;  /* their positions in the ranges (for TPE) */
 	/* results */
 	int evaluated, feasible;
@@ -114,9 +115,10 @@ int vp_tune_run(const float *x, size_t n, size_t d, const float *q, size_t nq,
 
 /* For the family rows' candidate generators (vp_family.h): adds a
  * candidate of type with build parameters p1, p2 at range positions l1,
- * l2, and says a reason through o->reason. */
-void vp_tune_add_cand(struct vp_tune_result *res, int type, int64_t p1, int l1,
-		      int64_t p2, int l2);
+ * l2 (p3 zero; NULL when the table is full), and says a reason through
+ * o->reason. */
+struct vp_tune_cand *vp_tune_add_cand(struct vp_tune_result *res, int type, int64_t p1,
+				       int l1, int64_t p2, int l2);
 void vp_tune_say(const struct vp_tune_opts *o, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 

@@ -153,3 +153,59 @@ rename_section() { # rename_section FILE NAME NEW
 	run -3 vp-search -i e.vpi --verify query.fvecs
 	[[ "$output" == *"hnsw_gcode"* ]]
 }
+
+@test "an HNSW index written before codes existed (format 1.0) opens, walks the floats, appends" {
+	# tests/data/hnsw-1.0-float.vpi: written by vp at commit 66bc16a from
+	# vp-gen -n 300 -d 8 -c 4 --integer, M=8, efConstruction=64, seed 5
+	old="$BATS_TEST_DIRNAME/data/hnsw-1.0-float.vpi"
+	cp "$old" old.vpi
+	run -0 vp-diag old.vpi
+	[[ "$output" == *"format         1.0"* && "$output" == *"quant=none"* ]]
+	[[ "$output" == *"traversal      float32 vectors"* ]]
+	[[ "$output" == *"problems       none"* || "$output" == *"structure      ok"* ]]
+	# on integer data with ef covering every row the answers are exact:
+	# the same distances at every rank (ties may order ids differently)
+	vp-gen -n 300 -d 8 -c 4 --integer -o base.fvecs
+	vp-gen -n 20 -d 8 -c 4 --integer --first 300 -o query.fvecs
+	vp-build -o flat.vpi base.fvecs
+	vp-search -i flat.vpi -k 5 query.fvecs | cut -f1,2,4 > want.tsv
+	vp-search -i old.vpi -k 5 -p ef=300 query.fvecs | cut -f1,2,4 > got.tsv
+	[ "$(wc -l < got.tsv)" -eq 100 ]
+	cmp want.tsv got.tsv
+	# the file is what vp-gen makes today (the data behind it unchanged)
+	vp-search -i old.vpi --verify -k 1 query.fvecs > /dev/null
+	# an append keeps the index's parameters: no codes in the new segment
+	vp-gen -n 50 -d 8 -c 4 --integer --first 1000 -o more.fvecs
+	vp-build --append -o old.vpi more.fvecs
+	run -0 vp-diag --no-stats old.vpi
+	[[ "$output" == *"segments       2"* && "$output" != *"hnsw_gcode"* ]]
+}
+
+@test "rows stored in graph order: ids, labels and id filters map back; a hostile row map is refused" {
+	codes_data 64
+	seq 0 2999 | awk '{ print $1 % 7 }' > labels.txt
+	vp-build -t HNSW -l labels.txt -o h.vpi base.fvecs
+	run -0 vp-diag --no-stats h.vpi
+	[[ "$output" == *"row_ids"* ]]
+	# every id comes back, once: k = all rows, ef = all rows
+	vp-search -i h.vpi -k 3000 -p ef=3000 -f ivecs query.fvecs | head -c $((4 + 3000 * 4)) > all.ivecs
+	[ "$(od -An -v -td4 -j4 all.ivecs | tr -s ' ' '\n' | grep -v '^$' | sort -n | uniq | wc -l)" -eq 3000 ]
+	# a label filter and an id filter answer with the right rows, under
+	# the index plan (the walk) and the prefilter plan (the scan)
+	for plan in index prefilter; do
+		vp-search -i h.vpi -k 10 --plan $plan --filter 'label == 3' query.fvecs > l.tsv
+		awk -F'\t' 'NR == FNR { lab[NR - 1] = $1; next } lab[$3] != 3 { print "row", $0; bad = 1 } END { exit bad }' labels.txt l.tsv
+		vp-search -i h.vpi -k 10 --plan $plan --filter 'id < 100' query.fvecs > i.tsv
+		awk -F'\t' '$3 >= 100 || $3 < 0 { print "row", $0; bad = 1 } END { exit bad || NR != 1000 }' i.tsv
+	done
+	# exact on the ids: a filter on ids equal to FLAT's answer over them
+	vp-build -l labels.txt -o flat7.vpi base.fvecs
+	vp-search -i flat7.vpi -k 5 --filter 'id in {5, 17, 300, 2999, 1234, 42}' query.fvecs | cut -f1,2,3 > want.tsv
+	vp-search -i h.vpi -k 5 --plan prefilter --filter 'id in {5, 17, 300, 2999, 1234, 42}' query.fvecs | cut -f1,2,3 > got.tsv
+	cmp want.tsv got.tsv
+	# a row map entry past the segment: exit 3, never an id of elsewhere
+	off=$(vp-diag --no-stats --no-verify h.vpi | awk '$1 == "row_ids" { print $3 }')
+	perl -e 'open(my $h, "+<:raw", $ARGV[0]) or die; seek($h, $ARGV[1] + 40, 0); print $h pack("L<", 3000)' h.vpi "$off"
+	run -3 vp-search -i h.vpi query.fvecs
+	[[ "$output" == *"h.vpi: corrupt index: row_ids of segment 0 out of range"* ]]
+}
