@@ -199,6 +199,7 @@ struct vp_hstate {
 	struct vp_lpool pool;  /* coded walk */
 	uint8_t *qcode;        /* the query's code, 64-byte aligned */
 	size_t qcap;
+	const struct vp_kernels *kern; /* the float walk's distances */
 };
 
 /* The access trace of one query: trace[0] - 1 items follow trace[1] (the
@@ -236,23 +237,24 @@ static inline void vp_trace_add(uint32_t *trace, uint32_t node)
 
 /* The coded walk, one per SIMD level (vp_hnsw_walk.h is the body): greedy
  * descent through the upper levels, then the best-first search of level 0
- * with a candidate list of ef, all on codes.  Writes to out (room for
- * max(ef, want); it may be s->pool.id) the want closest nodes found that
- * pass fc, ascending by code distance, and returns how many, or SIZE_MAX
+ * with a candidate list of ef, all on codes (q is the query's code).
+ * Writes to out (room for max(ef, want); it may be s->pool.id) the want
+ * closest nodes found that pass fc, ascending by code distance, and their
+ * distances to outd (NULL: not wanted), and returns how many, or SIZE_MAX
  * when out of memory. */
 typedef size_t (*vp_hnsw_walk_fn)(const struct vp_hnsw *h, struct vp_hstate *s,
-				  const uint8_t *qc, size_t ef, size_t want,
+				  const void *q, size_t ef, size_t want,
 				  const struct vp_fctx *fc, uint32_t *trace,
-				  uint32_t *out);
-size_t vp_hnsw_walk_portable(const struct vp_hnsw *h, struct vp_hstate *s,
-			     const uint8_t *qc, size_t ef, size_t want,
-			     const struct vp_fctx *fc, uint32_t *trace, uint32_t *out);
-size_t vp_hnsw_walk_avx2(const struct vp_hnsw *h, struct vp_hstate *s,
-			 const uint8_t *qc, size_t ef, size_t want,
-			 const struct vp_fctx *fc, uint32_t *trace, uint32_t *out);
-size_t vp_hnsw_walk_vnni(const struct vp_hnsw *h, struct vp_hstate *s,
-			 const uint8_t *qc, size_t ef, size_t want,
-			 const struct vp_fctx *fc, uint32_t *trace, uint32_t *out);
+				  uint32_t *out, float *outd);
+#define VP_WALK_ARGS const struct vp_hnsw *h, struct vp_hstate *s, const void *q, \
+	size_t ef, size_t want, const struct vp_fctx *fc, uint32_t *trace,        \
+	uint32_t *out, float *outd
+size_t vp_hnsw_walk_portable(VP_WALK_ARGS);
+size_t vp_hnsw_walk_avx2(VP_WALK_ARGS);
+size_t vp_hnsw_walk_vnni(VP_WALK_ARGS);
+/* the walk on the float vectors (an index without codes): q is the query
+ * itself, distances through s->kern, exact */
+size_t vp_hnsw_walk_float(VP_WALK_ARGS);
 
 /* The code L2 distance of the SIMD level the kernels k run at, called
  * through a pointer (the build; the search inlines it in its walk). */

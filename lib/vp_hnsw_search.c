@@ -184,6 +184,7 @@ static int pool_ready(struct vp_hnsw_pool *p, int threads, size_t n, size_t ef,
 	}
 	for (int t = 0; t < threads; t++) {
 		struct vp_hstate *s = p->per_thread[t];
+		s->kern = vp_kernels();
 		if (vp_nheap_reserve(&s->res, ef + 2) || vp_nheap_reserve(&s->cand, cand_room(ef, m0)) ||
 		    vp_lpool_reserve(&s->pool, ef))
 			return -1;
@@ -229,107 +230,20 @@ uint32_t vp_hnsw_region_shift(const struct vp_hnsw *h)
 	return per ? s : 0;
 }
 
-static int search_one(const struct vp_hnsw *h, const struct vp_kernels *kern,
-		      struct vp_hstate *s, const float *q, size_t k, size_t ef,
-		      const struct vp_fctx *fc, uint32_t *trace, float *dist,
-		      int64_t *ids)
+/* Walks on the floats (no codes): the walk's k closest are the answer,
+ * its distances exact.  Returns 0 or VP_E_NOMEM. */
+static int search_float(const struct vp_hnsw *h, struct vp_hstate *s, const float *q,
+			size_t k, size_t ef, const struct vp_fctx *fc, uint32_t *trace,
+			float *dist, int64_t *ids)
 {
-	const size_t d = h->d, stride0 = 1 + h->M0;
-	uint32_t ep = h->entry;
-	float dep = vp_hnsw_dist(kern, h->metric, q, h->x + (size_t)ep * d, d);
-	struct vp_nheap *cand = &s->cand, *res = &s->res;
-	size_t got;
-
-	for (uint32_t lc = h->maxlevel; lc > 0; lc--) {
-		int changed = 1;
-		while (changed) {
-			const uint32_t *l = h->upper +
-				((size_t)h->upoff[ep] + lc - 1) * (1 + h->M);
-			changed = 0;
-			for (uint32_t j = 1; j <= l[0]; j++) {
-				float dn = vp_hnsw_dist(kern, h->metric, q,
-							h->x + (size_t)l[j] * d, d);
-				if (dn < dep) {
-					dep = dn;
-					ep = l[j];
-					changed = 1;
-				}
-			}
-		}
-	}
-	if (trace) {
-		trace[0] = 1;   /* the shift, then no region yet */
-		trace[1] = vp_hnsw_region_shift(h);
-		vp_trace_add(trace, ep);
-	}
-	if (ef < k)
-		ef = k;
-	/* reserved by pool_ready; a no-op here but for callers without one */
-	if (vp_nheap_reserve(res, ef + 2) || vp_nheap_reserve(cand, cand_room(ef, h->M0)))
+	uint32_t *cand = s->pool.id;  /* room for ef >= k: pool_ready */
+	size_t got = vp_hnsw_walk_float(h, s, q, ef, k, fc, trace, cand, dist);
+	if (got == SIZE_MAX)
 		return VP_E_NOMEM;
-	vp_visited_next(&s->vis);
-	cand->n = res->n = 0;
-	vp_visited_test_set(&s->vis, ep);
-	vp_nheap_push(cand, dep, ep);
-	if (vp_fctx_match(fc, ep))
-		vp_nheap_push(res, -dep, ep);
-	while (cand->n) {
-		float dc = cand->d[0], bound;
-		uint32_t c = cand->id[0];
-		const uint32_t *l;
-		uint32_t cnt;
-		if (res->n >= ef && dc > -res->d[0])
-			break;
-		vp_nheap_pop(cand);
-		if (trace)
-			vp_trace_add(trace, c);
-		l = h->l0 + (size_t)c * stride0;
-		cnt = l[0];
-		if (cand->n + cnt + 1 > cand->cap &&
-		    vp_nheap_reserve(cand, 2 * (cand->n + cnt + 1)))
-			return VP_E_NOMEM;
-		/* prefetch ahead: the next neighbours' vectors and tags */
-		for (uint32_t j = 1; j <= cnt && j <= 4; j++)
-			prefetch_vec(h->x + (size_t)l[j] * d, d);
-		bound = res->n >= ef ? -res->d[0] : INFINITY;
-		for (uint32_t j = 1; j <= cnt; j++) {
-			uint32_t nb = l[j];
-			float dn;
-			if (j + 4 <= cnt)
-				prefetch_vec(h->x + (size_t)l[j + 4] * d, d);
-			if (vp_visited_test_set(&s->vis, nb))
-				continue;
-			if (trace)
-				vp_trace_add(trace, nb);
-			dn = vp_hnsw_dist(kern, h->metric, q, h->x + (size_t)nb * d, d);
-			if (dn < bound) {
-				if (cand->n + 1 > cand->cap &&
-				    vp_nheap_reserve(cand, 2 * cand->cap + 2))
-					return VP_E_NOMEM;
-				vp_nheap_push(cand, dn, nb);
-				/* a row that fails the filter guides, never answers */
-				if (fc && !vp_fctx_match(fc, nb))
-					continue;
-				vp_nheap_push(res, -dn, nb);
-				if (res->n > ef)
-					vp_nheap_pop(res);
-				bound = res->n >= ef ? -res->d[0] : INFINITY;
-			}
-		}
-	}
-	if (trace)
-		trace[0] = 1 + vp_trace_compact(trace + 2, trace[0] - 1);
-	/* drop the ef - k farthest, then read the rest out ascending */
-	while (res->n > k)
-		vp_nheap_pop(res);
-	got = res->n;
-	for (size_t r = got; r-- > 0;) {
-		float v = -res->d[0];
+	for (size_t r = 0; r < got; r++) {
+		ids[r] = h->id_base + (h->rowid ? h->rowid[cand[r]] : cand[r]);
 		if (h->metric == VP_METRIC_COSINE)
-			v += 1.0f;
-		dist[r] = v;
-		ids[r] = h->id_base + (h->rowid ? h->rowid[res->id[0]] : res->id[0]);
-		vp_nheap_pop(res);
+			dist[r] += 1.0f;
 	}
 	for (size_t r = got; r < k; r++) {
 		dist[r] = INFINITY;
@@ -377,7 +291,7 @@ static int search_coded(const struct vp_hnsw *h, const struct vp_kernels *kern,
 	size_t got, m = 0;
 
 	vp_gcode_query(&h->gc, q, h->metric != VP_METRIC_L2, s->qcode);
-	got = walk(h, s, s->qcode, ef, want, fc, trace, cand);
+	got = walk(h, s, s->qcode, ef, want, fc, trace, cand, NULL);
 	if (got == SIZE_MAX)
 		return VP_E_NOMEM;
 	for (size_t i = 0; i < got; i++) {
@@ -441,8 +355,8 @@ int vp_hnsw_search(const struct vp_hnsw *h, struct vp_hnsw_pool *pool,
 			if (search_coded(h, kern, walk, pool->per_thread[t], q + i * h->d, k,
 					 ef, want, fc, tr, dist + i * k, ids + i * k))
 				failed = 1;
-		} else if (search_one(h, kern, pool->per_thread[t], q + i * h->d, k, ef,
-				    fc, tr, dist + i * k, ids + i * k))
+		} else if (search_float(h, pool->per_thread[t], q + i * h->d, k, ef, fc, tr,
+					dist + i * k, ids + i * k))
 			failed = 1;
 	}
 	return failed ? vp_seterr(err, VP_E_NOMEM, "out of memory") : 0;
@@ -478,7 +392,7 @@ float vp_hnsw_calibrate(const struct vp_hnsw *h, uint64_t seed)
 		self = (uint32_t)((seed >> 33) % h->n);
 		const float *q = h->x + (size_t)self * h->d;
 		vp_gcode_query(&h->gc, q, h->metric != VP_METRIC_L2, s->qcode);
-		got = (uint32_t)walk(h, s, s->qcode, EF, EF, NULL, NULL, s->pool.id);
+		got = (uint32_t)walk(h, s, s->qcode, EF, EF, NULL, NULL, s->pool.id, NULL);
 		if (got == UINT32_MAX || got < 2 * K)
 			continue;
 		memcpy(cand, s->pool.id, got * sizeof *cand);

@@ -1,12 +1,14 @@
 /*
- * vp_hnsw_walk.h: the body of the coded graph walk, included once per SIMD
- * level by vp_hnsw_walk*.c after defining
+ * vp_hnsw_walk.h: the body of the graph walk, included once per SIMD level
+ * by vp_hnsw_walk*.c after defining
  *   WALK_NAME                   the function's name
  *   code_l2(a, b, stride)       int32 sum of (a[j] - b[j])^2 over two codes
  *   code_ip(q, c, stride)       int32 sum of (int8)q[j] * c[j]
  * so the kernels are inlined into the loop instead of called through a
  * pointer: a query computes a few thousand distances of 30-60 ns each, and
- * a call per distance is a measurable share of that.
+ * a call per distance is a measurable share of that.  With WALK_FLOAT
+ * defined instead of the kernels, the same walk runs on the float vectors
+ * (an index without codes), through the distance kernels of s->kern.
  *
  * Level 0 follows the prefetch pattern of the best graph libraries: first
  * gather the neighbours not yet visited, then score them while the codes
@@ -14,12 +16,28 @@
  * and fetch the links of a node as soon as it enters the candidate list.
  */
 
-static inline float walk_dist(const struct vp_hnsw *h, const uint8_t *qc,
-			      uint32_t i)
+#ifdef WALK_FLOAT
+static inline float walk_dist(const struct vp_hnsw *h, const struct vp_hstate *s,
+			      const void *q, uint32_t i)
+{
+	return vp_hnsw_dist(s->kern, h->metric, q, h->x + (size_t)i * h->d, h->d);
+}
+
+static inline void walk_prefetch(const struct vp_hnsw *h, uint32_t i)
+{
+	/* the first lines are needed first; the hardware prefetcher follows */
+	const char *c = (const char *)(h->x + (size_t)i * h->d);
+	for (uint32_t l = 0; l < 4 && 64 * l < 4 * h->d; l++)
+		__builtin_prefetch(c + 64 * l);
+}
+#else
+static inline float walk_dist(const struct vp_hnsw *h, const struct vp_hstate *s,
+			      const void *q, uint32_t i)
 {
 	const uint8_t *c = h->codes + (size_t)i * h->gc.stride;
-	return h->metric == VP_METRIC_L2 ? (float)code_l2(qc, c, h->gc.stride)
-					 : -(float)code_ip(qc, c, h->gc.stride);
+	(void)s;
+	return h->metric == VP_METRIC_L2 ? (float)code_l2(q, c, h->gc.stride)
+					 : -(float)code_ip(q, c, h->gc.stride);
 }
 
 static inline void walk_prefetch(const struct vp_hnsw *h, uint32_t i)
@@ -28,6 +46,7 @@ static inline void walk_prefetch(const struct vp_hnsw *h, uint32_t i)
 	for (uint32_t l = 0; l < h->pl; l++)
 		__builtin_prefetch(c + 64 * l);
 }
+#endif
 
 /* With a filter, the walk of the float search on codes: a candidate heap
  * bounded by the list of the cap closest rows that PASS, so a selective
@@ -35,9 +54,9 @@ static inline void walk_prefetch(const struct vp_hnsw *h, uint32_t i)
  * unfiltered, would stop with a tenth of them at 10% selectivity); rows
  * that fail still guide.  Returns SIZE_MAX when a heap cannot grow. */
 static size_t walk_filtered(const struct vp_hnsw *h, struct vp_hstate *s,
-			    const uint8_t *qc, uint32_t ep, float dep, size_t cap,
+			    const void *qc, uint32_t ep, float dep, size_t cap,
 			    size_t want, const struct vp_fctx *fc, uint32_t *trace,
-			    uint32_t *out)
+			    uint32_t *out, float *outd)
 {
 	const size_t stride0 = 1 + h->M0;
 	struct vp_nheap *cand = &s->cand, *res = &s->res;
@@ -73,7 +92,7 @@ static size_t walk_filtered(const struct vp_hnsw *h, struct vp_hstate *s,
 				continue;
 			if (trace)
 				vp_trace_add(trace, v);
-			dv = walk_dist(h, qc, v);
+			dv = walk_dist(h, s, qc, v);
 			if (dv < bound) {
 				vp_nheap_push(cand, dv, v);
 				if (!vp_fctx_match(fc, v))
@@ -90,20 +109,22 @@ static size_t walk_filtered(const struct vp_hnsw *h, struct vp_hstate *s,
 	got = res->n;
 	for (size_t r = got; r-- > 0;) {
 		out[r] = res->id[0];
+		if (outd)
+			outd[r] = -res->d[0];
 		vp_nheap_pop(res);
 	}
 	return got;
 }
 
 size_t WALK_NAME(const struct vp_hnsw *h, struct vp_hstate *s,
-		 const uint8_t *qc, size_t ef, size_t want,
-		 const struct vp_fctx *fc, uint32_t *trace, uint32_t *out)
+		 const void *qc, size_t ef, size_t want,
+		 const struct vp_fctx *fc, uint32_t *trace, uint32_t *out, float *outd)
 {
 	const size_t stride0 = 1 + h->M0;
 	struct vp_lpool *p = &s->pool;
 	const size_t cap = ef > want ? ef : want;
 	uint32_t ep = h->entry, buf[2 * VP_HNSW_M_MAX];
-	float dep = walk_dist(h, qc, ep);
+	float dep = walk_dist(h, s, qc, ep);
 	size_t got = 0;
 
 	for (uint32_t lc = h->maxlevel; lc > 0; lc--) {
@@ -113,7 +134,7 @@ size_t WALK_NAME(const struct vp_hnsw *h, struct vp_hstate *s,
 				((size_t)h->upoff[ep] + lc - 1) * (1 + h->M);
 			changed = 0;
 			for (uint32_t j = 1; j <= l[0]; j++) {
-				float dn = walk_dist(h, qc, l[j]);
+				float dn = walk_dist(h, s, qc, l[j]);
 				if (dn < dep) {
 					dep = dn;
 					ep = l[j];
@@ -130,7 +151,7 @@ size_t WALK_NAME(const struct vp_hnsw *h, struct vp_hstate *s,
 	vp_visited_next(&s->vis);
 	if (fc) {
 		vp_visited_test_set(&s->vis, ep);
-		got = walk_filtered(h, s, qc, ep, dep, cap, want, fc, trace, out);
+		got = walk_filtered(h, s, qc, ep, dep, cap, want, fc, trace, out, outd);
 		if (trace && got != SIZE_MAX)
 			trace[0] = 1 + vp_trace_compact(trace + 2, trace[0] - 1);
 		return got;
@@ -157,7 +178,7 @@ size_t WALK_NAME(const struct vp_hnsw *h, struct vp_hstate *s,
 				walk_prefetch(h, buf[j + h->po]);
 			if (trace)
 				vp_trace_add(trace, v);
-			dv = walk_dist(h, qc, v);
+			dv = walk_dist(h, s, qc, v);
 			if (vp_lpool_insert(p, cap, dv, v))
 				__builtin_prefetch(h->l0 + (size_t)v * stride0);
 		}
@@ -166,7 +187,10 @@ size_t WALK_NAME(const struct vp_hnsw *h, struct vp_hstate *s,
 		trace[0] = 1 + vp_trace_compact(trace + 2, trace[0] - 1);
 	/* out may be p->id itself: in place, front to back */
 	got = p->n < want ? p->n : want;
-	for (size_t i = 0; i < got; i++)
+	for (size_t i = 0; i < got; i++) {
 		out[i] = p->id[i] & ~VP_LPOOL_DONE;
+		if (outd)
+			outd[i] = p->d[i];
+	}
 	return got;
 }

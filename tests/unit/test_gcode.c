@@ -219,10 +219,10 @@ static void test_walks(void)
 				uint32_t ref[32], got[32];
 				size_t nr, ng;
 				vp_gcode_query(&c.h.gc, q + i * d, metric != VP_METRIC_L2, st->qcode);
-				nr = walks[0](&c.h, st, st->qcode, 32, 15, filt ? &fc : NULL, NULL, ref);
+				nr = walks[0](&c.h, st, st->qcode, 32, 15, filt ? &fc : NULL, NULL, ref, NULL);
 				nonempty &= nr == 15;
 				for (int w = 1; w < nw; w++) {
-					ng = walks[w](&c.h, st, st->qcode, 32, 15, filt ? &fc : NULL, NULL, got);
+					ng = walks[w](&c.h, st, st->qcode, 32, 15, filt ? &fc : NULL, NULL, got, NULL);
 					same &= ng == nr && !memcmp(ref, got, nr * 4);
 				}
 				for (size_t j = 0; filt && j < nr; j++)
