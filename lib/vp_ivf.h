@@ -46,6 +46,12 @@
 #define VP_PQ_REFINE_MIN 0
 #define VP_PQ_REFINE_MAX 100000
 #define VP_PQ_KSUB 256 /* 2^nbits */
+/* IVF_FLAT batches of at least VP_IVF_BYLIST_MIN queries are searched by
+ * list (vp_ivf_search.c), in blocks of at most VP_IVF_BLOCK queries, a
+ * list's queries VP_IVF_LISTQ at a time */
+#define VP_IVF_BYLIST_MIN 32
+#define VP_IVF_BLOCK 1024
+#define VP_IVF_LISTQ 64
 
 /* An IVF index in memory while it is built; the arrays become sections. */
 struct vp_ivf_built {

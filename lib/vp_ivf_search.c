@@ -160,6 +160,14 @@ struct istate {
 	int64_t *ci;
 	float *rd;     /* refine candidates */
 	int64_t *ri;
+	/* by list (IVF_FLAT batches): a block of up to VP_IVF_BLOCK queries */
+	struct vp_topk *bh;   /* a heap per query of the block */
+	int64_t *bprobe;      /* the lists each query probes, np a query */
+	uint32_t *bcnt;       /* per list: where its queries start in bq */
+	uint32_t *bq;         /* queries grouped by list */
+	float *bqv;           /* the queries of one list, gathered (GEMM rows) */
+	float *bc;            /* their dot products with a block of rows */
+	size_t bnp;           /* np the arrays were made for */
 };
 
 static void istate_free(struct istate *s)
@@ -178,6 +186,14 @@ static void istate_free(struct istate *s)
 	free(s->ci);
 	free(s->rd);
 	free(s->ri);
+	for (size_t i = 0; s->bh && i < VP_IVF_BLOCK; i++)
+		vp_topk_release(&s->bh[i]);
+	free(s->bh);
+	free(s->bprobe);
+	free(s->bcnt);
+	free(s->bq);
+	free(s->bqv);
+	free(s->bc);
 	free(s);
 }
 
@@ -296,6 +312,36 @@ static void scan_flat_filtered(const struct vp_ivf *v,
 	}
 }
 
+/* The exact distance of list position p, as the per-query scan and the
+ * batch report it: computed again from the query and the row, so that a
+ * result does not depend on which kernel (one query, or a block of them)
+ * ranked it. */
+static float flat_exact(const struct vp_ivf *v, const struct vp_kernels *kern,
+			const float *q, uint64_t p)
+{
+	const float *x = (const float *)v->data + p * v->d;
+	return v->metric == VP_METRIC_L2 ? kern->l2(q, x, v->d)
+		: vp_flat_dist(v->metric, -kern->dot(q, x, v->d), 0);
+}
+
+/* Sorts got results ascending by (distance, id) and pads to k. */
+static void finish_sorted(float *dist, int64_t *ids, size_t got, size_t k)
+{
+	for (size_t r = 1; r < got; r++)
+		for (size_t t = r; t > 0 && vp_topk_before(dist[t], ids[t], dist[t - 1], ids[t - 1]); t--) {
+			float dv = dist[t];
+			int64_t iv = ids[t];
+			dist[t] = dist[t - 1];
+			ids[t] = ids[t - 1];
+			dist[t - 1] = dv;
+			ids[t - 1] = iv;
+		}
+	for (size_t r = got; r < k; r++) {
+		dist[r] = INFINITY;
+		ids[r] = -1;
+	}
+}
+
 static void search_one(const struct vp_ivf *v, const struct vp_kernels *kern,
 		       struct istate *s, const float *q, size_t k,
 		       size_t nprobe, size_t refine, const struct vp_fctx *fc,
@@ -403,7 +449,7 @@ static void search_one(const struct vp_ivf *v, const struct vp_kernels *kern,
 		for (size_t r = 0; r < got; r++) {
 			float dd = s->rd[r];
 			if (v->type == VP_TYPE_IVF_FLAT)
-				dd = vp_flat_dist(v->metric, dd, qn);
+				dd = flat_exact(v, kern, q, (uint64_t)s->ri[r]);
 			else if (v->metric == VP_METRIC_COSINE)
 				dd += 1.0f;
 			else if (v->metric == VP_METRIC_L2 && dd < 0)
@@ -411,10 +457,126 @@ static void search_one(const struct vp_ivf *v, const struct vp_kernels *kern,
 			dist[r] = dd;
 			ids[r] = v->id_base + v->ids[s->ri[r]];
 		}
+		/* IVF_FLAT: exact distances, so the order as the batch has it */
+		if (v->type == VP_TYPE_IVF_FLAT) {
+			finish_sorted(dist, ids, got, k);
+			return;
+		}
 	}
 	for (size_t r = got; r < k; r++) {
 		dist[r] = INFINITY;
 		ids[r] = -1;
+	}
+}
+
+static int bylist_ready(struct istate *s, const struct vp_ivf *v, size_t np)
+{
+	if (!s->bh) {
+		s->bh = calloc(VP_IVF_BLOCK, sizeof *s->bh);
+		if (!s->bh)
+			return -1;
+		for (size_t i = 0; i < VP_IVF_BLOCK; i++)
+			if (vp_topk_init(&s->bh[i], s->k))
+				return -1;
+		s->bcnt = malloc((v->nlist + 1) * sizeof *s->bcnt);
+		s->bqv = malloc(VP_IVF_LISTQ * v->d * sizeof *s->bqv);
+		s->bc = malloc(VP_IVF_LISTQ * VP_FLAT_XBLOCK * sizeof *s->bc);
+		if (!s->bcnt || !s->bqv || !s->bc)
+			return -1;
+	}
+	if (np > s->bnp) {
+		free(s->bprobe);
+		free(s->bq);
+		s->bprobe = malloc(VP_IVF_BLOCK * np * sizeof *s->bprobe);
+		s->bq = malloc(VP_IVF_BLOCK * np * sizeof *s->bq);
+		if (!s->bprobe || !s->bq)
+			return -1;
+		s->bnp = np;
+	}
+	return 0;
+}
+
+/* IVF_FLAT, unfiltered, nb queries at once ("by list", as FAISS can order
+ * a batch): each query's nprobe lists are found, the queries are grouped
+ * by list, and every list is read once for all the queries that probe it,
+ * VP_IVF_LISTQ at a time through the register-tiled GEMM kernel: a list's
+ * rows come from memory once per block instead of once per query, which
+ * turns the scan from memory-bound to compute-bound. */
+static void search_bylist(const struct vp_ivf *v, const struct vp_kernels *kern,
+			  struct istate *s, const float *q, size_t nb, size_t k,
+			  size_t np, uint32_t *trace, size_t tstride, float *dist,
+			  int64_t *ids)
+{
+	const size_t d = v->d, nlist = v->nlist;
+
+	/* coarse: the np nearest centroids of each query */
+	for (size_t i = 0; i < nb; i++) {
+		size_t got;
+		kern->dot_block(q + i * d, 1, v->centroids, nlist, d, s->c, nlist);
+		vp_topk_reset(&s->coarse);
+		for (size_t l = 0; l < nlist; l++)
+			vp_topk_push(&s->coarse, v->cnorms[l] - 2.0f * s->c[l], (int64_t)l);
+		got = vp_topk_extract(&s->coarse, s->cd, s->bprobe + i * np);
+		for (size_t r = got; r < np; r++)
+			s->bprobe[i * np + r] = -1;
+		if (trace) {
+			trace[i * tstride] = (uint32_t)got;
+			for (size_t r = 0; r < got; r++)
+				trace[i * tstride + 1 + r] = (uint32_t)s->bprobe[i * np + r];
+		}
+		vp_topk_reset(&s->bh[i]);
+	}
+	/* group the queries by list: counting sort */
+	memset(s->bcnt, 0, (nlist + 1) * sizeof *s->bcnt);
+	for (size_t i = 0; i < nb * np; i++)
+		if (s->bprobe[i] >= 0)
+			s->bcnt[s->bprobe[i] + 1]++;
+	for (size_t l = 0; l < nlist; l++)
+		s->bcnt[l + 1] += s->bcnt[l];
+	for (size_t i = 0; i < nb; i++)
+		for (size_t r = 0; r < np; r++) {
+			int64_t l = s->bprobe[i * np + r];
+			if (l >= 0)
+				s->bq[s->bcnt[l]++] = (uint32_t)i;
+		}
+	/* bcnt[l] now ends list l's queries; walk the lists back to front */
+	for (size_t l = nlist; l-- > 0;) {
+		uint32_t qe = s->bcnt[l], qb = l ? s->bcnt[l - 1] : 0;
+		uint64_t lo = v->offsets[l], hi = v->offsets[l + 1];
+		for (uint32_t q0 = qb; q0 < qe && lo < hi; q0 += VP_IVF_LISTQ) {
+			size_t nql = qe - q0 < VP_IVF_LISTQ ? qe - q0 : VP_IVF_LISTQ;
+			for (size_t t = 0; t < nql; t++)
+				memcpy(s->bqv + t * d, q + (size_t)s->bq[q0 + t] * d, d * sizeof *q);
+			for (uint64_t j0 = lo; j0 < hi; j0 += VP_FLAT_XBLOCK) {
+				size_t nx = hi - j0 < VP_FLAT_XBLOCK ? (size_t)(hi - j0) : VP_FLAT_XBLOCK;
+				const float *xn = v->metric == VP_METRIC_L2 ? v->norms + j0 : NULL;
+				kern->dot_block(s->bqv, nql, (const float *)v->data + j0 * d, nx, d,
+						s->bc, VP_FLAT_XBLOCK);
+				for (size_t t = 0; t < nql; t++) {
+					struct vp_topk *h = &s->bh[s->bq[q0 + t]];
+					const float *c = s->bc + t * VP_FLAT_XBLOCK;
+					float bound = vp_topk_bound(h);
+					for (size_t j = 0; j < nx; j++) {
+						float key = xn ? xn[j] - 2.0f * c[j] : -c[j];
+						if (key <= bound) {
+							vp_topk_push(h, key, (int64_t)(j0 + j));
+							bound = vp_topk_bound(h);
+						}
+					}
+				}
+			}
+		}
+	}
+	/* exact distances of what each query kept, ascending */
+	for (size_t i = 0; i < nb; i++) {
+		float *dd = dist + i * k;
+		int64_t *ii = ids + i * k;
+		size_t got = vp_topk_extract(&s->bh[i], dd, ii);
+		for (size_t r = 0; r < got; r++) {
+			dd[r] = flat_exact(v, kern, q + i * d, (uint64_t)ii[r]);
+			ii[r] = v->id_base + v->ids[ii[r]];
+		}
+		finish_sorted(dd, ii, got, k);
 	}
 }
 
@@ -452,6 +614,28 @@ int vp_ivf_search(const struct vp_ivf *v, struct vp_ivf_pool *pool,
 				return vp_seterr(err, VP_E_NOMEM, "out of memory");
 			pool->nthreads = t + 1;
 		}
+	}
+	if (v->type == VP_TYPE_IVF_FLAT && !fc && nq >= VP_IVF_BYLIST_MIN) {
+		/* blocks of queries, each thread its own: no heap is shared */
+		size_t bs = (nq + (size_t)nt - 1) / (size_t)nt, nblk;
+		int failed = 0;
+		bs = bs < VP_IVF_BYLIST_MIN ? VP_IVF_BYLIST_MIN : bs > VP_IVF_BLOCK ? VP_IVF_BLOCK : bs;
+		nblk = (nq + bs - 1) / bs;
+		for (int t = 0; t < nt; t++)
+			if (bylist_ready(pool->per_thread[t], v, np))
+				return vp_seterr(err, VP_E_NOMEM, "out of memory");
+#pragma omp parallel for num_threads(nt) schedule(dynamic, 1) reduction(| : failed)
+		for (size_t b = 0; b < nblk; b++) {
+			int t = 0;
+			size_t i0 = b * bs, n = nq - i0 < bs ? nq - i0 : bs;
+#ifdef _OPENMP
+			t = omp_get_thread_num();
+#endif
+			search_bylist(v, kern, pool->per_thread[t], q + i0 * v->d, n, k, np,
+				      pool->trace ? pool->trace + i0 * pool->tstride : NULL,
+				      pool->tstride, dist + i0 * k, ids + i0 * k);
+		}
+		return failed ? vp_seterr(err, VP_E_NOMEM, "out of memory") : 0;
 	}
 #pragma omp parallel for num_threads(nt) schedule(dynamic, 8)
 	for (size_t i = 0; i < nq; i++) {
