@@ -167,6 +167,8 @@ struct istate {
 	uint32_t *bq;         /* queries grouped by list */
 	float *bqv;           /* the queries of one list, gathered (GEMM rows) */
 	float *bc;            /* their dot products with a block of rows */
+	float *bx, *bxn;      /* SQ8: a block of rows decoded, their norms */
+	float *dec;           /* one row decoded (exact final distances) */
 	size_t bnp;           /* np the arrays were made for */
 };
 
@@ -194,6 +196,9 @@ static void istate_free(struct istate *s)
 	free(s->bq);
 	free(s->bqv);
 	free(s->bc);
+	free(s->bx);
+	free(s->bxn);
+	free(s->dec);
 	free(s);
 }
 
@@ -225,7 +230,9 @@ static struct istate *istate_new(const struct vp_ivf *v, size_t kk, size_t k,
 	s->ci = malloc(nprobe * sizeof *s->ci);
 	s->rd = malloc(kk * sizeof *s->rd);
 	s->ri = malloc(kk * sizeof *s->ri);
-	if (s->c && s->qp && s->w && s->table && s->w2 && s->cd && s->ci && s->rd && s->ri)
+	s->dec = malloc(v->d * sizeof *s->dec);
+	if (s->c && s->qp && s->w && s->table && s->w2 && s->cd && s->ci && s->rd && s->ri &&
+	    s->dec)
 		return s;
 fail:
 	istate_free(s);
@@ -312,14 +319,35 @@ static void scan_flat_filtered(const struct vp_ivf *v,
 	}
 }
 
-/* The exact distance of list position p, as the per-query scan and the
- * batch report it: computed again from the query and the row, so that a
- * result does not depend on which kernel (one query, or a block of them)
- * ranked it. */
-static float flat_exact(const struct vp_ivf *v, const struct vp_kernels *kern,
-			const float *q, uint64_t p)
+/* Decodes SQ8 codes c of n rows into x (min + step x code), and their
+ * squared norms into xn when not NULL. */
+static void sq8_decode(const struct vp_ivf *v, const uint8_t *c, size_t n, float *x, float *xn)
+{
+	const size_t d = v->d;
+	for (size_t r = 0; r < n; r++) {
+		float *o = x + r * d, nn = 0;
+		for (size_t j = 0; j < d; j++) {
+			o[j] = v->sq8_min[j] + v->sq8_step[j] * (float)c[r * d + j];
+			nn += o[j] * o[j];
+		}
+		if (xn)
+			xn[r] = nn;
+	}
+}
+
+/* The exact distance of list position p (IVF_FLAT: to the row; IVF_SQ8:
+ * to the row its code decodes to), as the per-query scan and the batch
+ * report it: computed again from the query and the row, so that a result
+ * does not depend on which kernel (one query, or a block of them) ranked
+ * it.  dec: d floats of scratch. */
+static float row_exact(const struct vp_ivf *v, const struct vp_kernels *kern,
+		       const float *q, uint64_t p, float *dec)
 {
 	const float *x = (const float *)v->data + p * v->d;
+	if (v->type == VP_TYPE_IVF_SQ8) {
+		sq8_decode(v, v->data + p * v->d, 1, dec, NULL);
+		x = dec;
+	}
 	return v->metric == VP_METRIC_L2 ? kern->l2(q, x, v->d)
 		: vp_flat_dist(v->metric, -kern->dot(q, x, v->d), 0);
 }
@@ -448,8 +476,8 @@ static void search_one(const struct vp_ivf *v, const struct vp_kernels *kern,
 			got = k;
 		for (size_t r = 0; r < got; r++) {
 			float dd = s->rd[r];
-			if (v->type == VP_TYPE_IVF_FLAT)
-				dd = flat_exact(v, kern, q, (uint64_t)s->ri[r]);
+			if (v->type != VP_TYPE_IVF_PQ)
+				dd = row_exact(v, kern, q, (uint64_t)s->ri[r], s->dec);
 			else if (v->metric == VP_METRIC_COSINE)
 				dd += 1.0f;
 			else if (v->metric == VP_METRIC_L2 && dd < 0)
@@ -457,8 +485,8 @@ static void search_one(const struct vp_ivf *v, const struct vp_kernels *kern,
 			dist[r] = dd;
 			ids[r] = v->id_base + v->ids[s->ri[r]];
 		}
-		/* IVF_FLAT: exact distances, so the order as the batch has it */
-		if (v->type == VP_TYPE_IVF_FLAT) {
+		/* exact distances, so the order as the batch has it */
+		if (v->type != VP_TYPE_IVF_PQ) {
 			finish_sorted(dist, ids, got, k);
 			return;
 		}
@@ -481,7 +509,12 @@ static int bylist_ready(struct istate *s, const struct vp_ivf *v, size_t np)
 		s->bcnt = malloc((v->nlist + 1) * sizeof *s->bcnt);
 		s->bqv = malloc(VP_IVF_LISTQ * v->d * sizeof *s->bqv);
 		s->bc = malloc(VP_IVF_LISTQ * VP_FLAT_XBLOCK * sizeof *s->bc);
-		if (!s->bcnt || !s->bqv || !s->bc)
+		if (v->type == VP_TYPE_IVF_SQ8) {
+			s->bx = malloc(VP_FLAT_XBLOCK * v->d * sizeof *s->bx);
+			s->bxn = malloc(VP_FLAT_XBLOCK * sizeof *s->bxn);
+		}
+		if (!s->bcnt || !s->bqv || !s->bc ||
+		    (v->type == VP_TYPE_IVF_SQ8 && (!s->bx || !s->bxn)))
 			return -1;
 	}
 	if (np > s->bnp) {
@@ -496,12 +529,13 @@ static int bylist_ready(struct istate *s, const struct vp_ivf *v, size_t np)
 	return 0;
 }
 
-/* IVF_FLAT, unfiltered, nb queries at once ("by list", as FAISS can order
- * a batch): each query's nprobe lists are found, the queries are grouped
- * by list, and every list is read once for all the queries that probe it,
- * VP_IVF_LISTQ at a time through the register-tiled GEMM kernel: a list's
- * rows come from memory once per block instead of once per query, which
- * turns the scan from memory-bound to compute-bound. */
+/* IVF_FLAT and IVF_SQ8, unfiltered, nb queries at once ("by list", as
+ * FAISS can order a batch): each query's nprobe lists are found, the
+ * queries are grouped by list, and every list is read once for all the
+ * queries that probe it, VP_IVF_LISTQ at a time through the register-tiled
+ * GEMM kernel: a list's rows come from memory once per block instead of
+ * once per query, which turns the scan from memory-bound to compute-bound.
+ * SQ8 rows are decoded a block at a time, once for all those queries. */
 static void search_bylist(const struct vp_ivf *v, const struct vp_kernels *kern,
 			  struct istate *s, const float *q, size_t nb, size_t k,
 			  size_t np, uint32_t *trace, size_t tstride, float *dist,
@@ -549,9 +583,15 @@ static void search_bylist(const struct vp_ivf *v, const struct vp_kernels *kern,
 				memcpy(s->bqv + t * d, q + (size_t)s->bq[q0 + t] * d, d * sizeof *q);
 			for (uint64_t j0 = lo; j0 < hi; j0 += VP_FLAT_XBLOCK) {
 				size_t nx = hi - j0 < VP_FLAT_XBLOCK ? (size_t)(hi - j0) : VP_FLAT_XBLOCK;
-				const float *xn = v->metric == VP_METRIC_L2 ? v->norms + j0 : NULL;
-				kern->dot_block(s->bqv, nql, (const float *)v->data + j0 * d, nx, d,
-						s->bc, VP_FLAT_XBLOCK);
+				const float *x = (const float *)v->data + j0 * d, *xn = NULL;
+				if (v->type == VP_TYPE_IVF_SQ8) {
+					sq8_decode(v, v->data + j0 * d, nx, s->bx,
+						   v->metric == VP_METRIC_L2 ? s->bxn : NULL);
+					x = s->bx;
+					xn = v->metric == VP_METRIC_L2 ? s->bxn : NULL;
+				} else if (v->metric == VP_METRIC_L2)
+					xn = v->norms + j0;
+				kern->dot_block(s->bqv, nql, x, nx, d, s->bc, VP_FLAT_XBLOCK);
 				for (size_t t = 0; t < nql; t++) {
 					struct vp_topk *h = &s->bh[s->bq[q0 + t]];
 					const float *c = s->bc + t * VP_FLAT_XBLOCK;
@@ -573,7 +613,7 @@ static void search_bylist(const struct vp_ivf *v, const struct vp_kernels *kern,
 		int64_t *ii = ids + i * k;
 		size_t got = vp_topk_extract(&s->bh[i], dd, ii);
 		for (size_t r = 0; r < got; r++) {
-			dd[r] = flat_exact(v, kern, q + i * d, (uint64_t)ii[r]);
+			dd[r] = row_exact(v, kern, q + i * d, (uint64_t)ii[r], s->dec);
 			ii[r] = v->id_base + v->ids[ii[r]];
 		}
 		finish_sorted(dd, ii, got, k);
@@ -615,7 +655,7 @@ int vp_ivf_search(const struct vp_ivf *v, struct vp_ivf_pool *pool,
 			pool->nthreads = t + 1;
 		}
 	}
-	if (v->type == VP_TYPE_IVF_FLAT && !fc && nq >= VP_IVF_BYLIST_MIN) {
+	if (v->type != VP_TYPE_IVF_PQ && !fc && nq >= VP_IVF_BYLIST_MIN) {
 		/* blocks of queries, each thread its own: no heap is shared */
 		size_t bs = (nq + (size_t)nt - 1) / (size_t)nt, nblk;
 		int failed = 0;

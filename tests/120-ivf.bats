@@ -71,25 +71,26 @@ recall_of() { # recall_of PARAM JSON
 	done
 }
 
-@test "IVF_FLAT batches searched by list answer exactly as one query at a time" {
+@test "IVF_FLAT and IVF_SQ8 batches searched by list answer exactly as one query at a time" {
 	ivf_data
-	for m in l2 ip cosine; do
-		vp-build -t IVF_FLAT -m $m -p nlist=32 --segment-size 2000 -o f$m.vpi base.fvecs
+	for tm in IVF_FLAT:l2 IVF_FLAT:ip IVF_FLAT:cosine IVF_SQ8:l2 IVF_SQ8:ip IVF_SQ8:cosine; do
+		t=${tm%:*} m=${tm#*:}
+		vp-build -t $t -m $m -p nlist=32 --segment-size 2000 -o f$t$m.vpi base.fvecs
 		# -b 1: one query at a time (per-query scan); -b 200: by list
-		vp-search -i f$m.vpi -k 10 -p nprobe=5 -b 1 -j 1 query.fvecs > one.tsv
-		vp-search -i f$m.vpi -k 10 -p nprobe=5 -b 200 -j 1 query.fvecs > batch.tsv
-		vp-search -i f$m.vpi -k 10 -p nprobe=5 -b 200 -j 2 query.fvecs > batch2.tsv
+		vp-search -i f$t$m.vpi -k 10 -p nprobe=5 -b 1 -j 1 query.fvecs > one.tsv
+		vp-search -i f$t$m.vpi -k 10 -p nprobe=5 -b 200 -j 1 query.fvecs > batch.tsv
+		vp-search -i f$t$m.vpi -k 10 -p nprobe=5 -b 200 -j 2 query.fvecs > batch2.tsv
 		cmp one.tsv batch.tsv
 		cmp one.tsv batch2.tsv
 		[ "$(wc -l < one.tsv)" -eq 2000 ]
 	done
 	# the distances are exact: FLAT's for the same ids
-	vp-search -i fl2.vpi -k 10 -p nprobe=32 -b 200 query.fvecs > all.tsv
+	vp-search -i fIVF_FLATl2.vpi -k 10 -p nprobe=32 -b 200 query.fvecs > all.tsv
 	vp-search -i flat.vpi -k 10 query.fvecs > exact.tsv
 	cmp all.tsv exact.tsv
 	# the access log records the lists each query probed, either way
-	vp-search -i fl2.vpi -p nprobe=3 -b 1 --access-log a1.log query.fvecs > /dev/null
-	vp-search -i fl2.vpi -p nprobe=3 -b 200 --access-log a2.log query.fvecs > /dev/null
+	vp-search -i fIVF_FLATl2.vpi -p nprobe=3 -b 1 --access-log a1.log query.fvecs > /dev/null
+	vp-search -i fIVF_FLATl2.vpi -p nprobe=3 -b 200 --access-log a2.log query.fvecs > /dev/null
 	# (apart from the file name, and a time record per batch)
 	[ "$(vp-diag --access-log a1.log | grep -v '^access log\|^records\|^cost')" = \
 	  "$(vp-diag --access-log a2.log | grep -v '^access log\|^records\|^cost')" ]
