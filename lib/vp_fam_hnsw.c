@@ -131,15 +131,6 @@ static int hnsw_search(struct vp_searcher *s, struct vp_segment *g, const float 
 			      (size_t)ps->val[VP_P_REFINE], threads, fc, dist, ids, err);
 }
 
-static int uses_labels(const struct vp_filter *f)
-{
-	for (size_t i = 0; i < f->n; i++)
-		if ((f->nodes[i].kind == VP_F_CMP || f->nodes[i].kind == VP_F_IN) &&
-		    f->nodes[i].field == VP_F_LABEL)
-			return 1;
-	return 0;
-}
-
 /* Label locality of the HNSW segments: the share of level-0 edges whose
  * ends have the same label, from up to 512 nodes a segment, corrected for
  * the share of random pairs that do (from the histogram): 0 when labels
@@ -205,7 +196,7 @@ static void hnsw_plan(struct vp_searcher *s, const struct vp_filter *f, size_t k
 	double n = (double)s->ix.hdr.count;
 	double ef = (double)ps->val[VP_P_EF] > (double)k ? (double)ps->val[VP_P_EF] : (double)k;
 	double m0 = s->nseg ? (double)s->seg[0].hnsw.M0 : 32, rho = 0, dists;
-	if (uses_labels(f)) {
+	if (vp_filter_uses_labels(f)) {
 		if (s->label_locality < 0)
 			s->label_locality = label_locality(s);
 		rho = s->label_locality;

@@ -507,3 +507,12 @@ uint64_t vp_filter_hash(const struct vp_filter *f)
 {
 	return node_hash(f, f->root);
 }
+
+int vp_filter_uses_labels(const struct vp_filter *f)
+{
+	for (size_t i = 0; i < f->n; i++)
+		if ((f->nodes[i].kind == VP_F_CMP || f->nodes[i].kind == VP_F_IN) &&
+		    f->nodes[i].field == VP_F_LABEL)
+			return 1;
+	return 0;
+}

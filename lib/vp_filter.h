@@ -47,6 +47,9 @@ struct vp_filter {
 /* Parses expr into f.  Returns 0, or VP_E_ARG with "filter: column N: ..." */
 int vp_filter_parse(struct vp_filter *f, const char *expr, struct vp_error *err);
 
+/* Does the filter read the label field (and so need the index's labels)? */
+int vp_filter_uses_labels(const struct vp_filter *f);
+
 /* Evaluates the filter for one row. */
 int vp_filter_match(const struct vp_filter *f, int32_t label, int64_t id);
 

@@ -209,20 +209,7 @@ static void finalize(const struct vp_flat *f, const struct vp_kernels *kern, con
 		dist[r] = f->metric == VP_METRIC_L2 ? kern->l2(q, x, f->d)
 			: vp_flat_dist(f->metric, -kern->dot(q, x, f->d), 0);
 	}
-	for (size_t r = 1; r < got; r++)
-		for (size_t t = r; t > 0 && (dist[t] < dist[t - 1] ||
-					     (dist[t] == dist[t - 1] && ids[t] < ids[t - 1])); t--) {
-			float dv = dist[t];
-			int64_t iv = ids[t];
-			dist[t] = dist[t - 1];
-			ids[t] = ids[t - 1];
-			dist[t - 1] = dv;
-			ids[t - 1] = iv;
-		}
-	for (size_t r = got; r < k; r++) {
-		dist[r] = INFINITY;
-		ids[r] = -1;
-	}
+	vp_topk_sort_pad(dist, ids, got, k);
 }
 
 static void finish(const struct vp_flat *f, const struct vp_kernels *kern, const float *q,

@@ -352,24 +352,6 @@ static float row_exact(const struct vp_ivf *v, const struct vp_kernels *kern,
 		: vp_flat_dist(v->metric, -kern->dot(q, x, v->d), 0);
 }
 
-/* Sorts got results ascending by (distance, id) and pads to k. */
-static void finish_sorted(float *dist, int64_t *ids, size_t got, size_t k)
-{
-	for (size_t r = 1; r < got; r++)
-		for (size_t t = r; t > 0 && vp_topk_before(dist[t], ids[t], dist[t - 1], ids[t - 1]); t--) {
-			float dv = dist[t];
-			int64_t iv = ids[t];
-			dist[t] = dist[t - 1];
-			ids[t] = ids[t - 1];
-			dist[t - 1] = dv;
-			ids[t - 1] = iv;
-		}
-	for (size_t r = got; r < k; r++) {
-		dist[r] = INFINITY;
-		ids[r] = -1;
-	}
-}
-
 static void search_one(const struct vp_ivf *v, const struct vp_kernels *kern,
 		       struct istate *s, const float *q, size_t k,
 		       size_t nprobe, size_t refine, const struct vp_fctx *fc,
@@ -487,7 +469,7 @@ static void search_one(const struct vp_ivf *v, const struct vp_kernels *kern,
 		}
 		/* exact distances, so the order as the batch has it */
 		if (v->type != VP_TYPE_IVF_PQ) {
-			finish_sorted(dist, ids, got, k);
+			vp_topk_sort_pad(dist, ids, got, k);
 			return;
 		}
 	}
@@ -616,7 +598,7 @@ static void search_bylist(const struct vp_ivf *v, const struct vp_kernels *kern,
 			dd[r] = row_exact(v, kern, q + i * d, (uint64_t)ii[r], s->dec);
 			ii[r] = v->id_base + v->ids[ii[r]];
 		}
-		finish_sorted(dd, ii, got, k);
+		vp_topk_sort_pad(dd, ii, got, k);
 	}
 }
 

@@ -239,19 +239,10 @@ static void calibrate(struct vp_searcher *s, const struct vp_filter *f)
 	free(a);
 }
 
-static int uses_labels(const struct vp_filter *f)
-{
-	for (size_t i = 0; i < f->n; i++)
-		if ((f->nodes[i].kind == VP_F_CMP || f->nodes[i].kind == VP_F_IN) &&
-		    f->nodes[i].field == VP_F_LABEL)
-			return 1;
-	return 0;
-}
-
 int vp_searcher_check_filter(const struct vp_searcher *s, const struct vp_filter *f,
 			     struct vp_error *err)
 {
-	if (!uses_labels(f))
+	if (!vp_filter_uses_labels(f))
 		return 0;
 	for (size_t g = 0; g < s->nseg; g++)
 		if (!s->seg[g].labels)

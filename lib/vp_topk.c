@@ -128,3 +128,20 @@ size_t vp_topk_merge(const float *const *dists, const int64_t *const *ids,
 		free(pos);
 	return out;
 }
+
+void vp_topk_sort_pad(float *dist, int64_t *id, size_t got, size_t k)
+{
+	for (size_t r = 1; r < got; r++)
+		for (size_t t = r; t > 0 && vp_topk_before(dist[t], id[t], dist[t - 1], id[t - 1]); t--) {
+			float dv = dist[t];
+			int64_t iv = id[t];
+			dist[t] = dist[t - 1];
+			id[t] = id[t - 1];
+			dist[t - 1] = dv;
+			id[t - 1] = iv;
+		}
+	for (size_t r = got; r < k; r++) {
+		dist[r] = INFINITY;
+		id[r] = -1;
+	}
+}

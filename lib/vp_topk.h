@@ -56,6 +56,10 @@ static inline void vp_topk_push(struct vp_topk *t, float d, int64_t id)
  * Returns the number of results (at most k). */
 size_t vp_topk_extract(struct vp_topk *t, float *dist, int64_t *id);
 
+/* Sorts got results ascending by (distance, id), in place (insertion: got
+ * is a k, small), and pads dist/id up to k with +inf and -1. */
+void vp_topk_sort_pad(float *dist, int64_t *id, size_t got, size_t k);
+
 /* Merges nlists ascending lists (dists[i], ids[i], lens[i]) into the k best,
  * ascending, in out_dist/out_id.  Returns the number written. */
 size_t vp_topk_merge(const float *const *dists, const int64_t *const *ids,
