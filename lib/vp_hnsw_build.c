@@ -393,7 +393,8 @@ nomem:
 }
 
 /* Puts the rows in breadth-first order of the level-0 graph from the
- * entry point (rows it cannot reach follow, each starting a new search),
+ * entry point (rows it cannot reach follow, each starting a new search,
+ * and are linked from a reached neighbour with room where one exists),
  * so that a node's neighbours mostly sit a few rows away: measured on
  * Fashion-MNIST (scratch program, 5 alternating runs, ef 16 and 32) a
  * coded walk answers 5-8% more queries a second, its pages and cache lines
@@ -444,8 +445,30 @@ int vp_hnsw_reorder(struct vp_hnsw_graph *g, float *x, size_t d, uint8_t *codes,
 	done[g->entry] = 1;
 	while (tail < n || head < tail) {
 		if (head == tail) {
+			/* a row the walk cannot reach from the entry (pruning
+			 * left it without in-links): link it from one of its own
+			 * neighbours that is reached and has room, so that every
+			 * search can find it (a filter passing only it would
+			 * otherwise come back short) */
 			while (done[next])
 				next++;
+			const uint32_t *lu = g->l0 + next * s0;
+			uint32_t *lv = NULL;
+			/* a reached row with room: a neighbour, a neighbour's
+			 * neighbour, else the latest reached row with room */
+			for (uint32_t j = 1; j <= lu[0] && !lv; j++) {
+				const uint32_t *l1 = g->l0 + (size_t)lu[j] * s0;
+				if (done[lu[j]] && l1[0] < g->M0)
+					lv = g->l0 + (size_t)lu[j] * s0;
+				for (uint32_t t = 1; t <= l1[0] && !lv; t++)
+					if (done[l1[t]] && g->l0[(size_t)l1[t] * s0] < g->M0)
+						lv = g->l0 + (size_t)l1[t] * s0;
+			}
+			for (size_t t = tail; t-- > 0 && !lv;)
+				if (g->l0[(size_t)order[t] * s0] < g->M0)
+					lv = g->l0 + (size_t)order[t] * s0;
+			if (lv)
+				lv[++lv[0]] = (uint32_t)next;
 			order[tail++] = (uint32_t)next;
 			done[next] = 1;
 		}

@@ -338,8 +338,68 @@ static void test_recall(void)
 	free(x); free(q); free(dd); free(ids); free(want);
 }
 
+/* breadth-first reordering: rows, codes and links move together, the
+ * answers map back through the order, and every row is reachable */
+static void test_reorder(void)
+{
+	size_t n = 3000, nq = 50, d = 64, k = 10, st = vp_gcode_stride(d);
+	struct vp_gen gen = { (uint32_t)d, 40, 0.2f, 0, 11 };
+	float *x = malloc(n * d * 4), *x0 = malloc(n * d * 4), *q = malloc(nq * d * 4);
+	float *dd = malloc(nq * k * 4), *d2 = malloc(nq * k * 4);
+	int64_t *ids = malloc(nq * k * 8), *ids2 = malloc(nq * k * 8);
+	struct vp_error err = { 0 };
+	struct coded c;
+	struct vp_hnsw_pool hp = { 0 };
+	uint32_t *order = NULL;
+	vp_gen_rows(&gen, 0, n, x);
+	vp_gen_rows(&gen, n, nq, q);
+	memcpy(x0, x, n * d * 4);
+	coded_build(&c, x, n, d, VP_METRIC_L2, 1);
+	uint8_t *c0 = malloc(n * st);
+	memcpy(c0, c.codes, n * st);
+	CHECK(vp_hnsw_search(&c.h, &hp, q, nq, k, 64, 0, 1, NULL, dd, ids, &err) == 0, "before");
+	vp_hnsw_pool_release(&hp);
+	CHECK(vp_hnsw_reorder(&c.g, x, d, c.codes, st, &order) == 0, "reorder");
+	int moved = 1, perm = 1;
+	uint8_t *seen = calloc(n, 1);
+	for (size_t i = 0; i < n; i++) {
+		moved &= !memcmp(x + i * d, x0 + (size_t)order[i] * d, d * 4) &&
+			 !memcmp(c.codes + i * st, c0 + (size_t)order[i] * st, st);
+		perm &= order[i] < n && !seen[order[i]];
+		seen[order[i]] = 1;
+	}
+	CHECK(perm && moved, "a permutation; rows and codes moved with it");
+	/* every row reachable from the entry on level 0 */
+	uint32_t *queue = malloc(n * 4);
+	size_t head = 0, tail = 0;
+	memset(seen, 0, n);
+	queue[tail++] = c.g.entry;
+	seen[c.g.entry] = 1;
+	while (head < tail) {
+		const uint32_t *l = c.g.l0 + (size_t)queue[head++] * (1 + c.g.M0);
+		for (uint32_t j = 1; j <= l[0]; j++)
+			if (!seen[l[j]]) {
+				seen[l[j]] = 1;
+				queue[tail++] = l[j];
+			}
+	}
+	CHECK(tail == n, "every row reachable after reordering: %zu of %zu", tail, n);
+	/* the same answers, mapped back through the order */
+	struct vp_gcode gc = c.h.gc;
+	vp_hnsw_view(&c.h, &c.g, x, d, VP_METRIC_L2, c.codes, &gc);
+	c.h.rowid = order;
+	CHECK(vp_hnsw_search(&c.h, &hp, q, nq, k, 64, 0, 1, NULL, d2, ids2, &err) == 0, "after");
+	double r = recall(ids2, ids, nq, k);
+	CHECK(r >= 0.97, "answers after reordering agree with before: %.4f", r);
+	vp_hnsw_pool_release(&hp);
+	free(queue); free(seen); free(order); free(c0);
+	coded_free(&c);
+	free(x); free(x0); free(q); free(dd); free(d2); free(ids); free(ids2);
+}
+
 int main(void)
 {
+	test_reorder();
 	test_codes();
 	test_kernels();
 	test_walks();
