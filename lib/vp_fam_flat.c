@@ -2,7 +2,9 @@
  * vp_fam_flat: the FLAT family's row (vp_family.h): exact search over the
  * vectors and their squared norms (the GEMM formulation, vp_flat.h).
  */
+#include <stddef.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "vp_build.h"
 #include "vp_dist.h"
@@ -61,6 +63,28 @@ static int flat_search(struct vp_searcher *s, struct vp_segment *g, const float 
 	return vp_flat_search(&g->flat, &g->pool, q, nq, k, threads, dist, ids, err);
 }
 
+static void flat_warm_units(const struct vp_searcher *s, size_t g,
+			    struct vp_family_units *info, struct vp_family_unit *u)
+{
+	const struct vp_flat *f = &s->seg[g].flat;
+	/* the segment is one unit: an exact scan reads all of it */
+	memset(info, 0, sizeof *info);
+	info->n = 1;
+	info->ext[0] = f->x;
+	info->extlen[0] = f->n * f->d * 4;
+	if (f->norms && (const unsigned char *)f->norms - s->ix.map < (ptrdiff_t)s->ix.size) {
+		info->ext[1] = f->norms;
+		info->extlen[1] = f->n * 4;
+	}
+	if (u) {
+		memset(u, 0, sizeof *u);
+		u->p[0] = f->x;
+		u->len[0] = f->n * f->d * 4;
+		u->p[1] = f->norms;
+		u->len[1] = f->norms ? f->n * 4 : 0;
+	}
+}
+
 static void flat_tune_candidates(size_t n, size_t d, const struct vp_datastats *st,
 				 const struct vp_tune_opts *o, struct vp_tune_result *res)
 {
@@ -93,6 +117,7 @@ const struct vp_family vp_family_flat = {
 	.warm_queries = VP_FLAT_QBLOCK,
 	.prefilter_recall = 1.0,
 	.trace_kind = 0,
+	.warm_units = flat_warm_units,
 	.sweep_param = -1,
 	.tune_candidates = flat_tune_candidates,
 	.tune_build = flat_tune_build,

@@ -230,6 +230,42 @@ static void hnsw_trace_attach(struct vp_segment *g, uint32_t *t, size_t stride)
 	g->hpool.tstride = stride;
 }
 
+static void hnsw_warm_units(const struct vp_searcher *s, size_t g,
+			    struct vp_family_units *info, struct vp_family_unit *u)
+{
+	const struct vp_hnsw *h = &s->seg[g].hnsw;
+	uint32_t sh = vp_hnsw_region_shift(h);
+	size_t rowx = h->d * 4, rowl = (1 + h->M0) * 4;
+	/* a unit is a level-0 region: its vectors, links and codes (a coded
+	 * walk reads a region's codes; its floats only for the candidates
+	 * it re-ranks) */
+	memset(info, 0, sizeof *info);
+	info->n = (h->n + (1u << sh) - 1) >> sh;
+	info->shift = sh;
+	info->ext[0] = h->x;
+	info->extlen[0] = h->n * rowx;
+	info->ext[1] = h->l0;
+	info->extlen[1] = h->n * rowl;
+	if (h->codes) {
+		info->ext[2] = h->codes;
+		info->extlen[2] = h->n * h->gc.stride;
+	}
+	for (size_t r = 0; u && r < info->n; r++) {
+		size_t lo = r << sh, hi = (r + 1) << sh;
+		if (hi > h->n)
+			hi = h->n;
+		memset(&u[r], 0, sizeof u[r]);
+		u[r].p[0] = (const unsigned char *)h->x + lo * rowx;
+		u[r].len[0] = (hi - lo) * rowx;
+		u[r].p[1] = (const unsigned char *)h->l0 + lo * rowl;
+		u[r].len[1] = (hi - lo) * rowl;
+		if (h->codes) {
+			u[r].p[2] = h->codes + lo * h->gc.stride;
+			u[r].len[2] = (hi - lo) * h->gc.stride;
+		}
+	}
+}
+
 static void hnsw_describe(const struct vp_index *ix, FILE *out)
 {
 	/* how the graph is walked (vp_hnsw.h: the code sections) */
@@ -318,6 +354,7 @@ const struct vp_family vp_family_hnsw = {
 	.trace_kind = VP_ALOG_HNSW_REGIONS,
 	.trace_stride = hnsw_trace_stride,
 	.trace_attach = hnsw_trace_attach,
+	.warm_units = hnsw_warm_units,
 	.sweep_param = VP_P_EF,
 	.describe = hnsw_describe,
 	.tune_candidates = hnsw_tune_candidates,

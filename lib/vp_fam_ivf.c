@@ -112,6 +112,37 @@ static void ivf_trace_attach(struct vp_segment *g, uint32_t *t, size_t stride)
 	g->ipool.tstride = stride;
 }
 
+static void ivf_warm_units(const struct vp_searcher *s, size_t g,
+			   struct vp_family_units *info, struct vp_family_unit *u)
+{
+	const struct vp_ivf *v = &s->seg[g].ivf;
+	int type = (int)s->ix.hdr.type;
+	size_t code = type == VP_TYPE_IVF_FLAT ? v->d * 4 : type == VP_TYPE_IVF_SQ8 ? v->d : v->m;
+	/* a unit is a list: its ids, its codes, its norms */
+	memset(info, 0, sizeof *info);
+	info->n = v->nlist;
+	info->ext[0] = v->ids;
+	info->extlen[0] = v->n * 4;
+	info->ext[1] = v->data;
+	info->extlen[1] = v->n * code;
+	if (v->norms) {
+		info->ext[2] = v->norms;
+		info->extlen[2] = v->n * 4;
+	}
+	for (size_t l = 0; u && l < v->nlist; l++) {
+		uint64_t a = v->offsets[l], b = v->offsets[l + 1];
+		memset(&u[l], 0, sizeof u[l]);
+		u[l].p[0] = v->ids + a;
+		u[l].len[0] = (b - a) * 4;
+		u[l].p[1] = v->data + a * code;
+		u[l].len[1] = (b - a) * code;
+		if (v->norms) {
+			u[l].p[2] = v->norms + a;
+			u[l].len[2] = (b - a) * 4;
+		}
+	}
+}
+
 static size_t pow2_near(double v)
 {
 	size_t p = 1;
@@ -207,6 +238,7 @@ static const int64_t pq_refine_k[] = { 0, 2, 5, 10 };
 	.trace_kind = VP_ALOG_IVF,                        \
 	.trace_stride = ivf_trace_stride,                 \
 	.trace_attach = ivf_trace_attach,                 \
+	.warm_units = ivf_warm_units,                     \
 	.sweep_param = VP_P_NPROBE,                       \
 	.tune_build = ivf_tune_build,                     \
 	.sweep_values = probes,                           \

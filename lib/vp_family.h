@@ -54,6 +54,23 @@ struct vp_family_build {
 	uint32_t *order;
 };
 
+/* vp-warmup's units of one segment (the items its access trace names),
+ * each as up to VP_FAMILY_UNIT_RANGES byte ranges of the mapping; and
+ * what the family says about them all: their count, the shift that turns
+ * a row into its item (HNSW regions of 2^shift rows; 0 otherwise), and the
+ * extents of the file they cover (the rest is what every query needs). */
+#define VP_FAMILY_UNIT_RANGES 3
+struct vp_family_unit {
+	const void *p[VP_FAMILY_UNIT_RANGES];
+	uint64_t len[VP_FAMILY_UNIT_RANGES];
+};
+struct vp_family_units {
+	size_t n;
+	uint32_t shift;
+	const void *ext[3];
+	uint64_t extlen[3];
+};
+
 struct vp_family {
 	int type;          /* enum vp_index_type */
 	const char *name;  /* "HNSW" */
@@ -96,6 +113,11 @@ struct vp_family {
 	uint16_t trace_kind;
 	size_t (*trace_stride)(const struct vp_segment *g);
 	void (*trace_attach)(struct vp_segment *g, uint32_t *trace, size_t stride);
+
+	/* vp-warmup: fills info for segment g and, when u is not NULL, its
+	 * info->n units */
+	void (*warm_units)(const struct vp_searcher *s, size_t g,
+			   struct vp_family_units *info, struct vp_family_unit *u);
 
 	/* the search parameter that trades recall for speed (vp-tune,
 	 * vp-diag --check), -1 when none */

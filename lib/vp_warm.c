@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "vp_alog.h"
+#include "vp_family.h"
 #include <xxhash.h>
 
 int vp_warm_strategy_parse(const char *s)
@@ -65,7 +66,7 @@ void vp_warm_opts_init(struct vp_warm_opts *o)
 
 /* ------------------------------------------------------------ the units */
 
-#define MAXR 3
+#define MAXR VP_FAMILY_UNIT_RANGES
 struct unit {
 	uint16_t seg, kind;
 	uint32_t item;
@@ -121,91 +122,49 @@ static void add_range(struct unit *u, const struct vp_searcher *s, const void *p
 static int make_units(struct ctx *c, struct vp_warm_range **ext, size_t *next)
 {
 	const struct vp_searcher *s = c->s;
-	int type = (int)s->ix.hdr.type;
-	size_t total = 0, ne = 0;
+	const struct vp_family *fam = s->fam;
+	struct vp_family_units info;
+	struct vp_family_unit *fu = NULL;
+	size_t total = 0, ne = 0, most = 0;
 	struct vp_warm_range *e;
 
 	c->su = calloc(s->nseg ? s->nseg : 1, sizeof *c->su);
 	if (!c->su)
 		return VP_E_NOMEM;
+	/* the family's units of each segment (vp_family.h) */
 	for (size_t g = 0; g < s->nseg; g++) {
-		const struct vp_segment *sg = &s->seg[g];
-		size_t n = 1;
+		fam->warm_units(s, g, &info, NULL);
 		c->su[g].base = total;
-		if (type == VP_TYPE_HNSW) {
-			c->su[g].shift = vp_hnsw_region_shift(&sg->hnsw);
-			n = (sg->hnsw.n + (1u << c->su[g].shift) - 1) >> c->su[g].shift;
-			c->su[g].kind = VP_ALOG_HNSW_REGIONS;
-		} else if (type != VP_TYPE_FLAT) {
-			n = sg->ivf.nlist;
-			c->su[g].kind = VP_ALOG_IVF;
-		} else
-			c->su[g].kind = VP_ALOG_FLAT;
-		c->su[g].n = n;
-		total += n;
+		c->su[g].n = info.n;
+		c->su[g].kind = fam->trace_kind;
+		c->su[g].shift = info.shift;
+		total += info.n;
+		most = info.n > most ? info.n : most;
 	}
 	c->u = calloc(total ? total : 1, sizeof *c->u);
 	e = calloc(3 * (s->nseg ? s->nseg : 1), sizeof *e);
-	if (!c->u || !e) {
+	fu = calloc(most ? most : 1, sizeof *fu);
+	if (!c->u || !e || !fu) {
 		free(e);
+		free(fu);
 		return VP_E_NOMEM;
 	}
 	c->nu = total;
 	for (size_t g = 0; g < s->nseg; g++) {
-		const struct vp_segment *sg = &s->seg[g];
 		struct unit *u = c->u + c->su[g].base;
-		if (type == VP_TYPE_HNSW) {
-			const struct vp_hnsw *h = &sg->hnsw;
-			uint32_t sh = c->su[g].shift;
-			size_t rowx = h->d * 4, rowl = (1 + h->M0) * 4;
-			for (size_t r = 0; r < c->su[g].n; r++) {
-				size_t lo = r << sh, hi = (r + 1) << sh;
-				if (hi > h->n)
-					hi = h->n;
-				u[r].seg = (uint16_t)g;
-				u[r].kind = VP_ALOG_HNSW_REGIONS;
-				u[r].item = (uint32_t)r;
-				add_range(&u[r], s, (const unsigned char *)h->x + lo * rowx, (hi - lo) * rowx);
-				add_range(&u[r], s, (const unsigned char *)h->l0 + lo * rowl, (hi - lo) * rowl);
-				/* a coded walk reads a region's codes; its floats
-				 * only for the candidates it re-ranks */
-				if (h->codes)
-					add_range(&u[r], s, h->codes + lo * h->gc.stride,
-						  (hi - lo) * h->gc.stride);
-			}
-			e[ne++] = (struct vp_warm_range){ off_of(s, h->x), h->n * rowx };
-			e[ne++] = (struct vp_warm_range){ off_of(s, h->l0), h->n * rowl };
-			if (h->codes)
-				e[ne++] = (struct vp_warm_range){ off_of(s, h->codes),
-								  h->n * h->gc.stride };
-		} else if (type != VP_TYPE_FLAT) {
-			const struct vp_ivf *v = &sg->ivf;
-			size_t code = type == VP_TYPE_IVF_FLAT ? v->d * 4 : type == VP_TYPE_IVF_SQ8 ? v->d : v->m;
-			for (size_t l = 0; l < v->nlist; l++) {
-				uint64_t a = v->offsets[l], b = v->offsets[l + 1];
-				u[l].seg = (uint16_t)g;
-				u[l].kind = VP_ALOG_IVF;
-				u[l].item = (uint32_t)l;
-				add_range(&u[l], s, v->ids + a, (b - a) * 4);
-				add_range(&u[l], s, v->data + a * code, (b - a) * code);
-				if (v->norms)
-					add_range(&u[l], s, v->norms + a, (b - a) * 4);
-			}
-			e[ne++] = (struct vp_warm_range){ off_of(s, v->ids), v->n * 4 };
-			e[ne++] = (struct vp_warm_range){ off_of(s, v->data), v->n * code };
-			if (v->norms)
-				e[ne++] = (struct vp_warm_range){ off_of(s, v->norms), v->n * 4 };
-		} else {
-			u[0].seg = (uint16_t)g;
-			u[0].kind = VP_ALOG_FLAT;
-			add_range(&u[0], s, sg->flat.x, sg->flat.n * sg->flat.d * 4);
-			if (sg->flat.norms)
-				add_range(&u[0], s, sg->flat.norms, sg->flat.n * 4);
-			e[ne++] = (struct vp_warm_range){ off_of(s, sg->flat.x), sg->flat.n * sg->flat.d * 4 };
-			if (sg->flat.norms && off_of(s, sg->flat.norms) < s->ix.size)
-				e[ne++] = (struct vp_warm_range){ off_of(s, sg->flat.norms), sg->flat.n * 4 };
+		fam->warm_units(s, g, &info, fu);
+		for (size_t r = 0; r < info.n; r++) {
+			u[r].seg = (uint16_t)g;
+			u[r].kind = (uint16_t)fam->trace_kind;
+			u[r].item = (uint32_t)r;
+			for (int j = 0; j < VP_FAMILY_UNIT_RANGES; j++)
+				add_range(&u[r], s, fu[r].p[j], fu[r].len[j]);
 		}
+		for (int j = 0; j < 3; j++)
+			if (info.ext[j] && info.extlen[j])
+				e[ne++] = (struct vp_warm_range){ off_of(s, info.ext[j]), info.extlen[j] };
 	}
+	free(fu);
 	*ext = e;
 	*next = ne;
 	return 0;
