@@ -230,6 +230,21 @@ uint32_t vp_hnsw_region_shift(const struct vp_hnsw *h)
 	return per ? s : 0;
 }
 
+/* The got rows in ids become external ids (through the row order), cosine
+ * distances get their 1 back, and the rest up to k is padding. */
+static void finish(const struct vp_hnsw *h, float *dist, int64_t *ids, size_t got, size_t k)
+{
+	for (size_t r = 0; r < got; r++) {
+		ids[r] = h->id_base + (h->rowid ? h->rowid[ids[r]] : ids[r]);
+		if (h->metric == VP_METRIC_COSINE)
+			dist[r] += 1.0f;
+	}
+	for (size_t r = got; r < k; r++) {
+		dist[r] = INFINITY;
+		ids[r] = -1;
+	}
+}
+
 /* Walks on the floats (no codes): the walk's k closest are the answer,
  * its distances exact.  Returns 0 or VP_E_NOMEM. */
 static int search_float(const struct vp_hnsw *h, struct vp_hstate *s, const float *q,
@@ -240,15 +255,9 @@ static int search_float(const struct vp_hnsw *h, struct vp_hstate *s, const floa
 	size_t got = vp_hnsw_walk_float(h, s, q, ef, k, fc, trace, cand, dist);
 	if (got == SIZE_MAX)
 		return VP_E_NOMEM;
-	for (size_t r = 0; r < got; r++) {
-		ids[r] = h->id_base + (h->rowid ? h->rowid[cand[r]] : cand[r]);
-		if (h->metric == VP_METRIC_COSINE)
-			dist[r] += 1.0f;
-	}
-	for (size_t r = got; r < k; r++) {
-		dist[r] = INFINITY;
-		ids[r] = -1;
-	}
+	for (size_t r = 0; r < got; r++)
+		ids[r] = cand[r];
+	finish(h, dist, ids, got, k);
 	return 0;
 }
 
@@ -311,15 +320,7 @@ static int search_coded(const struct vp_hnsw *h, const struct vp_kernels *kern,
 		dist[j] = v;
 		ids[j] = cand[i];
 	}
-	for (size_t r = 0; r < m; r++) {
-		ids[r] = h->id_base + (h->rowid ? h->rowid[ids[r]] : ids[r]);
-		if (h->metric == VP_METRIC_COSINE)
-			dist[r] += 1.0f;
-	}
-	for (size_t r = m; r < k; r++) {
-		dist[r] = INFINITY;
-		ids[r] = -1;
-	}
+	finish(h, dist, ids, m, k);
 	return 0;
 }
 
