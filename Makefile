@@ -35,7 +35,7 @@ AVX512_FLAGS = -mavx512f -mavx512dq -mavx512bw -mavx512vl -mfma
 
 LIB_SRC = $(wildcard lib/*.c)
 LIB_OBJ = $(LIB_SRC:.c=.o)
-PROGS = vp-build vp-search vp-bench vp-diag vp-warmup vp-gen vp-tune
+PROGS = vp-build vp-search vp-bench vp-diag vp-warmup vp-gen vp-tune vp-merge
 BINS = $(addprefix bin/,$(PROGS))
 UNIT_SRC = $(wildcard tests/unit/test_*.c)
 UNIT_BINS = $(patsubst tests/unit/%.c,bin/%,$(UNIT_SRC))

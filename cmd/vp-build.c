@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "vp_cli.h"
+#include "vp_edit.h"
 #include "vp_metrics.h"
 #include "vp_search.h"
 
@@ -27,6 +28,16 @@ static void usage(void)
 	       "      --segment-size N split the input into segments of N vectors\n"
 	       "      --append         add INPUT to INDEX as new segments, with the\n"
 	       "                       index's type, metric and parameters\n"
+	       "      --ids FILE       each vector's external id (text, one a line, or\n"
+	       "                       ivecs); default: the row number, or after --append\n"
+	       "                       the next ids the index has not used\n"
+	       "      --delete IDS     delete these ids from INDEX (text, ivecs or -)\n"
+	       "      --upsert VECTORS replace or add VECTORS under the ids of --ids\n"
+	       "      --compact        rewrite INDEX with its live rows only\n"
+	       "      --retrain        with --compact: IVF gets new centroids\n"
+	       "      --shard I/N      build only shard I (0..N-1) of the input; results\n"
+	       "                       keep the global ids\n"
+	       "      --shard-by B     range (default: contiguous ids) or hash\n"
 	       "  -j, --threads N      build threads (default: the CPUs this process may\n"
 	       "                       use: its affinity mask and cgroup CPU quota)\n"
 	       VP_HW_HELP
@@ -41,7 +52,8 @@ static void usage(void)
 	       VP_METRICS_HELP
 	       "  -h, --help           this help\n"
 	       "  -V, --version        print the version\n\n"
-	       "Exit status: 0 built, 2 usage, 3 bad input data, 4 I/O error.\n",
+	       "Exit status: 0 built, 2 usage, 3 bad input data (an id to delete that\n"
+	       "is not in the index), 4 I/O error.\n",
 	       vp_prog, VP_SEED_DEFAULT);
 }
 
@@ -100,6 +112,68 @@ static int32_t *read_labels(const char *path, size_t *n)
 	return v;
 }
 
+/* Reads ids: ivecs or ibin (every value), else text, whitespace-separated
+ * (stdin for -). */
+static int64_t *read_ids(const char *path, size_t *n)
+{
+	struct vp_error err = { 0 };
+	const char *dot = strrchr(path, '.');
+	size_t cap = 1024, lineno = 1;
+	int64_t *v;
+	FILE *f;
+	int ch;
+	if (dot && (!strcmp(dot, ".ivecs") || !strcmp(dot, ".ibin"))) {
+		int32_t *iv;
+		uint32_t d;
+		size_t rows;
+		if (vp_read_all_ints(path, VP_FMT_AUTO, &iv, &rows, &d, &err))
+			vp_die_err(&err);
+		*n = rows * d;
+		if (!(v = malloc((*n ? *n : 1) * sizeof *v)))
+			vp_die(VP_EXIT_IO, "out of memory");
+		for (size_t i = 0; i < *n; i++)
+			v[i] = iv[i];
+		free(iv);
+		return v;
+	}
+	f = strcmp(path, "-") ? fopen(path, "r") : stdin;
+	if (!f)
+		vp_die(VP_EXIT_IO, "%s: %s", path, strerror(errno));
+	if (!(v = malloc(cap * sizeof *v)))
+		vp_die(VP_EXIT_IO, "out of memory");
+	*n = 0;
+	for (;;) {
+		char tok[32];
+		size_t len = 0;
+		long long x;
+		char *end;
+		while ((ch = getc(f)) == ' ' || ch == '\t' || ch == '\n' || ch == '\r')
+			lineno += ch == '\n';
+		if (ch == EOF)
+			break;
+		while (ch != EOF && ch != ' ' && ch != '\t' && ch != '\n' && ch != '\r') {
+			if (len < sizeof tok - 1)
+				tok[len++] = (char)ch;
+			ch = getc(f);
+		}
+		tok[len] = 0;
+		errno = 0;
+		x = strtoll(tok, &end, 10);
+		if (*end || errno || x < 0)
+			vp_die(VP_EXIT_DATA, "%s:%zu: '%s' is not an id (an integer from 0)",
+			       strcmp(path, "-") ? path : "stdin", lineno, tok);
+		if (*n == cap && !(v = realloc(v, (cap *= 2) * sizeof *v)))
+			vp_die(VP_EXIT_IO, "out of memory");
+		v[(*n)++] = x;
+		lineno += ch == '\n';
+	}
+	if (ferror(f))
+		vp_die(VP_EXIT_IO, "%s: read error", path);
+	if (f != stdin)
+		fclose(f);
+	return v;
+}
+
 /* --metrics: the build as it goes */
 static struct {
 	struct vp_metrics_cli mc;
@@ -153,6 +227,66 @@ static void build_progress(void *ctx, size_t done, size_t total)
 		build_metrics(0, 0);
 }
 
+/* --delete and --compact: a change to INDEX written like a build. */
+static int edit_main(const char *out, const char *delpath, int retrain,
+		     const struct vp_build_opts *o, int nparams)
+{
+	struct vp_error err = { 0 };
+	struct vp_searcher s;
+	struct vp_index_writer w;
+	int64_t *ids = NULL;
+	size_t nids = 0, done = 0;
+	uint64_t before, t0;
+	int rc;
+
+	if (nparams)
+		vp_usage_error("--%s keeps the index's build parameters; no -p",
+			       delpath ? "delete" : "compact");
+	if (vp_searcher_open(&s, out, 0, &err))
+		vp_die_err(&err);
+	if (delpath) {
+		ids = read_ids(delpath, &nids);
+		if (nids == 0)
+			vp_die(VP_EXIT_DATA, "%s: no ids to delete", delpath);
+	}
+	before = vp_edit_nlive(&s);
+	if (vp_index_writer_open(&w, out, &err))
+		vp_die_err(&err);
+	snprintf(tmp_path, sizeof tmp_path, "%s", w.tmp_path);
+	have_tmp = 1;
+	signal(SIGINT, on_signal);
+	signal(SIGTERM, on_signal);
+	signal(SIGHUP, on_signal);
+	t0 = vp_now_usec();
+	if (delpath)
+		rc = vp_edit_delete(&w, &s, ids, nids, &done, &err);
+	else {
+		vp_progress("compacting %s: %llu live rows", out, (unsigned long long)before);
+		rc = vp_edit_compact(&w, &s, o, retrain, &err);
+		vp_progress_done();
+	}
+	if (rc) {
+		vp_index_writer_abort(&w);
+		have_tmp = 0;
+		vp_die_err(&err);
+	}
+	have_tmp = 0;
+	if (vp_verbose && isatty(STDERR_FILENO)) {
+		double secs = (double)(vp_now_usec() - t0) / 1e6;
+		if (delpath)
+			vp_warn("%s: %zu ids deleted, %llu live rows left (%.3f s)", out, done,
+				(unsigned long long)(before - done), secs);
+		else
+			vp_warn("%s: compacted to %llu live rows of %llu (%.3f s)", out,
+				(unsigned long long)before,
+				(unsigned long long)s.ix.hdr.count, secs);
+	}
+	vp_searcher_close(&s);
+	free(ids);
+	vp_close_stdout();
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	static const struct option longopts[] = {
@@ -169,6 +303,13 @@ int main(int argc, char **argv)
 		{ "quiet", no_argument, NULL, 'q' },
 		{ "segment-size", required_argument, NULL, 'S' },
 		{ "append", no_argument, NULL, 'A' },
+		{ "ids", required_argument, NULL, 'I' },
+		{ "delete", required_argument, NULL, 'D' },
+		{ "upsert", required_argument, NULL, 'U' },
+		{ "compact", no_argument, NULL, 'C' },
+		{ "retrain", no_argument, NULL, 'R' },
+		{ "shard", required_argument, NULL, 'H' },
+		{ "shard-by", required_argument, NULL, 'B' },
 		VP_METRICS_LONGOPTS,
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
@@ -189,7 +330,13 @@ int main(int argc, char **argv)
 	struct vp_hw_cli hwc;
 	char *cfgtext = NULL;
 	size_t cfglen = 0;
-	struct vp_index old;
+	struct vp_searcher olds;
+	const struct vp_index *oldp = NULL;
+	const char *idspath = NULL, *delpath = NULL, *upspath = NULL;
+	int compact = 0, retrain = 0, shard_hash = 0, shard_given = 0;
+	unsigned shard_i = 0, shard_n = 1;
+	int64_t *ids = NULL;
+	size_t nids = 0, edited = 0;
 	float *data = NULL;
 	size_t n = 0, cap = 0;
 
@@ -237,6 +384,31 @@ int main(int argc, char **argv)
 			segsize_given = 1;
 			break;
 		case 'A': append = 1; break;
+		case 'I': idspath = optarg; break;
+		case 'D': delpath = optarg; break;
+		case 'U': upspath = optarg; append = 1; break;
+		case 'C': compact = 1; break;
+		case 'R': retrain = 1; break;
+		case 'H': {
+			char *end;
+			unsigned long a = strtoul(optarg, &end, 10), b;
+			if (end == optarg || *end != '/' || optarg[0] == '-')
+				vp_usage_error("--shard: '%s' is not I/N", optarg);
+			b = strtoul(end + 1, &end, 10);
+			if (*end || b < 1 || b > 65536 || a >= b)
+				vp_usage_error("--shard: '%s' is not I/N with 0 <= I < N <= 65536",
+					       optarg);
+			shard_i = (unsigned)a;
+			shard_n = (unsigned)b;
+			shard_given = 1;
+			break;
+		}
+		case 'B':
+			if (!strcmp(optarg, "hash"))
+				shard_hash = 1;
+			else if (strcmp(optarg, "range"))
+				vp_usage_error("--shard-by: '%s' is not range or hash", optarg);
+			break;
 		case VP_METRICS_OPT_FILE: case VP_METRICS_OPT_INTERVAL:
 			vp_metrics_cli_option(&bm.mc, c, optarg);
 			break;
@@ -252,6 +424,29 @@ int main(int argc, char **argv)
 		in = argv[optind++];
 	if (optind < argc)
 		vp_usage_error("unexpected argument '%s'", argv[optind]);
+	if ((delpath != NULL) + compact + (upspath != NULL) > 1)
+		vp_usage_error("--delete, --upsert and --compact are separate changes: one at a time");
+	if ((delpath || compact) && !out && optind > 1 && strcmp(in, "-")) {
+		/* "vp-build --compact INDEX" */
+		out = in;
+		in = NULL;
+	} else if ((delpath || compact) && strcmp(in, "-"))
+		vp_usage_error("--%s changes INDEX and reads no vectors: unexpected '%s'",
+			       delpath ? "delete" : "compact", in);
+	if (upspath) {
+		if (strcmp(in, "-"))
+			vp_usage_error("--upsert reads VECTORS: unexpected argument '%s'", in);
+		in = upspath;
+		if (!idspath)
+			vp_usage_error("--upsert needs --ids: the ids the vectors replace");
+	}
+	if (retrain && !compact)
+		vp_usage_error("--retrain goes with --compact");
+	if (shard_given && (append || delpath || compact))
+		vp_usage_error("--shard builds a new index; not with --append, --upsert, "
+			       "--delete or --compact");
+	if (idspath && (delpath || compact))
+		vp_usage_error("--ids names the ids of new vectors; --delete takes its own list");
 	if (!out)
 		vp_usage_error("-o INDEX is required");
 	if (cfgpath) {
@@ -278,27 +473,24 @@ int main(int argc, char **argv)
 				vp_die(VP_EXIT_DATA, "%s: %s", cfgpath, err.msg);
 	}
 	o.threads = vp_hw_cli_start(&hwc, o.threads, threads_given);
+	if (delpath || compact)
+		return edit_main(out, delpath, retrain, &o, nparams);
 	if (append) {
-		/* the index decides type, metric and parameters */
+		/* the index decides type, metric and parameters; opened with
+		 * the per-type checks of a search, so that nothing is ever
+		 * appended to an index vp-search would refuse */
 		if (nparams)
 			vp_usage_error("--append takes the build parameters from the index; no -p");
-		if (vp_index_open(&old, out, &err))
+		if (vp_searcher_open(&olds, out, 0, &err))
 			vp_die_err(&err);
-		{
-			/* the per-type checks of opening for search: never append
-			 * to an index vp-search would refuse */
-			struct vp_searcher chk;
-			if (vp_searcher_open(&chk, out, 0, &err))
-				vp_die_err(&err);
-			vp_searcher_close(&chk);
-		}
-		if (type_given && (uint32_t)o.type != old.hdr.type)
+		oldp = &olds.ix;
+		if (type_given && (uint32_t)o.type != oldp->hdr.type)
 			vp_usage_error("--append: %s is a %s index, not %s", out,
-				       vp_index_type_name((int)old.hdr.type),
+				       vp_index_type_name((int)oldp->hdr.type),
 				       vp_index_type_name(o.type));
-		if (metric_given && (uint32_t)o.metric != old.hdr.metric)
+		if (metric_given && (uint32_t)o.metric != oldp->hdr.metric)
 			vp_usage_error("--append: %s uses metric %s, not %s", out,
-				       vp_metric_name((int)old.hdr.metric),
+				       vp_metric_name((int)oldp->hdr.metric),
 				       vp_metric_name(o.metric));
 	}
 	for (int i = 0; i < nparams; i++)
@@ -336,9 +528,41 @@ int main(int argc, char **argv)
 			       nlabels, n);
 		o.labels = labels;
 	}
-	if (append && r.dim != old.hdr.dim)
+	if (append && r.dim != oldp->hdr.dim)
 		vp_die(VP_EXIT_DATA, "%s: vectors have dimension %u, index %s has %u",
-		       r.name, r.dim, out, old.hdr.dim);
+		       r.name, r.dim, out, oldp->hdr.dim);
+	if (idspath) {
+		ids = read_ids(idspath, &nids);
+		if (nids != n)
+			vp_die(VP_EXIT_DATA, "%s: %zu ids for %zu vectors", idspath, nids, n);
+		if (vp_edit_check_ids(ids, n, idspath, &err))
+			vp_die_err(&err);
+		o.ids = ids;
+	}
+	if (shard_given) {
+		/* keep the rows of this shard, under their global ids */
+		size_t m = 0, total = n;
+		if (!ids) {
+			if (!(ids = malloc(n * sizeof *ids)))
+				vp_die(VP_EXIT_IO, "out of memory");
+			for (size_t i = 0; i < n; i++)
+				ids[i] = (int64_t)i;
+		}
+		for (size_t i = 0; i < n; i++)
+			if (vp_shard_has(ids[i], total, shard_i, shard_n, shard_hash)) {
+				if (m != i) {
+					memcpy(data + m * r.dim, data + i * r.dim, r.dim * sizeof *data);
+					if (labels)
+						labels[m] = labels[i];
+				}
+				ids[m++] = ids[i];
+			}
+		if (m == 0)
+			vp_die(VP_EXIT_DATA, "%s: shard %u/%u has no rows of the %zu read",
+			       r.name, shard_i, shard_n, total);
+		n = m;
+		o.ids = ids;
+	}
 
 	if (vp_index_writer_open(&w, out, &err))
 		vp_die_err(&err);
@@ -386,8 +610,8 @@ int main(int argc, char **argv)
 		}
 	}
 	if (append) {
-		rc = vp_build_append(&w, &old, data, n, r.dim, &o, &err);
-		vp_index_close(&old);
+		rc = vp_edit_append(&w, &olds, data, n, r.dim, &o, upspath != NULL, &edited, &err);
+		vp_searcher_close(&olds);
 	} else
 		rc = vp_build_index(&w, data, n, r.dim, &o, &err);
 	vp_progress_done();
@@ -406,7 +630,10 @@ int main(int argc, char **argv)
 	}
 	if (vp_verbose >= 2)
 		vp_warn("wrote %s: %zu vectors of dimension %u", out, n, r.dim);
+	if (upspath && vp_verbose && isatty(STDERR_FILENO))
+		vp_warn("%s: %zu rows replaced, %zu added", out, edited, n - edited);
 	vp_reader_close(&r);
+	free(ids);
 	free(data);
 	free(cfgtext);
 	free(labels);

@@ -10,6 +10,7 @@
 
 #include "vp_alog.h"
 #include "vp_cli.h"
+#include "vp_edit.h"
 #include "vp_family.h"
 #include "vp_json.h"
 #include "vp_rules.h"
@@ -482,6 +483,8 @@ int main(int argc, char **argv)
 	struct vp_error err = { 0 };
 	const char *path;
 	time_t created;
+	struct vp_searcher osr;
+	int have_sr = 0;
 	char when[64];
 
 	vp_cli_init(argc, argv);
@@ -563,6 +566,7 @@ int main(int argc, char **argv)
 	if (vp_index_open(&ix, path, &err))
 		vp_die_err(&err);
 	created = (time_t)ix.hdr.created;
+	memset(&osr, 0, sizeof osr);
 	{
 		/* a creation time gmtime cannot represent is shown as a number */
 		struct tm tmv, *tm = gmtime_r(&created, &tmv);
@@ -585,14 +589,21 @@ int main(int argc, char **argv)
 		/* what opening for search checks per index type (lists against
 		 * codebooks, graph levels against counts): a file vp-search
 		 * refuses is a problem here too */
-		struct vp_searcher sr;
 		struct vp_error e2 = { 0 };
-		if (vp_searcher_open(&sr, path, 0, &e2)) {
+		if (vp_searcher_open(&osr, path, 0, &e2)) {
 			printf("structure      %s\n", e2.msg);
 			problems++;
 		} else {
+			uint64_t live = vp_edit_nlive(&osr);
 			printf("structure      ok (opens for search)\n");
-			vp_searcher_close(&sr);
+			have_sr = 1;
+			if (live != ix.hdr.count)
+				printf("deleted        %llu of %llu rows (%.1f%%), %llu live: "
+				       "vp-build --compact reclaims them\n",
+				       (unsigned long long)(ix.hdr.count - live),
+				       (unsigned long long)ix.hdr.count,
+				       100.0 * (double)(ix.hdr.count - live) / (double)ix.hdr.count,
+				       (unsigned long long)live);
 		}
 	}
 	{
@@ -604,12 +615,34 @@ int main(int argc, char **argv)
 			problems++;
 		} else {
 			printf("segments       %ld\n", nseg);
-			for (long g = 0; g < nseg && nseg > 1; g++)
-				printf("  segment %-4ld ids %llu..%llu, built in %.3f s\n", g,
-				       (unsigned long long)metas[g].id_base,
-				       (unsigned long long)(metas[g].id_base + metas[g].count - 1),
-				       (double)metas[g].build_usec / 1e6);
+			for (long g = 0; g < nseg; g++) {
+				const struct vp_segment *sg = have_sr && (size_t)g < osr.nseg ?
+							      &osr.seg[g] : NULL;
+				if (nseg == 1 && (!sg || (!sg->ext && !sg->ndead)))
+					break;
+				if (sg && sg->ext) {
+					/* an id map: shards, upserts, compacted indexes */
+					int64_t lo = INT64_MAX, hi = -1;
+					for (uint64_t r = 0; r < sg->meta.count; r++) {
+						lo = sg->ext[r] < lo ? sg->ext[r] : lo;
+						hi = sg->ext[r] > hi ? sg->ext[r] : hi;
+					}
+					printf("  segment %-4ld %llu rows, ids %lld..%lld (id map)", g,
+					       (unsigned long long)metas[g].count, (long long)lo,
+					       (long long)hi);
+				} else
+					printf("  segment %-4ld ids %llu..%llu", g,
+					       (unsigned long long)metas[g].id_base,
+					       (unsigned long long)(metas[g].id_base + metas[g].count - 1));
+				if (sg && sg->ndead)
+					printf(", %llu deleted", (unsigned long long)sg->ndead);
+				printf(", built in %.3f s\n", (double)metas[g].build_usec / 1e6);
+			}
 			free(metas);
+		}
+		if (have_sr) {
+			vp_searcher_close(&osr);
+			have_sr = 0;
 		}
 	}
 	{

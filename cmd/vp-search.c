@@ -15,7 +15,6 @@
 #include "vp_metrics.h"
 #include "vp_gemm.h"
 
-enum outfmt { OUT_TSV, OUT_IVECS, OUT_JSON };
 
 /* Allocation counting for --stats: the link wraps malloc, calloc and
  * realloc for vp-search (Makefile), so every allocation libvp makes from
@@ -157,67 +156,6 @@ static void fill_metrics(struct vp_metrics *m, const struct mstate *ms,
 	vp_metrics_process(m, "vp_search");
 }
 
-/* Room for one query's text: k rows of four numbers and their separators. */
-static size_t text_room(size_t k)
-{
-	return k * (4 * (VP_NUM_MAX + 1)) + 64;
-}
-
-static void write_results(enum outfmt of, uint64_t q0, size_t nq, size_t k,
-			  const float *dist, const int64_t *ids, int32_t *ibuf,
-			  char *tbuf)
-{
-	struct vp_error err = { 0 };
-	for (size_t i = 0; i < nq; i++) {
-		const float *d = dist + i * k;
-		const int64_t *id = ids + i * k;
-		char *t = tbuf;
-		if (of == OUT_TSV) {
-			/* formatted here, not by printf: a tenth of the time */
-			for (size_t r = 0; r < k && id[r] >= 0; r++) {
-				t += vp_fmt_u64(t, q0 + i);
-				*t++ = '\t';
-				t += vp_fmt_u64(t, r);
-				*t++ = '\t';
-				t += vp_fmt_i64(t, id[r]);
-				*t++ = '\t';
-				t += vp_fmt_g9(t, d[r]);
-				*t++ = '\n';
-			}
-		} else if (of == OUT_JSON) {
-			memcpy(t, "{\"query\":", 9);
-			t += 9;
-			t += vp_fmt_u64(t, q0 + i);
-			memcpy(t, ",\"ids\":[", 8);
-			t += 8;
-			for (size_t r = 0; r < k && id[r] >= 0; r++) {
-				if (r)
-					*t++ = ',';
-				t += vp_fmt_i64(t, id[r]);
-			}
-			memcpy(t, "],\"distances\":[", 15);
-			t += 15;
-			for (size_t r = 0; r < k && id[r] >= 0; r++) {
-				if (r)
-					*t++ = ',';
-				t += vp_fmt_g9(t, d[r]);
-			}
-			memcpy(t, "]}\n", 3);
-			t += 3;
-		} else {
-			for (size_t r = 0; r < k; r++)
-				ibuf[r] = (int32_t)id[r];
-			if (vp_write_ivecs(stdout, ibuf, 1, (uint32_t)k, &err))
-				vp_die(VP_EXIT_IO, "write error on standard output: %s",
-				       strerror(errno));
-		}
-		if (t > tbuf && fwrite(tbuf, 1, (size_t)(t - tbuf), stdout) != (size_t)(t - tbuf))
-			break;
-	}
-	if (ferror(stdout))
-		vp_die(VP_EXIT_IO, "write error on standard output: %s", strerror(errno));
-}
-
 int main(int argc, char **argv)
 {
 	static const struct option longopts[] = {
@@ -248,7 +186,7 @@ int main(int argc, char **argv)
 	const char *index = NULL, *in = "-", *params[64];
 	int nparams = 0, threads = vp_default_threads(), verify = 0, c;
 	size_t k = VP_K_DEFAULT, batch = VP_BATCH_DEFAULT;
-	enum outfmt of = OUT_TSV;
+	enum vp_outfmt of = VP_OUT_TSV;
 	enum vp_vecfmt fmt = VP_FMT_AUTO;
 	struct vp_param_set ps;
 	struct vp_searcher s;
@@ -328,9 +266,9 @@ int main(int argc, char **argv)
 			threads_given = 1;
 			break;
 		case 'f':
-			if (!strcmp(optarg, "tsv")) of = OUT_TSV;
-			else if (!strcmp(optarg, "ivecs")) of = OUT_IVECS;
-			else if (!strcmp(optarg, "json")) of = OUT_JSON;
+			if (!strcmp(optarg, "tsv")) of = VP_OUT_TSV;
+			else if (!strcmp(optarg, "ivecs")) of = VP_OUT_IVECS;
+			else if (!strcmp(optarg, "json")) of = VP_OUT_JSON;
 			else vp_usage_error("--output-format: '%s' is not tsv, ivecs or json", optarg);
 			break;
 		case 'F':
@@ -360,7 +298,7 @@ int main(int argc, char **argv)
 		vp_usage_error("unexpected argument '%s'", argv[optind]);
 	if (!index)
 		vp_usage_error("-i INDEX is required");
-	if (of == OUT_IVECS && !explain)
+	if (of == VP_OUT_IVECS && !explain)
 		vp_refuse_tty_stdout("ivecs");
 	if (fexpr && vp_filter_parse(&filter, fexpr, &err))
 		vp_usage_error("%s", err.msg);
@@ -487,7 +425,7 @@ int main(int argc, char **argv)
 	dist = malloc(batch * k * sizeof *dist);
 	ids = malloc(batch * k * sizeof *ids);
 	ibuf = malloc(k * sizeof *ibuf);
-	tbuf = malloc(text_room(k));
+	tbuf = malloc(vp_text_room(k));
 	if (!q || !dist || !ids || !ibuf || !tbuf)
 		vp_die(VP_EXIT_IO, "out of memory");
 	vp_hugepage_hint(q, batch * (r.dim ? r.dim : 1) * sizeof *q);
@@ -550,7 +488,7 @@ int main(int argc, char **argv)
 		}
 		t0 = vp_now_nsec();
 		if (explain != 2)
-			write_results(of, done, (size_t)got, k, dist, ids, ibuf, tbuf);
+			vp_write_results(of, done, (size_t)got, k, dist, ids, ibuf, tbuf);
 		write_ns += vp_now_nsec() - t0;
 		done += (uint64_t)got;
 		vp_progress("%llu queries", (unsigned long long)done);

@@ -151,4 +151,15 @@ struct vp_l3 *vp_cli_l3_open(const char *url);
 /* Warns once if it went down during the run, then closes it. */
 void vp_cli_l3_close(struct vp_l3 *l3, const char *url);
 
+/* Search results on stdout, as vp-search and vp-merge write them: tsv rows
+ * "query rank id distance", ivecs of k ids (-1 padded), or json lines. */
+enum vp_outfmt { VP_OUT_TSV, VP_OUT_IVECS, VP_OUT_JSON };
+/* Bytes of tbuf that one query's text needs. */
+size_t vp_text_room(size_t k);
+/* Writes nq queries (numbered from q0) of k results; ibuf holds k ints,
+ * tbuf vp_text_room(k) bytes.  Dies with exit 4 on a write error. */
+void vp_write_results(enum vp_outfmt of, uint64_t q0, size_t nq, size_t k,
+		      const float *dist, const int64_t *ids, int32_t *ibuf,
+		      char *tbuf);
+
 #endif

@@ -21,15 +21,7 @@ void vp_build_opts_init(struct vp_build_opts *o)
 	vp_params_defaults(&o->params);
 }
 
-/* The sections of a build in progress and the buffers they point into. */
-struct sections {
-	struct vp_section_src *s;
-	size_t n, cap;
-	void **own;
-	size_t nown, owncap;
-};
-
-static int add(struct sections *ss, const char *name, uint32_t seg,
+static int add(struct vp_sections *ss, const char *name, uint32_t seg,
 	       uint32_t align, const void *data, uint64_t len, int owned)
 {
 	if (ss->n == ss->cap) {
@@ -55,7 +47,7 @@ static int add(struct sections *ss, const char *name, uint32_t seg,
 	return 0;
 }
 
-static void sections_free(struct sections *ss)
+void vp_sections_free(struct vp_sections *ss)
 {
 	for (size_t i = 0; i < ss->nown; i++)
 		free(ss->own[i]);
@@ -63,9 +55,16 @@ static void sections_free(struct sections *ss)
 	free(ss->s);
 }
 
-/* Builds one segment of n rows (ids from id_base) and adds its sections. */
-/* Adds a segment's "labels" and "label_hist" sections. */
-static int add_labels(struct sections *ss, const int32_t *labels, size_t n,
+int vp_sections_add(struct vp_sections *ss, const char *name, uint32_t seg,
+		    uint32_t align, const void *data, uint64_t len, int owned)
+{
+	int rc = add(ss, name, seg, align, data, len, owned);
+	if (rc && owned)
+		free((void *)data);
+	return rc;
+}
+
+int vp_sections_labels(struct vp_sections *ss, const int32_t *labels, size_t n,
 		      uint32_t seg)
 {
 	int32_t lo = INT32_MAX, hi = INT32_MIN;
@@ -106,10 +105,11 @@ static int add_cb(void *ctx, const char *name, uint32_t seg, uint32_t align,
 
 /* One segment: the float rows when the family keeps them, the family's
  * own sections, the labels, the segment's metadata. */
-static int build_segment(struct sections *ss, float *data, size_t n,
+static int build_segment(struct vp_sections *ss, float *data, size_t n,
 			 uint32_t dim, const struct vp_build_opts *o,
 			 uint32_t seg, uint64_t id_base, int64_t *params,
-			 const int32_t *labels, struct vp_error *err)
+			 const int32_t *labels, const int64_t *ids,
+			 struct vp_error *err)
 {
 	const struct vp_family *fam = vp_family_of(o->type);
 	uint64_t t0 = vp_now_usec(), bytes = (uint64_t)n * dim * sizeof(float);
@@ -132,11 +132,13 @@ static int build_segment(struct sections *ss, float *data, size_t n,
 		}
 		for (size_t r = 0; labels && r < n; r++)
 			moved[r] = labels[b.order[r]];
-		rc = labels ? add_labels(ss, moved, n, seg) : 0;
+		rc = labels ? vp_sections_labels(ss, moved, n, seg) : 0;
 		free(moved);
 		if (rc)
 			return vp_seterr(err, VP_E_NOMEM, "out of memory");
-	} else if (labels && add_labels(ss, labels, n, seg))
+	} else if (labels && vp_sections_labels(ss, labels, n, seg))
+		return vp_seterr(err, VP_E_NOMEM, "out of memory");
+	if (ids && add(ss, "ids", seg, 64, ids, (uint64_t)n * 8, 0))
 		return vp_seterr(err, VP_E_NOMEM, "out of memory");
 	meta = calloc(1, sizeof *meta);
 	if (!meta || add(ss, "segment", seg, 64, meta, sizeof *meta, 1)) {
@@ -151,7 +153,7 @@ static int build_segment(struct sections *ss, float *data, size_t n,
 
 /* Builds segments for rows [0, n) of data, numbered from seg0, ids from
  * id0. */
-static int build_segments(struct sections *ss, float *data, size_t n,
+static int build_segments(struct vp_sections *ss, float *data, size_t n,
 			  uint32_t dim, const struct vp_build_opts *o,
 			  uint32_t seg0, uint64_t id0, int64_t *params,
 			  struct vp_error *err)
@@ -164,7 +166,8 @@ static int build_segments(struct sections *ss, float *data, size_t n,
 	for (size_t i = 0; i < n; i += per, seg++) {
 		size_t m = n - i < per ? n - i : per;
 		int rc = build_segment(ss, data + i * dim, m, dim, o, seg, id0 + i,
-				       params, o->labels ? o->labels + i : NULL, err);
+				       params, o->labels ? o->labels + i : NULL,
+				       o->ids ? o->ids + i : NULL, err);
 		if (rc)
 			return rc;
 	}
@@ -176,7 +179,7 @@ int vp_build_index(struct vp_index_writer *w, float *data, size_t n,
 		   struct vp_error *err)
 {
 	struct vp_index_header h;
-	struct sections ss = { 0 };
+	struct vp_sections ss = { 0 };
 	uint64_t t0 = vp_now_usec(), bytes;
 	const struct vp_family *fam = vp_family_of(o->type);
 	int rc;
@@ -207,7 +210,7 @@ int vp_build_index(struct vp_index_writer *w, float *data, size_t n,
 		h.build_usec = vp_now_usec() - t0;
 		rc = vp_index_writer_commit(w, &h, ss.s, ss.n, err);
 	}
-	sections_free(&ss);
+	vp_sections_free(&ss);
 	return rc;
 }
 
@@ -262,7 +265,7 @@ int vp_build_append(struct vp_index_writer *w, const struct vp_index *old,
 	struct vp_index_header h = old->hdr;
 	struct vp_build_opts oo = *o;
 	struct vp_segment_meta *metas, *m0 = NULL;
-	struct sections ss = { 0 };
+	struct vp_sections ss = { 0 };
 	uint64_t t0 = vp_now_usec();
 	long nseg;
 	int rc = 0;
@@ -270,12 +273,12 @@ int vp_build_append(struct vp_index_writer *w, const struct vp_index *old,
 	if (dim != old->hdr.dim)
 		return vp_seterr(err, VP_E_DIM, "new vectors have dimension %u, "
 				 "index %s has %u", dim, old->path, old->hdr.dim);
-	if (n == 0)
+	if (n == 0 && !o->tombstones)
 		return vp_seterr(err, VP_E_FORMAT, "no vectors to append");
 	nseg = vp_index_segments(old, &metas, err);
 	if (nseg < 0)
 		return (int)nseg;
-	if (!vp_index_find(old, "labels", 0) != !o->labels) {
+	if (n && !vp_index_find(old, "labels", 0) != !o->labels) {
 		free(metas);
 		return vp_seterr(err, VP_E_ARG, "%s %s labels: give --labels for "
 				 "every segment or for none", old->path,
@@ -297,13 +300,22 @@ int vp_build_append(struct vp_index_writer *w, const struct vp_index *old,
 	}
 	for (uint32_t i = 0; i < old->nsections && !rc; i++) {
 		const struct vp_section *s = &old->sections[i];
+		/* a segment whose tombstones change gets new ones below */
+		if (o->tombstones && s->segment < (uint32_t)nseg &&
+		    o->tombstones[s->segment] && !strcmp(s->name, "tombstones"))
+			continue;
 		/* each section keeps its alignment: page-aligned ones (rows
 		 * read from the mapping) stay page-aligned */
 		if (add(&ss, s->name, s->segment, s->offset % 4096 == 0 ? 4096 : 64,
 			vp_index_data(old, s), s->length, 0))
 			rc = vp_seterr(err, VP_E_NOMEM, "out of memory");
 	}
-	if (!rc)
+	for (long g = 0; o->tombstones && g < nseg && !rc; g++)
+		if (o->tombstones[g] &&
+		    add(&ss, "tombstones", (uint32_t)g, 64, o->tombstones[g],
+			(metas[g].count + 63) / 64 * 8, 0))
+			rc = vp_seterr(err, VP_E_NOMEM, "out of memory");
+	if (!rc && n)
 		rc = build_segments(&ss, data, n, dim, &oo, (uint32_t)nseg,
 				    old->hdr.count, h.params, err);
 	if (!rc) {
@@ -314,6 +326,6 @@ int vp_build_append(struct vp_index_writer *w, const struct vp_index *old,
 	}
 out:
 	free(metas);
-	sections_free(&ss);
+	vp_sections_free(&ss);
 	return rc;
 }

@@ -35,6 +35,12 @@ struct vp_build_opts {
 	void *progress_ctx;
 	const char *config_text; /* optional YAML recorded as section "config" */
 	const int32_t *labels;   /* optional: one integer attribute per row */
+	/* optional: each row's external id (section "ids"); NULL: the rows
+	 * take the dense ids from the index's count onwards */
+	const int64_t *ids;
+	/* append only: per segment of the old index, a tombstone bitmap to
+	 * write in place of its old one (vp_edit); NULL entries keep it */
+	uint64_t *const *tombstones;
 };
 
 /* The "label_hist" section of a segment: labels lo..lo+bins-1 counted
@@ -54,6 +60,25 @@ struct vp_segment_meta {
 	uint64_t reserved;   /* zero */
 };
 
+/* The sections of a write in progress (a build, an append, a compaction)
+ * and the buffers they own. */
+struct vp_sections {
+	struct vp_section_src *s;
+	size_t n, cap;
+	void **own;
+	size_t nown, owncap;
+};
+
+/* Adds a section; an owned buffer is freed by vp_sections_free, also when
+ * the add fails.  Returns 0 or VP_E_NOMEM. */
+int vp_sections_add(struct vp_sections *ss, const char *name, uint32_t seg,
+		    uint32_t align, const void *data, uint64_t len, int owned);
+/* Adds segment seg's "labels" (a copy of n) and "label_hist".  Returns 0 or
+ * VP_E_NOMEM. */
+int vp_sections_labels(struct vp_sections *ss, const int32_t *labels, size_t n,
+		       uint32_t seg);
+void vp_sections_free(struct vp_sections *ss);
+
 /* Fills o with the defaults: FLAT, l2, 1 thread, VP_SEED_DEFAULT. */
 void vp_build_opts_init(struct vp_build_opts *o);
 
@@ -70,8 +95,9 @@ int vp_build_index(struct vp_index_writer *w, float *data, size_t n,
 /* Writes through w the sections of old plus new segments built from the
  * n x dim rows in data, with old's type, metric and build parameters (o
  * gives threads, seed and segment size).  The new rows get the external
- * ids old->hdr.count onwards.  Returns 0, VP_E_DIM when the dimensions
- * differ, or another negative VP_E_*. */
+ * ids o->ids, or old->hdr.count onwards (vp_edit_append checks ids and
+ * picks the next free ones).  With o->tombstones, n may be 0: a delete.
+ * Returns 0, VP_E_DIM when the dimensions differ, or another VP_E_*. */
 int vp_build_append(struct vp_index_writer *w, const struct vp_index *old,
 		    float *data, size_t n, uint32_t dim,
 		    const struct vp_build_opts *o, struct vp_error *err);

@@ -73,6 +73,77 @@ static int ivf_search(struct vp_searcher *s, struct vp_segment *g, const float *
 			     threads, fc, dist, ids, err);
 }
 
+/* IVF_FLAT's lists hold its rows: each entry's floats, put back by
+ * offset.  The codes of SQ8 are not the originals. */
+static int ivf_originals(const struct vp_searcher *s, size_t g, float *out,
+			 struct vp_error *err)
+{
+	const struct vp_ivf *v = &s->seg[g].ivf;
+	if (v->vectors) {
+		memcpy(out, v->vectors, v->n * v->d * sizeof *out);
+		return 0;
+	}
+	if (v->type != VP_TYPE_IVF_FLAT)
+		return vp_seterr(err, VP_E_UNSUPP, "%s: %s keeps codes, not the "
+				 "vectors, so it cannot be retrained: rebuild it from "
+				 "the input", s->ix.path, vp_index_type_name(v->type));
+	for (size_t p = 0; p < v->n; p++)
+		memcpy(out + (size_t)v->ids[p] * v->d, v->data + p * v->d * 4, v->d * 4);
+	return 0;
+}
+
+/* Compaction without retraining: the same centroids (and SQ8 ranges, PQ
+ * codebooks), each list without its deleted entries, codes copied as they
+ * are, so the answers for live rows do not move. */
+static int ivf_compact(const struct vp_searcher *s, size_t g, const uint32_t *keep,
+		       uint64_t nlive, uint32_t seg, struct vp_sections *out,
+		       struct vp_error *err)
+{
+	const struct vp_ivf *v = &s->seg[g].ivf;
+	size_t code = v->type == VP_TYPE_IVF_FLAT ? v->d * 4 :
+		      v->type == VP_TYPE_IVF_SQ8 ? v->d : v->m;
+	uint64_t *off = malloc((v->nlist + 1) * sizeof *off);
+	uint32_t *ids = malloc((nlive ? nlive : 1) * sizeof *ids);
+	unsigned char *data = malloc(nlive * code + 1);
+	float *norms = v->norms ? malloc((nlive ? nlive : 1) * sizeof *norms) : NULL;
+	float *vecs = v->vectors ? malloc(nlive * v->d * sizeof *vecs + 1) : NULL;
+	uint64_t q = 0;
+	if (!off || !ids || !data || (v->norms && !norms) || (v->vectors && !vecs)) {
+		free(off), free(ids), free(data), free(norms), free(vecs);
+		return vp_seterr(err, VP_E_NOMEM, "out of memory");
+	}
+	for (size_t l = 0; l < v->nlist; l++) {
+		off[l] = q;
+		for (uint64_t p = v->offsets[l]; p < v->offsets[l + 1]; p++) {
+			uint32_t o = keep[v->ids[p]];
+			if (o == UINT32_MAX)
+				continue;
+			ids[q] = o;
+			memcpy(data + q * code, v->data + p * code, code);
+			if (norms)
+				norms[q] = v->norms[p];
+			q++;
+		}
+	}
+	off[v->nlist] = q;
+	for (size_t r = 0; vecs && r < v->n; r++)
+		if (keep[r] != UINT32_MAX)
+			memcpy(vecs + (size_t)keep[r] * v->d, v->vectors + r * v->d, v->d * 4);
+	if ((vecs && vp_sections_add(out, "vectors", seg, 4096, vecs, nlive * v->d * 4, 1)) ||
+	    vp_sections_add(out, "ivf_centroids", seg, 64, v->centroids,
+			    (uint64_t)v->nlist * v->d * 4, 0) ||
+	    vp_sections_add(out, "ivf_offsets", seg, 64, off, (v->nlist + 1) * 8, 1) ||
+	    vp_sections_add(out, "ivf_ids", seg, 64, ids, nlive * 4, 1) ||
+	    vp_sections_add(out, "ivf_data", seg, 4096, data, nlive * code, 1) ||
+	    (norms && vp_sections_add(out, "ivf_norms", seg, 64, norms, nlive * 4, 1)) ||
+	    (v->sq8_min && vp_sections_add(out, "sq8_min", seg, 64, v->sq8_min, v->d * 4, 0)) ||
+	    (v->sq8_step && vp_sections_add(out, "sq8_step", seg, 64, v->sq8_step, v->d * 4, 0)) ||
+	    (v->codebooks && vp_sections_add(out, "pq_codebooks", seg, 64, v->codebooks,
+					     (uint64_t)v->d * VP_PQ_KSUB * 4, 0)))
+		return vp_seterr(err, VP_E_NOMEM, "out of memory");
+	return 0;
+}
+
 static void ivf_plan(struct vp_searcher *s, const struct vp_filter *f, size_t k,
 		     const struct vp_param_set *ps, double sel, double cd, double cf,
 		     struct vp_plan_est *est)
@@ -239,6 +310,8 @@ static const int64_t pq_refine_k[] = { 0, 2, 5, 10 };
 	.trace_stride = ivf_trace_stride,                 \
 	.trace_attach = ivf_trace_attach,                 \
 	.warm_units = ivf_warm_units,                     \
+	.originals = ivf_originals,                       \
+	.compact = ivf_compact,                           \
 	.sweep_param = VP_P_NPROBE,                       \
 	.tune_build = ivf_tune_build,                     \
 	.sweep_values = probes,                           \

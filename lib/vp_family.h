@@ -33,6 +33,7 @@ struct vp_tune_cand;
 struct vp_tune_opts;
 struct vp_tune_result;
 struct vp_datastats;
+struct vp_sections;
 
 /* One segment to build: its rows (normalised already for cosine) and the
  * way to add sections to the file being written. */
@@ -118,6 +119,19 @@ struct vp_family {
 	 * info->n units */
 	void (*warm_units)(const struct vp_searcher *s, size_t g,
 			   struct vp_family_units *info, struct vp_family_unit *u);
+
+	/* compaction (vp_edit): originals fills the float rows of segment g
+	 * by offset into out (count x dim) when they are not in g->vectors,
+	 * and returns VP_E_UNSUPP when the family keeps none (NULL: they
+	 * are in g->vectors, by row).  compact, when not NULL, writes the
+	 * family's sections of segment g with only its live rows (keep[off]
+	 * their new offsets, UINT32_MAX for deleted ones; nlive of them) as
+	 * segment seg, instead of a rebuild. */
+	int (*originals)(const struct vp_searcher *s, size_t g, float *out,
+			 struct vp_error *err);
+	int (*compact)(const struct vp_searcher *s, size_t g, const uint32_t *keep,
+		       uint64_t nlive, uint32_t seg, struct vp_sections *out,
+		       struct vp_error *err);
 
 	/* the search parameter that trades recall for speed (vp-tune,
 	 * vp-diag --check), -1 when none */

@@ -71,19 +71,30 @@ void vp_filter_release(struct vp_filter *f);
 /* A filter bound to one segment: its labels (NULL: every label is 0), the
  * external id of its first row, and when the segment's rows are stored in
  * another order than the ids (a reordered graph), each row's offset from
- * id_base (NULL: the row number itself). */
+ * id_base (NULL: the row number itself).  dead is the segment's tombstone
+ * bitmap by offset (NULL: none deleted) and ext its id map by offset
+ * (NULL: the id is id_base + offset).  f NULL passes every live row: a
+ * search of an index with deletes runs as a filtered one. */
 struct vp_fctx {
 	const struct vp_filter *f;
 	const int32_t *labels;
 	int64_t id_base;
 	const uint32_t *rowid;
+	const uint64_t *dead;
+	const int64_t *ext;
 };
 
 /* Does row (of the segment) pass?  A NULL context passes everything. */
 static inline int vp_fctx_match(const struct vp_fctx *c, size_t row)
 {
-	return !c || vp_filter_match(c->f, c->labels ? c->labels[row] : 0,
-				     c->id_base + (int64_t)(c->rowid ? c->rowid[row] : row));
+	size_t off;
+	if (!c)
+		return 1;
+	off = c->rowid ? c->rowid[row] : row;
+	if (c->dead && (c->dead[off >> 6] >> (off & 63) & 1))
+		return 0;
+	return !c->f || vp_filter_match(c->f, c->labels ? c->labels[row] : 0,
+					c->ext ? c->ext[off] : c->id_base + (int64_t)off);
 }
 
 #endif

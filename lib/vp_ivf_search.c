@@ -402,7 +402,7 @@ static void search_one(const struct vp_ivf *v, const struct vp_kernels *kern,
 	{
 		struct vp_flat f = { (const float *)v->data, v->norms, v->n, d,
 				     v->metric, 0 };
-		const size_t tn = v->m * VP_PQ_KSUB, need = fc ? 10 * s->k : 0;
+		const size_t tn = v->m * VP_PQ_KSUB, need = fc && fc->f ? 10 * s->k : 0;
 		size_t i = 0;
 		for (; i < np; i++) {
 			size_t l = (size_t)s->ci[i];
@@ -413,7 +413,10 @@ static void search_one(const struct vp_ivf *v, const struct vp_kernels *kern,
 				float kth = vp_topk_bound(&s->heap), cfull = s->cd[i] + qn;
 				if (v->type == VP_TYPE_IVF_FLAT && v->metric == VP_METRIC_L2)
 					kth += qn;
-				if (!fc || v->metric != VP_METRIC_L2 || cfull >= 1.5f * kth)
+				/* deletes alone do not move the nearest live
+				 * rows: nprobe lists, as without them */
+				if (!fc || !fc->f || v->metric != VP_METRIC_L2 ||
+				    cfull >= 1.5f * kth)
 					break;
 			}
 			if (v->type == VP_TYPE_IVF_FLAT) {
@@ -520,8 +523,8 @@ static int bylist_ready(struct istate *s, const struct vp_ivf *v, size_t np)
  * SQ8 rows are decoded a block at a time, once for all those queries. */
 static void search_bylist(const struct vp_ivf *v, const struct vp_kernels *kern,
 			  struct istate *s, const float *q, size_t nb, size_t k,
-			  size_t np, uint32_t *trace, size_t tstride, float *dist,
-			  int64_t *ids)
+			  size_t np, const struct vp_fctx *fc, uint32_t *trace,
+			  size_t tstride, float *dist, int64_t *ids)
 {
 	const size_t d = v->d, nlist = v->nlist;
 
@@ -580,7 +583,8 @@ static void search_bylist(const struct vp_ivf *v, const struct vp_kernels *kern,
 					float bound = vp_topk_bound(h);
 					for (size_t j = 0; j < nx; j++) {
 						float key = xn ? xn[j] - 2.0f * c[j] : -c[j];
-						if (key <= bound) {
+						if (key <= bound &&
+						    (!fc || vp_fctx_match(fc, v->ids[j0 + j]))) {
 							vp_topk_push(h, key, (int64_t)(j0 + j));
 							bound = vp_topk_bound(h);
 						}
@@ -613,8 +617,9 @@ int vp_ivf_search(const struct vp_ivf *v, struct vp_ivf_pool *pool,
 
 	if (v->type == VP_TYPE_IVF_PQ && refine > k)
 		kk = refine;
-	/* filtered: rank every list, probe adaptively (see search_one) */
-	size_t ncoarse = fc ? v->nlist : np;
+	/* filtered: rank every list, probe adaptively (see search_one);
+	 * deletes alone (fc->f NULL) probe the nprobe lists, skipping them */
+	size_t ncoarse = fc && fc->f ? v->nlist : np;
 	if (threads < 1)
 		threads = 1;
 	nt = nq < (size_t)threads ? (int)nq : threads;
@@ -637,7 +642,7 @@ int vp_ivf_search(const struct vp_ivf *v, struct vp_ivf_pool *pool,
 			pool->nthreads = t + 1;
 		}
 	}
-	if (v->type != VP_TYPE_IVF_PQ && !fc && nq >= VP_IVF_BYLIST_MIN) {
+	if (v->type != VP_TYPE_IVF_PQ && (!fc || !fc->f) && nq >= VP_IVF_BYLIST_MIN) {
 		/* blocks of queries, each thread its own: no heap is shared */
 		size_t bs = (nq + (size_t)nt - 1) / (size_t)nt, nblk;
 		int failed = 0;
@@ -653,7 +658,7 @@ int vp_ivf_search(const struct vp_ivf *v, struct vp_ivf_pool *pool,
 #ifdef _OPENMP
 			t = omp_get_thread_num();
 #endif
-			search_bylist(v, kern, pool->per_thread[t], q + i0 * v->d, n, k, np,
+			search_bylist(v, kern, pool->per_thread[t], q + i0 * v->d, n, k, np, fc,
 				      pool->trace ? pool->trace + i0 * pool->tstride : NULL,
 				      pool->tstride, dist + i0 * k, ids + i0 * k);
 		}

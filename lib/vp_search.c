@@ -55,11 +55,47 @@ static int open_rowids(struct vp_searcher *s, uint32_t i, struct vp_error *err)
 	return 0;
 }
 
+/* "tombstones" (a bit per offset, set when deleted) and "ids" (each
+ * offset's external id, when the segment's ids are not id_base onwards:
+ * upserts, shards, compacted indexes); vp-index(5). */
+static int open_edits(struct vp_searcher *s, uint32_t i, struct vp_error *err)
+{
+	struct vp_segment *g = &s->seg[i];
+	uint64_t n = g->meta.count, words = (n + 63) / 64;
+	const void *p;
+	int rc;
+	if (vp_index_find(&s->ix, "tombstones", i)) {
+		if ((rc = vp_index_need(&s->ix, "tombstones", i, words * 8, &p, err)))
+			return rc;
+		g->dead = p;
+		for (uint64_t w = 0; w < words; w++)
+			g->ndead += (uint64_t)__builtin_popcountll(g->dead[w]);
+		/* bits past the last row would count rows that do not exist */
+		if ((n & 63) && g->dead[words - 1] >> (n & 63))
+			return vp_seterr(err, VP_E_CORRUPT, "%s: corrupt index: tombstones "
+					 "of segment %u past its rows", s->ix.path, i);
+		if (g->ndead == 0)
+			g->dead = NULL;
+	}
+	if (vp_index_find(&s->ix, "ids", i)) {
+		if ((rc = vp_index_need(&s->ix, "ids", i, n * 8, &p, err)))
+			return rc;
+		g->ext = p;
+		for (uint64_t r = 0; r < n && !s->ix.layout_only; r++)
+			if (g->ext[r] < 0)
+				return vp_seterr(err, VP_E_CORRUPT, "%s: corrupt index: "
+						 "negative id in segment %u", s->ix.path, i);
+	}
+	return 0;
+}
+
 static int open_segment(struct vp_searcher *s, uint32_t i, struct vp_error *err)
 {
 	int rc = open_labels(s, i, err);
 	if (!rc)
 		rc = open_rowids(s, i, err);
+	if (!rc)
+		rc = open_edits(s, i, err);
 	return rc ? rc : s->fam->open(s, i, err);
 }
 
@@ -156,8 +192,11 @@ static int search_segment(struct vp_searcher *s, struct vp_segment *g,
 			  float *dist, int64_t *ids, struct vp_error *err)
 {
 	const struct vp_family *fam = s->fam;
-	struct vp_fctx fc = { f, g->labels, (int64_t)g->meta.id_base, g->rowid };
-	const struct vp_fctx *fcp = f ? &fc : NULL;
+	struct vp_fctx fc = { f, g->labels, (int64_t)g->meta.id_base, g->rowid,
+			      g->dead, g->ext };
+	/* deleted rows are filtered out like rows that fail a filter: a
+	 * graph walks through them, lists skip them */
+	const struct vp_fctx *fcp = f || g->dead ? &fc : NULL;
 	int rc;
 
 	g->traced = 0;
@@ -178,12 +217,16 @@ static int search_segment(struct vp_searcher *s, struct vp_segment *g,
 		fam->trace_attach(g, g->trace, stride);
 		g->traced = 1;
 	}
-	if (f && plan == VP_PLAN_PREFILTER && g->vectors)
+	if (fcp && plan == VP_PLAN_PREFILTER && g->vectors)
 		rc = vp_searcher_prefilter(s, g, fcp, q, nq, k, threads, dist, ids, err);
 	else
 		rc = fam->search(s, g, q, nq, k, ps, threads, fcp, plan, wide, dist, ids, err);
 	if (g->traced)
 		fam->trace_attach(g, NULL, 0);
+	if (!rc && g->ext)
+		for (size_t r = 0; r < nq * k; r++)
+			if (ids[r] >= 0)
+				ids[r] = g->ext[ids[r] - (int64_t)g->meta.id_base];
 	return rc;
 }
 
@@ -274,7 +317,8 @@ int vp_searcher_plan(struct vp_searcher *s, const struct vp_filter *f,
 		else if (!sg->labels)
 			sg_sel = vp_filter_selectivity(f, (const uint64_t[]){ 1 }, 1, 0,
 						       s->ix.hdr.count);
-		sel += sg_sel * (double)sg->meta.count / n;
+		/* deleted rows never pass */
+		sel += sg_sel * (double)(sg->meta.count - sg->ndead) / n;
 	}
 	*sel_out = sel;
 	memset(est, 0, sizeof(struct vp_plan_est) * VP_PLAN_COUNT);

@@ -36,6 +36,10 @@ struct vp_segment {
 	const float *vectors;             /* row-major originals, or NULL */
 	const uint32_t *rowid;            /* "row_ids": row -> id - id_base, or
 					   * NULL when rows are in id order */
+	const uint64_t *dead;             /* "tombstones": deleted offsets, or NULL */
+	uint64_t ndead;                   /* bits set in dead */
+	const int64_t *ext;               /* "ids": offset -> external id, or NULL
+					   * when the id is id_base + offset */
 	uint32_t *match;                  /* prefilter: rows that pass */
 	uint32_t *trace;                  /* access trace of the last batch */
 	size_t tcap, tstride;

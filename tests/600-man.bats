@@ -30,6 +30,7 @@ run_examples() {
 @test "vp-warmup(1) examples run" { run_examples vp-warmup.1; }
 @test "vp-gen(1) examples run" { run_examples vp-gen.1; }
 @test "vp-tune(1) examples run" { run_examples vp-tune.1; }
+@test "vp-merge(1) examples run" { run_examples vp-merge.1; }
 
 @test "man pages format without warnings" {
 	# groff-base is installed by scripts/install-deps
