@@ -29,7 +29,7 @@ ifneq ($(SANITIZE),)
 SAN_FLAGS = -fsanitize=$(SANITIZE) -fno-omit-frame-pointer -fno-sanitize-recover=all
 endif
 CFLAGS_ALL = -std=gnu11 -O3 -g -fPIC $(WARN) $(OPENMP_CFLAGS) $(ARCH_CFLAGS) \
-             -Ilib $(EXTRA_CFLAGS) $(SAN_FLAGS)
+             -Ilib $(HDF5_CFLAGS) $(EXTRA_CFLAGS) $(SAN_FLAGS)
 AVX2_FLAGS = -mavx2 -mfma
 AVX512_FLAGS = -mavx512f -mavx512dq -mavx512bw -mavx512vl -mfma
 

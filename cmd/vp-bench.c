@@ -23,7 +23,8 @@ static void usage(void)
 	       "Measure recall@k, queries per second and latency of an index.\n\n"
 	       "  -i, --index INDEX     index file (required)\n"
 	       "  -q, --queries FILE    query vectors (required)\n"
-	       "  -g, --gt FILE         ground truth ivecs, at least k ids per query\n"
+	       "  -g, --gt FILE         ground truth ivecs, ibin or FILE.hdf5:neighbors,\n"
+	       "                        at least k ids per query\n"
 	       "                        (required; make it with vp-search -f ivecs on FLAT)\n"
 	       "  -k, --k K             neighbours per query (default %d)\n"
 	       "  -p, --param KEY=V1,V2,...  sweep a search parameter (one -p)\n"
@@ -553,11 +554,12 @@ int main(int argc, char **argv)
 		printf("},\n    \"health\": {\"lists\": %zu, \"list_mean\": %.3f, \"list_max\": %llu, "
 		       "\"lists_empty\": %llu, \"unreachable\": %llu, \"degree_mean\": %.3f, "
 		       "\"degree_zero\": %llu, \"degree_cap\": %u, \"duplicate_rows\": %llu, "
-		       "\"rows_checked\": %llu},\n    \"segments\": [",
+		       "\"rows_checked\": %llu, \"deleted\": %llu},\n    \"segments\": [",
 		       health.nlist, health.list_mean, (unsigned long long)health.list_max,
 		       (unsigned long long)health.lists_empty, (unsigned long long)health.unreachable,
 		       health.degree_mean, (unsigned long long)health.degree_zero, health.degree_cap,
-		       (unsigned long long)health.dup_rows, (unsigned long long)health.rows_checked);
+		       (unsigned long long)health.dup_rows, (unsigned long long)health.rows_checked,
+		       (unsigned long long)health.deleted);
 		for (size_t g = 0; g < s.nseg; g++)
 			printf("%s{\"count\": %llu, \"first_id\": %llu, \"build_seconds\": %.6f, "
 			       "\"build_eps\": %.1f}", g ? ", " : "",

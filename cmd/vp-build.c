@@ -16,8 +16,8 @@
 static void usage(void)
 {
 	printf("usage: %s [options] -o INDEX [INPUT|-]\n"
-	       "Build an index from fvecs, bvecs, fbin or u8bin vectors (stdin when\n"
-	       "INPUT is - or missing).  The index is written to a temporary file and\n"
+	       "Build an index from fvecs, bvecs, fbin or u8bin vectors, or a dataset\n"
+	       "of an HDF5 file as FILE.hdf5:DATASET (stdin when INPUT is - or missing).  The index is written to a temporary file and\n"
 	       "renamed over INDEX, so readers never see a partial index.\n\n"
 	       "  -o, --output INDEX   index file to write (required)\n"
 	       "  -t, --type TYPE      FLAT (default, exact), IVF_FLAT, IVF_SQ8, IVF_PQ\n"
@@ -41,7 +41,7 @@ static void usage(void)
 	       "  -j, --threads N      build threads (default: the CPUs this process may\n"
 	       "                       use: its affinity mask and cgroup CPU quota)\n"
 	       VP_HW_HELP
-	       "  -F, --format F       input format: fvecs, bvecs, fbin, u8bin\n"
+	       "  -F, --format F       input format: fvecs, bvecs, fbin, u8bin, hdf5\n"
 	       "                       (default: from the file name; fvecs for stdin)\n"
 	       "  -l, --labels FILE    one integer attribute per vector, for filtered\n"
 	       "                       search: text (one per line) or ivecs of dimension 1\n"
@@ -375,7 +375,7 @@ int main(int argc, char **argv)
 		case 'F':
 			fmt = vp_vecfmt_parse(optarg);
 			if (!fmt || fmt == VP_FMT_IVECS || fmt == VP_FMT_IBIN)
-				vp_usage_error("--format: '%s' is not fvecs, bvecs, fbin or u8bin", optarg);
+				vp_usage_error("--format: '%s' is not fvecs, bvecs, fbin, u8bin or hdf5", optarg);
 			break;
 		case 's': o.seed = (uint64_t)vp_opt_int("--seed", optarg, 0, INT64_MAX); break;
 		case 'q': vp_verbose = 0; break;

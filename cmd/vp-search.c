@@ -56,7 +56,8 @@ static void usage(void)
 	       VP_HW_HELP
 	       "      --preallocate    size every pool at start: no allocation per query\n"
 	       "  -f, --output-format F  tsv (default), ivecs or json\n"
-	       "  -F, --format F       query format: fvecs, bvecs, fbin, u8bin\n"
+	       "  -F, --format F       query format: fvecs, bvecs, fbin, u8bin, hdf5\n"
+	       "                       (FILE.hdf5:DATASET, e.g. x.hdf5:test)\n"
 	       "                       (default: from the file name; fvecs for stdin)\n"
 	       "  -b, --batch N        queries per batch (default %d)\n"
 	       "  -c, --config FILE    take k, search parameters, batch and threads from a\n"
@@ -274,7 +275,7 @@ int main(int argc, char **argv)
 		case 'F':
 			fmt = vp_vecfmt_parse(optarg);
 			if (!fmt || fmt == VP_FMT_IVECS || fmt == VP_FMT_IBIN)
-				vp_usage_error("--format: '%s' is not fvecs, bvecs, fbin or u8bin", optarg);
+				vp_usage_error("--format: '%s' is not fvecs, bvecs, fbin, u8bin or hdf5", optarg);
 			break;
 		case 'b':
 			batch = (size_t)vp_opt_int("--batch", optarg, VP_BATCH_MIN, VP_BATCH_MAX);

@@ -214,7 +214,7 @@ int main(int argc, char **argv)
 		case 'F':
 			fmt = vp_vecfmt_parse(optarg);
 			if (!fmt || fmt == VP_FMT_IVECS || fmt == VP_FMT_IBIN)
-				vp_usage_error("--format: '%s' is not fvecs, bvecs, fbin or u8bin", optarg);
+				vp_usage_error("--format: '%s' is not fvecs, bvecs, fbin, u8bin or hdf5", optarg);
 			break;
 		case 'Q': vp_verbose = 0; break;
 		case 'C': o.no_full_check = 1; break;

@@ -22,10 +22,12 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "vp_hdf5.h"
+
 #define STREAM_CHUNK (1u << 20)
 
 static const char *const fmt_names[] = {
-	"auto", "fvecs", "bvecs", "ivecs", "fbin", "u8bin", "ibin",
+	"auto", "fvecs", "bvecs", "ivecs", "fbin", "u8bin", "ibin", "hdf5",
 };
 
 enum vp_vecfmt vp_vecfmt_parse(const char *s)
@@ -38,7 +40,7 @@ enum vp_vecfmt vp_vecfmt_parse(const char *s)
 
 const char *vp_vecfmt_name(enum vp_vecfmt fmt)
 {
-	return fmt_names[(unsigned)fmt < 7 ? fmt : 0];
+	return fmt_names[(unsigned)fmt < sizeof fmt_names / sizeof *fmt_names ? fmt : 0];
 }
 
 static enum vp_vecfmt fmt_from_name(const char *path)
@@ -128,6 +130,11 @@ int vp_reader_open(struct vp_reader *r, const char *path, enum vp_vecfmt fmt,
 
 	memset(r, 0, sizeof *r);
 	r->count = UINT64_MAX;
+	if (fmt == VP_FMT_HDF5 || (fmt == VP_FMT_AUTO && vp_hdf5_spec(path))) {
+		r->fd = -1;
+		r->fmt = VP_FMT_HDF5;
+		return vp_hdf5_open(r, path, err);
+	}
 	if (!path || !strcmp(path, "-")) {
 		r->name = "<stdin>";
 		r->fd = 0;
@@ -257,12 +264,45 @@ static const unsigned char *next_row(struct vp_reader *r, int *rc,
 	return p;
 }
 
+int vp_reader_check(const struct vp_reader *r, const float *rows, size_t n,
+		    size_t d, struct vp_error *err)
+{
+	uint32_t bad = 0;
+	/* the biased exponent: 255 is NaN or infinity; from VP_VALUE_EXP_MAX
+	 * (|v| >= 2^50) up, squared distances of 65536 dimensions could
+	 * overflow float to inf */
+	for (size_t j = 0; j < n * d; j++) {
+		uint32_t u;
+		memcpy(&u, rows + j, 4);
+		bad |= ((u >> 23) & 0xffu) >= VP_VALUE_EXP_MAX;
+	}
+	if (!bad)
+		return 0;
+	for (size_t j = 0; j < n * d; j++) {
+		uint32_t u;
+		memcpy(&u, rows + j, 4);
+		if (((u >> 23) & 0xffu) < VP_VALUE_EXP_MAX)
+			continue;
+		if (((u >> 23) & 0xffu) == 0xffu)
+			return vp_seterr(err, VP_E_VALUE, "%s: NaN or infinity at row %llu, "
+					 "column %zu", r->name,
+					 (unsigned long long)(r->row + j / d), j % d);
+		return vp_seterr(err, VP_E_VALUE, "%s: value %g at row %llu, column %zu "
+				 "is too large (at most 2^50 in magnitude: squared "
+				 "distances would overflow)", r->name, (double)rows[j],
+				 (unsigned long long)(r->row + j / d), j % d);
+	}
+	return 0;
+}
+
 long vp_reader_read(struct vp_reader *r, float *out, size_t max_rows,
 		    struct vp_error *err)
 {
 	size_t got = 0, d = r->dim;
 	int rc;
 
+	if (r->fmt == VP_FMT_HDF5)
+		return vp_hdf5_read(r, out, max_rows, 0, err);
 	if (r->fmt == VP_FMT_IVECS || r->fmt == VP_FMT_IBIN)
 		return vp_seterr(err, VP_E_FORMAT,
 				 "%s: %s holds integer ids, not vectors",
@@ -279,35 +319,9 @@ long vp_reader_read(struct vp_reader *r, float *out, size_t max_rows,
 			for (size_t j = 0; j < d; j++)
 				o[j] = (float)p[j];
 		} else {
-			uint32_t bad = 0;
 			memcpy(o, p, d * sizeof(float));
-			/* the biased exponent: 255 is NaN or infinity; from
-			 * VP_VALUE_EXP_MAX (|v| >= 2^50) up, squared distances
-			 * of 65536 dimensions could overflow float to inf */
-			for (size_t j = 0; j < d; j++) {
-				uint32_t u;
-				memcpy(&u, o + j, 4);
-				bad |= ((u >> 23) & 0xffu) >= VP_VALUE_EXP_MAX;
-			}
-			if (bad) {
-				size_t j = 0;
-				uint32_t u = 0;
-				for (; j < d; j++) {
-					memcpy(&u, o + j, 4);
-					if (((u >> 23) & 0xffu) >= VP_VALUE_EXP_MAX)
-						break;
-				}
-				if (((u >> 23) & 0xffu) == 0xffu)
-					return vp_seterr(err, VP_E_VALUE,
-							 "%s: NaN or infinity at row %llu, "
-							 "column %zu", r->name,
-							 (unsigned long long)r->row, j);
-				return vp_seterr(err, VP_E_VALUE,
-						 "%s: value %g at row %llu, column %zu is too "
-						 "large (at most 2^50 in magnitude: squared "
-						 "distances would overflow)", r->name,
-						 (double)o[j], (unsigned long long)r->row, j);
-			}
+			if ((rc = vp_reader_check(r, o, 1, d, err)))
+				return rc;
 		}
 		r->row++;
 		got++;
@@ -321,6 +335,8 @@ long vp_reader_read_ints(struct vp_reader *r, int32_t *out, size_t max_rows,
 	size_t got = 0, d = r->dim;
 	int rc;
 
+	if (r->fmt == VP_FMT_HDF5)
+		return vp_hdf5_read(r, out, max_rows, 1, err);
 	if (r->fmt != VP_FMT_IVECS && r->fmt != VP_FMT_IBIN)
 		return vp_seterr(err, VP_E_FORMAT,
 				 "%s: expected ivecs or ibin, not %s", r->name,
@@ -341,6 +357,7 @@ long vp_reader_read_ints(struct vp_reader *r, int32_t *out, size_t max_rows,
 
 void vp_reader_close(struct vp_reader *r)
 {
+	vp_hdf5_close(r);
 	free(r->buf);
 	if (r->own_fd && r->fd >= 0)
 		close(r->fd);

@@ -3,7 +3,9 @@
  *
  * Formats: fvecs, bvecs, ivecs (each row: int32 dimension, then the values),
  * and the big-ann-benchmarks layout fbin, u8bin, ibin (uint32 count, uint32
- * dimension, then count*dimension values).  All little-endian.
+ * dimension, then count*dimension values).  All little-endian.  And a
+ * two-dimensional dataset of an HDF5 file, as ann-benchmarks distributes
+ * them ("x.hdf5:train", "x.hdf5:neighbors"), through libhdf5 (vp_hdf5.c).
  *
  * Files, stdin and pipes are read through a buffer, one batch at a time, so
  * an input of any length is never held whole.  Every
@@ -28,6 +30,7 @@ enum vp_vecfmt {
 	VP_FMT_FBIN,
 	VP_FMT_U8BIN,
 	VP_FMT_IBIN,
+	VP_FMT_HDF5,     /* "FILE.hdf5:DATASET" (ann-benchmarks), vp_hdf5 */
 };
 
 struct vp_reader {
@@ -43,6 +46,8 @@ struct vp_reader {
 	unsigned char *buf;
 	size_t cap, len, off;
 	int eof;
+	int64_t h5f, h5d;      /* HDF5: file and dataset (vp_hdf5), 0 when none */
+	int h5int;             /* HDF5: the dataset holds integers */
 };
 
 /* Parses "fvecs", "bvecs", ...; returns the format or VP_FMT_AUTO (0) when
@@ -67,6 +72,12 @@ long vp_reader_read(struct vp_reader *r, float *out, size_t max_rows,
  * Returns rows read, 0 at the end, or a negative VP_E_*. */
 long vp_reader_read_ints(struct vp_reader *r, int32_t *out, size_t max_rows,
 			 struct vp_error *err);
+
+/* Checks n rows of d floats read from r (the first is row r->row) for
+ * NaN, infinity and magnitudes whose squares could overflow.  Returns 0 or
+ * VP_E_VALUE naming row and column. */
+int vp_reader_check(const struct vp_reader *r, const float *rows, size_t n,
+		    size_t d, struct vp_error *err);
 
 /* Releases the mapping or buffer and closes the file. */
 void vp_reader_close(struct vp_reader *r);

@@ -82,6 +82,7 @@ int vp_health_measure(const struct vp_searcher *s, struct vp_health *h, struct v
 		const struct vp_segment *seg = &s->seg[g];
 		uint64_t n = seg->meta.count;
 		const unsigned char *rows = NULL;
+		h->deleted += seg->ndead;
 		if (n < h->seg_min)
 			h->seg_min = n;
 		if (n > h->seg_max)
@@ -89,6 +90,9 @@ int vp_health_measure(const struct vp_searcher *s, struct vp_health *h, struct v
 		if (h->type >= VP_TYPE_IVF_FLAT && h->type <= VP_TYPE_IVF_PQ && seg->ivf.offsets) {
 			for (size_t l = 0; l < seg->ivf.nlist; l++) {
 				uint64_t sz = seg->ivf.offsets[l + 1] - seg->ivf.offsets[l];
+				/* the live entries: deletes unbalance the lists */
+				for (uint64_t p = seg->ivf.offsets[l]; seg->dead && p < seg->ivf.offsets[l + 1]; p++)
+					sz -= seg->dead[seg->ivf.ids[p] >> 6] >> (seg->ivf.ids[p] & 63) & 1;
 				h->lists_empty += sz == 0;
 				if (sz > h->list_max)
 					h->list_max = sz;
@@ -247,6 +251,7 @@ int vp_evidence_from_json(struct vp_evidence *ev, const char *text, size_t len,
 			ev->ix.degree_cap = (uint32_t)bounded(hl, "degree_cap");
 			ev->ix.dup_rows = count(hl, "duplicate_rows");
 			ev->ix.rows_checked = count(hl, "rows_checked");
+			ev->ix.deleted = count(hl, "deleted");
 		}
 	}
 	if ((sys = obj(j, "system"))) {
@@ -457,12 +462,17 @@ static int r_segments(const struct vp_evidence *ev, struct vp_finding *f)
 				snprintf(params + l, sizeof params - l, " -p %s=%s", vp_param_defs[i].name,
 					 vp_param_str(i, h->params[i], v, sizeof v));
 			}
-		snprintf(f->action, sizeof f->action,
-			 "rebuild as one segment from all the vectors: vp-build -t %s%s -o %.200s "
-			 "VECTORS%s", vp_index_type_name(h->type), params,
-			 path_or(ev->index_path, "INDEX"),
-			 h->type == VP_TYPE_IVF_SQ8 || h->type == VP_TYPE_IVF_PQ ?
-			 " (keep the input vectors: this file holds codes, not vectors)" : "");
+		if (h->type == VP_TYPE_IVF_SQ8)
+			snprintf(f->action, sizeof f->action,
+				 "rebuild as one segment from all the vectors: vp-build -t %s%s -o %.200s "
+				 "VECTORS (keep the input vectors: this file holds codes, not vectors)",
+				 vp_index_type_name(h->type), params, path_or(ev->index_path, "INDEX"));
+		else
+			/* the index keeps its originals: compaction merges */
+			snprintf(f->action, sizeof f->action,
+				 "merge them into one segment: vp-build --compact%s %.200s",
+				 h->type == VP_TYPE_FLAT || h->type == VP_TYPE_HNSW ? "" : " --retrain",
+				 path_or(ev->index_path, "INDEX"));
 	}
 	/* a graph search costs about log n per segment, a scan n: more, smaller
 	 * segments cost most in graphs (51 HNSW segments of Fashion-MNIST
@@ -488,12 +498,36 @@ static int r_ivf(const struct vp_evidence *ev, struct vp_finding *f)
 		 "%zu lists for %llu vectors: %.1f per list, largest %.1fx the mean, %llu empty",
 		 h->nlist, (unsigned long long)h->count, per, skew,
 		 (unsigned long long)h->lists_empty);
-	snprintf(f->action, sizeof f->action,
-		 "rebuild with -p nlist=%llu (about sqrt(n)), or vp-tune to choose it",
-		 (unsigned long long)want);
+	if (h->deleted && h->type != VP_TYPE_IVF_SQ8 && skew > VP_RULE_LIST_SKEW)
+		/* the lists were balanced until deletes emptied some: new
+		 * centroids from the live rows */
+		snprintf(f->action, sizeof f->action,
+			 "retrain on the live rows: vp-build --compact --retrain %.200s",
+			 path_or(ev->index_path, "INDEX"));
+	else
+		snprintf(f->action, sizeof f->action,
+			 "rebuild with -p nlist=%llu (about sqrt(n)), or vp-tune to choose it",
+			 (unsigned long long)want);
 	f->gain = per < VP_RULE_LIST_MIN ? VP_RULE_LIST_MIN / (per > 1 ? per : 1) : skew / 2;
 	if (f->gain < 1.1)
 		f->gain = 1.1;
+	return 1;
+}
+
+static int r_deleted(const struct vp_evidence *ev, struct vp_finding *f)
+{
+	const struct vp_health *h = &ev->ix;
+	double frac = h->count ? (double)h->deleted / (double)h->count : 0;
+	if (frac <= VP_RULE_DELETED)
+		return 0;
+	snprintf(f->evidence, sizeof f->evidence,
+		 "%llu of %llu rows deleted (%.0f%%): searches still read them",
+		 (unsigned long long)h->deleted, (unsigned long long)h->count, 100 * frac);
+	snprintf(f->action, sizeof f->action,
+		 "write the live rows only: vp-build --compact %.200s",
+		 path_or(ev->index_path, "INDEX"));
+	/* a scan reads the deleted rows, a walk steps through them */
+	f->gain = 1 / (1 - (frac < 0.9 ? frac : 0.9));
 	return 1;
 }
 
@@ -592,6 +626,10 @@ const struct vp_rule vp_rules[] = {
 	  "IVF list sizes",
 	  "< 39 vectors a list, largest > 8x the mean, or > 5% empty",
 	  "tiny lists cost a probe each for few vectors; huge ones dominate the scan", r_ivf },
+	{ "deleted-rows", NULL, VP_SEV_WARNING,
+	  "tombstones of every segment",
+	  "> 10% of the rows deleted",
+	  "searches still read and step through deleted rows", r_deleted },
 	{ "cache-ineffective", NULL, VP_SEV_WARNING,
 	  "result-cache lookups and hit rate",
 	  ">= 1000 lookups, hit rate < 5%",

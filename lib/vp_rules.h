@@ -45,6 +45,8 @@ struct vp_health {
 	uint32_t degree_cap;
 	/* vectors kept as floats: exact duplicates among the rows checked */
 	uint64_t dup_rows, rows_checked;
+	/* rows deleted (tombstones) and not yet compacted away */
+	uint64_t deleted;
 };
 
 /* Measures h from an opened searcher: list sizes, a breadth-first walk of
@@ -145,6 +147,7 @@ extern const size_t vp_nrules;
 #define VP_RULE_CACHE_MIN_HIT 0.05    /* hit rate */
 #define VP_RULE_CACHE_MIN_LOOKUPS 1000
 #define VP_RULE_DUP_FRACTION 0.01     /* duplicate rows */
+#define VP_RULE_DELETED 0.10          /* deleted rows / rows: compact */
 #define VP_RULE_CURVE_MARGIN 0.005    /* the recall curve aims this far above the
 				       * target: ~1.5 standard errors of recall@10
 				       * on 500 queries, so the advice holds on others */

@@ -30,6 +30,9 @@ live_rows() {
 	run -0 vp-diag idx.vpi
 	[[ "$output" == *"deleted        100 of 500 rows (20.0%), 400 live"* ]]
 	[[ "$output" == *"segment 0    ids 0..499, 100 deleted"* ]]
+	# 20% deleted: the health rules say compact
+	run -1 vp-diag --health idx.vpi
+	[[ "$output" == *"deleted-rows"*"vp-build --compact idx.vpi"* ]]
 	# compaction gives the same answers as the fresh build, byte for byte
 	run -0 vp-build --compact idx.vpi
 	[ "$(vp-search -i idx.vpi -k 10 query.fvecs)" = "$(vp-search -i fresh.vpi -k 10 query.fvecs)" ]

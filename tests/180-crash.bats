@@ -31,6 +31,35 @@ load helpers
 	[ -z "$(ls -A | grep '\.tmp\.')" ] || { ls -A; false; }
 }
 
+@test "kill -9 during 60 deletes, upserts and compactions: old file or new, never a mix" {
+	vp-gen -n 20000 -d 16 -c 20 -o base.fvecs
+	vp-gen -n 50 -d 16 -c 20 --first 20000 -o up.fvecs
+	vp-gen -n 5 -d 16 -c 20 --first 30000 -o q.fvecs
+	seq 100 149 > up.ids
+	vp-build -t HNSW -p M=8 -o x.vpi base.fvecs
+	kills=0
+	for i in $(seq 1 60); do
+		case $((i % 3)) in
+		0) seq $((1000 + i * 100)) $((1000 + i * 100 + 99)) | vp-build -q --delete - -o x.vpi & ;;
+		1) vp-build -q --upsert up.fvecs --ids up.ids -o x.vpi & ;;
+		2) vp-build -q --compact x.vpi & ;;
+		esac
+		pid=$!
+		sleep "0.$((RANDOM % 3))$((RANDOM % 10))"
+		kill -9 $pid 2>/dev/null && kills=$((kills + 1))
+		wait $pid 2>/dev/null || true
+		run vp-diag --no-stats x.vpi
+		[ "$status" -eq 0 ] || { echo "after kill $i: $output"; false; }
+		# the ids upserted are live exactly once whatever was killed
+		run -0 vp-search -i x.vpi -k 1 up.fvecs
+		[ "$(echo "$output" | awk '{ print $3 }' | sort -u | wc -l)" -eq 50 ]
+	done
+	echo "# $kills of 60 edits killed mid-run" >&3
+	[ "$kills" -ge 10 ]
+	vp-build -q --compact x.vpi
+	[ -z "$(ls -A | grep '\.tmp\.')" ] || { ls -A; false; }
+}
+
 @test "kill -9 during 40 cached searches: the cache file answers right afterwards" {
 	vp-gen -n 3000 -d 8 -o base.fvecs
 	vp-gen -n 4000 -d 8 --first 3000 -o q.fvecs

@@ -229,6 +229,37 @@ int main(void)
 	CHECK(!strcmp(fired(), "duplicate-vectors"), "duplicates: %s", fired());
 	ev.ix.dup_rows = 10;
 	CHECK(!strcmp(fired(), ""), "1%% duplicates: %s", fired());
+	/* deleted rows: compact past 10% */
+	healthy();
+	ev.ix.deleted = ev.ix.count / 10;
+	CHECK(!strcmp(fired(), ""), "10%% deleted: %s", fired());
+	ev.ix.deleted = ev.ix.count / 10 + 1;
+	CHECK(!strcmp(fired(), "deleted-rows"), "deleted: %s", fired());
+	{
+		struct vp_finding f[4];
+		size_t n = vp_rules_run(&ev, f, 4);
+		CHECK(n == 1 && strstr(f[0].action, "vp-build --compact") != NULL, "compact: %s",
+		      n ? f[0].action : "");
+	}
+	/* an IVF index whose lists deletes emptied: retrain on the live rows */
+	healthy();
+	ev.ix.type = VP_TYPE_IVF_FLAT;
+	ev.ix.nlist = 100;
+	ev.ix.list_mean = 100;
+	ev.ix.list_max = 900;
+	ev.ix.count = 10000;
+	ev.ix.deleted = 500;
+	{
+		struct vp_finding f[4];
+		size_t n = vp_rules_run(&ev, f, 4);
+		CHECK(n == 1 && !strcmp(f[0].rule->id, "ivf-imbalanced") &&
+		      strstr(f[0].action, "--compact --retrain") != NULL, "retrain: %s",
+		      n ? f[0].action : "");
+		ev.ix.type = VP_TYPE_IVF_SQ8;
+		n = vp_rules_run(&ev, f, 4);
+		CHECK(n == 1 && strstr(f[0].action, "nlist=") != NULL, "sq8 rebuilds: %s",
+		      n ? f[0].action : "");
+	}
 
 	/* severity first, then gain */
 	healthy();
