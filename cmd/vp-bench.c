@@ -27,7 +27,8 @@ static void usage(void)
 	       "                        at least k ids per query\n"
 	       "                        (required; make it with vp-search -f ivecs on FLAT)\n"
 	       "  -k, --k K             neighbours per query (default %d)\n"
-	       "  -p, --param KEY=V1,V2,...  sweep a search parameter (one -p)\n"
+	       "  -p, --param KEY=V1,V2,...  sweep a search parameter; more -p KEY=V\n"
+	       "                       fix others for every run (one may list values)\n"
 	       "  -j, --threads N       threads in throughput mode (default: the CPUs this\n"
 	       "                        process may use: affinity mask, cgroup CPU quota)\n"
 	       VP_HW_HELP
@@ -344,7 +345,8 @@ int main(int argc, char **argv)
 		{ "version", no_argument, NULL, 'V' },
 		{ NULL, 0, NULL, 0 },
 	};
-	const char *index = NULL, *qpath = NULL, *gpath = NULL, *sweep = NULL;
+	const char *index = NULL, *qpath = NULL, *gpath = NULL, *sweep = NULL, *fixed[16];
+	int nfixed = 0;
 	const char *baseline = NULL, *fexpr = NULL, *cachedir = NULL, *l3url = NULL;
 	struct vp_l3 *l3 = NULL;
 	struct vp_filter filter;
@@ -382,9 +384,18 @@ int main(int argc, char **argv)
 		case 'g': gpath = optarg; break;
 		case 'k': k = (size_t)vp_opt_int("-k", optarg, VP_K_MIN, VP_K_MAX); break;
 		case 'p':
-			if (sweep)
-				vp_usage_error("only one -p sweep at a time");
-			sweep = optarg;
+			/* the -p that lists values is the sweep; the others (or
+			 * all but the first, when none lists) hold for every run */
+			if (nfixed == 16)
+				vp_usage_error("too many -p options");
+			if (strchr(optarg, ',') && sweep && strchr(sweep, ','))
+				vp_usage_error("only one -p may list values (the sweep)");
+			if (!sweep || (strchr(optarg, ',') && !strchr(sweep, ','))) {
+				if (sweep)
+					fixed[nfixed++] = sweep;
+				sweep = optarg;
+			} else
+				fixed[nfixed++] = optarg;
 			break;
 		case 'j':
 			threads = (int)vp_opt_int("--threads", optarg, VP_THREADS_MIN, VP_THREADS_MAX);
@@ -486,6 +497,10 @@ int main(int argc, char **argv)
 	/* check every value before the first (maybe long) run */
 	for (int r = 0; r < nruns; r++) {
 		vp_params_defaults(&psets[r]);
+		for (int i = 0; i < nfixed; i++)
+			if (vp_params_parse(&psets[r], fixed[i], (int)s.ix.hdr.type, VP_STAGE_SEARCH,
+					    &err))
+				vp_usage_error("%s", err.msg);
 		if (sweep) {
 			char kv[160];
 			snprintf(runs[r].param, sizeof runs[r].param, "%s=%s", key, vals[r]);

@@ -365,7 +365,7 @@ out:
 /* Compaction by the family's own rewrite of each segment (IVF lists
  * without their deleted entries); segments left empty disappear. */
 static int compact_segments(struct vp_index_writer *w, struct vp_searcher *s,
-			    struct vp_error *err)
+			    int threads, struct vp_error *err)
 {
 	struct vp_index_header h = s->ix.hdr;
 	struct vp_sections ss = { 0 };
@@ -380,6 +380,7 @@ static int compact_segments(struct vp_index_writer *w, struct vp_searcher *s,
 		uint32_t *keep = malloc((cnt ? cnt : 1) * sizeof *keep);
 		int64_t *ids = NULL;
 		int32_t *labels = NULL;
+		uint32_t *rows = NULL;
 		struct vp_segment_meta *meta = NULL;
 		int dense = 1;
 		if (!keep) {
@@ -404,10 +405,25 @@ static int compact_segments(struct vp_index_writer *w, struct vp_searcher *s,
 			if (keep[off] != UINT32_MAX) {
 				ids[keep[off]] = ext_id(sg, off);
 				dense &= ids[keep[off]] == (int64_t)(base + keep[off]);
-				if (labels)
+				if (labels && !sg->rowid)
 					labels[keep[off]] = sg->labels[off];
 			}
-		rc = s->fam->compact(s, g, keep, nl, nseg, &ss, err);
+		rc = s->fam->compact(s, g, keep, nl, nseg, threads, &ss, &rows, err);
+		if (!rc && rows) {
+			/* rows in the family's own order: each one's offset, and
+			 * the labels in that order */
+			uint32_t *rid = malloc(nl * sizeof *rid);
+			if (!rid)
+				rc = vp_seterr(err, VP_E_NOMEM, "out of memory");
+			for (uint64_t r = 0; rid && r < nl; r++) {
+				rid[r] = keep[sg->rowid ? sg->rowid[rows[r]] : rows[r]];
+				if (labels)
+					labels[r] = sg->labels[rows[r]];
+			}
+			if (rid && vp_sections_add(&ss, "row_ids", nseg, 64, rid, nl * 4, 1))
+				rc = vp_seterr(err, VP_E_NOMEM, "out of memory");
+		}
+		free(rows);
 		free(keep);
 		if (!rc && labels && vp_sections_labels(&ss, labels, nl, nseg))
 			rc = vp_seterr(err, VP_E_NOMEM, "out of memory");
@@ -448,8 +464,14 @@ static int compact_segments(struct vp_index_writer *w, struct vp_searcher *s,
 int vp_edit_compact(struct vp_index_writer *w, struct vp_searcher *s,
 		    const struct vp_build_opts *o, int retrain, struct vp_error *err)
 {
-	if (s->fam->compact && !retrain)
-		return compact_segments(w, s, err);
+	int mend = s->fam->compact && !retrain;
+	/* the family's own compaction while few enough rows are deleted
+	 * (a graph mended around many holes is worse than a new one) */
+	for (size_t g = 0; mend && g < s->nseg; g++)
+		mend = (double)s->seg[g].ndead <=
+		       s->fam->compact_max_dead * (double)s->seg[g].meta.count;
+	if (mend)
+		return compact_segments(w, s, o->threads, err);
 	return compact_rebuild(w, s, o, err);
 }
 

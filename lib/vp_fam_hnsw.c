@@ -114,6 +114,69 @@ static int hnsw_open(struct vp_searcher *s, uint32_t seg, struct vp_error *err)
 	return 0;
 }
 
+/* Compaction by repair (vp_hnsw_repair): the graph of the live rows,
+ * their links mended around the deleted ones, in breadth-first order again
+ * (which also links rows the deletes left unreachable); the codes' scale
+ * and re-rank ratio are kept (the rows they were measured on are mostly
+ * still there). */
+static int hnsw_compact(const struct vp_searcher *s, size_t gi, const uint32_t *keep,
+			uint64_t nlive, uint32_t seg, int threads, struct vp_sections *out,
+			uint32_t **rows_out, struct vp_error *err)
+{
+	const struct vp_segment *sg = &s->seg[gi];
+	const struct vp_hnsw *h = &sg->hnsw;
+	const struct vp_section *gcp = vp_index_find(&s->ix, "hnsw_gcp", (uint32_t)gi);
+	size_t d = h->d, stride = h->gc.stride, n = h->n;
+	uint8_t *dead = malloc(n ? n : 1), *codes = NULL;
+	float *x = malloc(nlive * d * sizeof *x + 1);
+	uint32_t *rows = NULL, *order = NULL, *hm = calloc(4, sizeof *hm);
+	struct vp_hnsw_graph g;
+	int rc;
+
+	*rows_out = NULL;
+	if (h->codes && !(codes = malloc(nlive * stride + 1)))
+		rc = VP_E_NOMEM;
+	if (!dead || !x || !hm || (h->codes && !codes)) {
+		free(dead), free(x), free(codes), free(hm);
+		return vp_seterr(err, VP_E_NOMEM, "out of memory");
+	}
+	for (size_t r = 0; r < n; r++)
+		dead[r] = keep[sg->rowid ? sg->rowid[r] : r] == UINT32_MAX;
+	rc = vp_hnsw_repair(h, dead, nlive, threads, &g, x, codes, &rows, err);
+	free(dead);
+	if (rc) {
+		free(x), free(codes), free(hm);
+		return rc;
+	}
+	if (vp_hnsw_reorder(&g, x, d, codes, stride, &order)) {
+		vp_hnsw_graph_release(&g);
+		free(x), free(codes), free(hm), free(rows);
+		return vp_seterr(err, VP_E_NOMEM, "out of memory");
+	}
+	/* each final row's row in the old segment */
+	for (size_t r = 0; r < nlive; r++)
+		order[r] = rows[order[r]];
+	free(rows);
+	hm[0] = g.entry;
+	hm[1] = g.maxlevel;
+	hm[2] = g.M;
+	hm[3] = g.M0;
+	if (vp_sections_add(out, "vectors", seg, 4096, x, nlive * d * 4, 1) ||
+	    vp_sections_add(out, "hnsw_meta", seg, 64, hm, 16, 1) ||
+	    (gcp && vp_sections_add(out, "hnsw_gcp", seg, 64, vp_index_data(&s->ix, gcp),
+				    gcp->length, 0)) ||
+	    (codes && vp_sections_add(out, "hnsw_gcode", seg, 4096, codes, nlive * stride, 1)) ||
+	    vp_sections_add(out, "hnsw_levels", seg, 64, g.levels, nlive, 1) ||
+	    vp_sections_add(out, "hnsw_l0", seg, 4096, g.l0, nlive * (1 + g.M0) * 4, 1) ||
+	    vp_sections_add(out, "hnsw_upoff", seg, 64, g.upoff, nlive * 4, 1) ||
+	    vp_sections_add(out, "hnsw_upper", seg, 64, g.upper, g.nblocks * (1 + g.M) * 4, 1)) {
+		free(order);
+		return vp_seterr(err, VP_E_NOMEM, "out of memory");
+	}
+	*rows_out = order;
+	return 0;
+}
+
 static void hnsw_close(struct vp_segment *g)
 {
 	vp_hnsw_pool_release(&g->hpool);
@@ -355,6 +418,9 @@ const struct vp_family vp_family_hnsw = {
 	.trace_stride = hnsw_trace_stride,
 	.trace_attach = hnsw_trace_attach,
 	.warm_units = hnsw_warm_units,
+	.compact = hnsw_compact,
+	/* past this share of deletes a rebuild gives the better graph */
+	.compact_max_dead = 0.3,
 	.sweep_param = VP_P_EF,
 	.describe = hnsw_describe,
 	.tune_candidates = hnsw_tune_candidates,

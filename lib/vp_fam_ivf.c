@@ -96,8 +96,8 @@ static int ivf_originals(const struct vp_searcher *s, size_t g, float *out,
  * codebooks), each list without its deleted entries, codes copied as they
  * are, so the answers for live rows do not move. */
 static int ivf_compact(const struct vp_searcher *s, size_t g, const uint32_t *keep,
-		       uint64_t nlive, uint32_t seg, struct vp_sections *out,
-		       struct vp_error *err)
+		       uint64_t nlive, uint32_t seg, int threads, struct vp_sections *out,
+		       uint32_t **rows, struct vp_error *err)
 {
 	const struct vp_ivf *v = &s->seg[g].ivf;
 	size_t code = v->type == VP_TYPE_IVF_FLAT ? v->d * 4 :
@@ -108,6 +108,8 @@ static int ivf_compact(const struct vp_searcher *s, size_t g, const uint32_t *ke
 	float *norms = v->norms ? malloc((nlive ? nlive : 1) * sizeof *norms) : NULL;
 	float *vecs = v->vectors ? malloc(nlive * v->d * sizeof *vecs + 1) : NULL;
 	uint64_t q = 0;
+	(void)threads;
+	*rows = NULL;
 	if (!off || !ids || !data || (v->norms && !norms) || (v->vectors && !vecs)) {
 		free(off), free(ids), free(data), free(norms), free(vecs);
 		return vp_seterr(err, VP_E_NOMEM, "out of memory");
@@ -312,6 +314,7 @@ static const int64_t pq_refine_k[] = { 0, 2, 5, 10 };
 	.warm_units = ivf_warm_units,                     \
 	.originals = ivf_originals,                       \
 	.compact = ivf_compact,                           \
+	.compact_max_dead = 1.0, /* never retrained unless asked */ \
 	.sweep_param = VP_P_NPROBE,                       \
 	.tune_build = ivf_tune_build,                     \
 	.sweep_values = probes,                           \

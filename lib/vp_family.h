@@ -126,12 +126,17 @@ struct vp_family {
 	 * are in g->vectors, by row).  compact, when not NULL, writes the
 	 * family's sections of segment g with only its live rows (keep[off]
 	 * their new offsets, UINT32_MAX for deleted ones; nlive of them) as
-	 * segment seg, instead of a rebuild. */
+	 * segment seg, instead of a rebuild, when at most compact_max_dead
+	 * of the segment's rows are deleted; *rows gets (malloc'd) each new
+	 * row's old row when the family stores rows in an order of its own
+	 * (the caller writes "row_ids" and the labels from it), else NULL
+	 * (rows by offset). */
 	int (*originals)(const struct vp_searcher *s, size_t g, float *out,
 			 struct vp_error *err);
 	int (*compact)(const struct vp_searcher *s, size_t g, const uint32_t *keep,
-		       uint64_t nlive, uint32_t seg, struct vp_sections *out,
-		       struct vp_error *err);
+		       uint64_t nlive, uint32_t seg, int threads, struct vp_sections *out,
+		       uint32_t **rows, struct vp_error *err);
+	double compact_max_dead;
 
 	/* the search parameter that trades recall for speed (vp-tune,
 	 * vp-diag --check), -1 when none */

@@ -147,6 +147,18 @@ void vp_hnsw_prefetch_defaults(struct vp_hnsw *h);
  * (vp_hnsw_calibrate), 1.5 when not above 1. */
 size_t vp_hnsw_refine(size_t k, size_t ef, size_t refine, float ratio);
 
+/* Compaction without a rebuild: the graph of the rows of h not marked in
+ * dead (one byte a row), each node whose links name deleted nodes linked
+ * again from the candidates those links lead to (its live neighbours and
+ * its deleted neighbours' live neighbours, selected by the build's
+ * heuristic), the entry moved to a live node of the top level, rows kept
+ * in their order.  x and codes (may be NULL) get the live rows (nlive x d
+ * floats, nlive x stride bytes, allocated by the caller); *rows (malloc'd)
+ * gets for each new row its row in h.  Returns 0 or VP_E_NOMEM. */
+int vp_hnsw_repair(const struct vp_hnsw *h, const uint8_t *dead, size_t nlive,
+		   int threads, struct vp_hnsw_graph *g, float *x, uint8_t *codes,
+		   uint32_t **rows, struct vp_error *err);
+
 /* A search view of a graph built in memory (codes NULL: none). */
 void vp_hnsw_view(struct vp_hnsw *h, const struct vp_hnsw_graph *g, const float *x,
 		  size_t d, int metric, const uint8_t *codes, const struct vp_gcode *gc);

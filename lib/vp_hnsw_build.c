@@ -512,3 +512,180 @@ int vp_hnsw_reorder(struct vp_hnsw_graph *g, float *x, size_t d, uint8_t *codes,
 	*order_out = order;
 	return 0;
 }
+
+/* One node's list on layer lc, repaired: its live links kept (the build
+ * chose them), and each deleted one's slot given to a live node its
+ * deleted links led to, nearest first, preferring those the build's
+ * heuristic would keep (closer to the node than to every link it has) and
+ * filling with the nearest others so that the degree stays; hnswlib's
+ * repairConnectionsForUpdate and FreshDiskANN's delete consolidation mend
+ * the same way.  Re-selecting the whole list by the heuristic instead
+ * prunes the links that later inserts added back: measured on 16-d
+ * clusters with 10% deleted, mean degree 10.8 -> 6.8 and recall at ef=64
+ * 0.99 -> 0.95.  Written at out as count then links, renumbered. */
+static void repair_list(const struct builder *b, const struct vp_hnsw *h,
+			const uint8_t *dead, const uint32_t *newid, uint32_t u,
+			uint32_t lc, uint32_t *cid, float *cd, uint32_t *out)
+{
+	const uint32_t *l = lc == 0 ? h->l0 + (size_t)u * (1 + h->M0) :
+			    h->upper + ((size_t)h->upoff[u] + lc - 1) * (1 + h->M);
+	uint32_t mmax = lc ? h->M : h->M0, cnt = l[0], nc = 0, got = 0, want;
+	for (uint32_t j = 1; j <= cnt; j++)
+		if (!dead[l[j]])
+			out[1 + got++] = l[j];
+	want = cnt < mmax ? cnt : mmax;
+	if (got == cnt) {
+		out[0] = got;
+		for (uint32_t r = 0; r < got; r++)
+			out[1 + r] = newid[out[1 + r]];
+		return;
+	}
+	/* the deleted links' live links, each once, not linked already,
+	 * sorted by distance to u */
+	for (uint32_t j = 1; j <= cnt; j++) {
+		const uint32_t *l2;
+		if (!dead[l[j]])
+			continue;
+		l2 = lc == 0 ? h->l0 + (size_t)l[j] * (1 + h->M0) :
+		     h->upper + ((size_t)h->upoff[l[j]] + lc - 1) * (1 + h->M);
+		for (uint32_t t = 1; t <= l2[0]; t++) {
+			uint32_t c = l2[t], dup = 0;
+			float dc;
+			size_t p;
+			if (c == u || dead[c] || (lc && h->levels[c] < lc))
+				continue;
+			for (uint32_t r = 0; r < got && !dup; r++)
+				dup = out[1 + r] == c;
+			for (uint32_t r = 0; r < nc && !dup; r++)
+				dup = cid[r] == c;
+			if (dup)
+				continue;
+			dc = dist(b, u, c);
+			for (p = nc++; p > 0 && cd[p - 1] > dc; p--) {
+				cd[p] = cd[p - 1];
+				cid[p] = cid[p - 1];
+			}
+			cd[p] = dc;
+			cid[p] = c;
+		}
+	}
+	/* first those the heuristic keeps, then the nearest others */
+	for (uint32_t i = 0; i < nc && got < want; i++) {
+		int good = 1;
+		for (uint32_t r = 0; r < got && good; r++)
+			if (dist(b, cid[i], out[1 + r]) < cd[i])
+				good = 0;
+		if (good) {
+			out[1 + got++] = cid[i];
+			cid[i] = UINT32_MAX;
+		}
+	}
+	for (uint32_t i = 0; i < nc && got < want; i++)
+		if (cid[i] != UINT32_MAX)
+			out[1 + got++] = cid[i];
+	for (uint32_t r = 0; r < got; r++)
+		out[1 + r] = newid[out[1 + r]];
+	out[0] = got;
+}
+
+int vp_hnsw_repair(const struct vp_hnsw *h, const uint8_t *dead, size_t nlive,
+		   int threads, struct vp_hnsw_graph *g, float *x, uint8_t *codes,
+		   uint32_t **rows_out, struct vp_error *err)
+{
+	struct builder b;
+	size_t n = h->n, s0 = 1 + h->M0, blocks = 0, cap;
+	uint32_t *rows = malloc((nlive ? nlive : 1) * sizeof *rows);
+	uint32_t *newid = malloc((n ? n : 1) * sizeof *newid);
+	int failed = 0;
+
+	memset(g, 0, sizeof *g);
+	if (!rows || !newid || nlive == 0 || nlive > n) {
+		free(rows);
+		free(newid);
+		return nlive ? vp_seterr(err, VP_E_NOMEM, "hnsw: out of memory") :
+			       vp_seterr(err, VP_E_FORMAT, "hnsw: no live rows");
+	}
+	for (size_t r = 0, m = 0; r < n; r++) {
+		newid[r] = dead[r] ? UINT32_MAX : (uint32_t)m;
+		if (!dead[r])
+			rows[m++] = (uint32_t)r;
+	}
+	g->n = (uint32_t)nlive;
+	g->M = h->M;
+	g->M0 = h->M0;
+	g->levels = malloc(nlive);
+	g->upoff = calloc(nlive, sizeof *g->upoff);
+	g->l0 = calloc(nlive * s0, sizeof *g->l0);
+	if (!g->levels || !g->upoff || !g->l0)
+		goto nomem;
+	/* the entry: the old one if live, else a live node of the highest
+	 * level left */
+	g->maxlevel = 0;
+	g->entry = 0;
+	for (size_t i = 0; i < nlive; i++) {
+		uint32_t r = rows[i];
+		g->levels[i] = h->levels[r];
+		g->upoff[i] = (uint32_t)blocks;
+		blocks += h->levels[r];
+		if (h->levels[r] > g->maxlevel || (i == 0)) {
+			g->maxlevel = h->levels[r];
+			g->entry = (uint32_t)i;
+		}
+	}
+	if (!dead[h->entry])
+		g->entry = newid[h->entry];
+	g->maxlevel = g->levels[g->entry];
+	g->nblocks = blocks;
+	g->upper = calloc(blocks ? blocks * (1 + g->M) : 1, sizeof *g->upper);
+	if (!g->upper)
+		goto nomem;
+	memset(&b, 0, sizeof b);
+	b.x = h->x;
+	b.n = n;
+	b.d = h->d;
+	b.metric = h->metric;
+	b.k = vp_kernels();
+	/* the build's distances: codes, except for inner product */
+	b.codes = h->metric == VP_METRIC_IP ? NULL : h->codes;
+	b.stride = h->gc.stride;
+	b.cl2 = vp_code_l2_for(b.k);
+	b.M = h->M;
+	b.M0 = h->M0;
+	/* a list's candidates: its links and theirs */
+	cap = (size_t)s0 * s0;
+#pragma omp parallel num_threads(threads) reduction(| : failed)
+	{
+		uint32_t *cid = malloc(cap * sizeof *cid);
+		float *cd = malloc(cap * sizeof *cd);
+		if (!cid || !cd)
+			failed = 1;
+#pragma omp for schedule(dynamic, 256)
+		for (size_t i = 0; i < nlive; i++) {
+			uint32_t u = rows[i];
+			if (failed)
+				continue;
+			repair_list(&b, h, dead, newid, u, 0, cid, cd, g->l0 + i * s0);
+			for (uint32_t lc = 1; lc <= h->levels[u]; lc++)
+				repair_list(&b, h, dead, newid, u, lc, cid, cd,
+					    g->upper + ((size_t)g->upoff[i] + lc - 1) * (1 + g->M));
+		}
+		free(cid);
+		free(cd);
+	}
+	if (failed)
+		goto nomem;
+	for (size_t i = 0; i < nlive; i++) {
+		memcpy(x + i * h->d, h->x + (size_t)rows[i] * h->d, h->d * sizeof *x);
+		if (codes && h->codes)
+			memcpy(codes + i * h->gc.stride, h->codes + (size_t)rows[i] * h->gc.stride,
+			       h->gc.stride);
+	}
+	free(newid);
+	*rows_out = rows;
+	return 0;
+nomem:
+	free(rows);
+	free(newid);
+	vp_hnsw_graph_release(g);
+	return vp_seterr(err, VP_E_NOMEM, "hnsw: out of memory");
+}
