@@ -464,9 +464,12 @@ static int compact_segments(struct vp_index_writer *w, struct vp_searcher *s,
 int vp_edit_compact(struct vp_index_writer *w, struct vp_searcher *s,
 		    const struct vp_build_opts *o, int retrain, struct vp_error *err)
 {
-	int mend = s->fam->compact && !retrain;
-	/* the family's own compaction while few enough rows are deleted
-	 * (a graph mended around many holes is worse than a new one) */
+	/* the family's own compaction while few enough rows are deleted (a
+	 * graph mended around many holes is worse than a new one); a graph
+	 * of several segments is rebuilt as one, which searches faster,
+	 * while IVF keeps its segments and codes unless retrained */
+	int mend = s->fam->compact && !retrain &&
+		   (s->nseg == 1 || s->fam->compact_max_dead >= 1.0);
 	for (size_t g = 0; mend && g < s->nseg; g++)
 		mend = (double)s->seg[g].ndead <=
 		       s->fam->compact_max_dead * (double)s->seg[g].meta.count;

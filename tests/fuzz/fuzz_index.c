@@ -5,6 +5,7 @@
 #include <xxhash.h>
 
 #include "fuzz.h"
+#include "vp_edit.h"
 #include "vp_index.h"
 #include "vp_params.h"
 #include "vp_search.h"
@@ -57,6 +58,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t n)
 		vp_params_defaults(&ps);
 		if (q)
 			(void)vp_searcher_search(&s, q, 1, k, &ps, 1, dist, ids, &err);
+		{
+			/* the deletes' and upserts' view of the ids */
+			struct vp_idloc *live;
+			size_t nl;
+			(void)vp_edit_nlive(&s);
+			(void)vp_edit_next_id(&s);
+			if (!vp_edit_live(&s, &live, &nl, &err))
+				free(live);
+		}
 		free(q);
 		vp_searcher_close(&s);
 	}
