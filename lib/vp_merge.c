@@ -109,7 +109,9 @@ static int json_line(struct vp_rstream *rs, struct vp_error *err)
 	q = vp_json_get(j, "query");
 	ids = vp_json_get(j, "ids");
 	ds = vp_json_get(j, "distances");
-	if (!q || q->type != VP_JSON_NUMBER || q->num < 0 || q->num != floor(q->num) ||
+	/* numbers are doubles: one past 2^63 does not convert */
+	if (!q || q->type != VP_JSON_NUMBER || q->num < 0 || q->num >= 0x1p63 ||
+	    q->num != floor(q->num) ||
 	    !ids || ids->type != VP_JSON_ARRAY || !ds || ds->type != VP_JSON_ARRAY ||
 	    ids->n != ds->n) {
 		vp_json_free(j);
@@ -117,7 +119,7 @@ static int json_line(struct vp_rstream *rs, struct vp_error *err)
 	}
 	for (size_t i = 0; i < ids->n; i++)
 		if (ids->items[i].type != VP_JSON_NUMBER || ids->items[i].num < 0 ||
-		    ids->items[i].num != floor(ids->items[i].num) ||
+		    ids->items[i].num >= 0x1p63 || ids->items[i].num != floor(ids->items[i].num) ||
 		    ds->items[i].type != VP_JSON_NUMBER || isnan(ds->items[i].num)) {
 			vp_json_free(j);
 			return bad(rs, err, "ids must be integers from 0 and distances numbers");
