@@ -59,6 +59,61 @@ sweep() {
 	sweep HNSW -t HNSW -p M=8 -o x.vpi base.fvecs
 	vp-build -t IVF_FLAT -p nlist=8 -o x.vpi base.fvecs
 	sweep append --append -o x.vpi more.fvecs
+	# the changes of issue 14 write through the same path
+	vp-build -t HNSW -p M=8 -o x.vpi base.fvecs
+	seq 0 3 299 > del.ids
+	sweep delete --delete del.ids -o x.vpi
+	head -c $((5 * 36)) more.fvecs > up.fvecs
+	seq 10 14 > up.ids
+	sweep upsert --upsert up.fvecs --ids up.ids -o x.vpi
+	vp-build -t HNSW -p M=8 -o x.vpi base.fvecs
+	vp-build --delete del.ids -o x.vpi
+	sweep compact --compact -o x.vpi
+}
+
+teardown() {
+	# the tmpfs of the full-disk test, if it mounted one
+	mountpoint -q "$T/fs" 2>/dev/null && umount "$T/fs"
+	cd / && rm -rf "$T"
+}
+
+@test "a full file system (a small tmpfs) at every stage of a build, append, delete and compaction" {
+	[ "$(id -u)" = 0 ] || skip "mounting a tmpfs needs root"
+	mkdir fs
+	mount -t tmpfs -o size=2m tmpfs fs 2>/dev/null || skip "cannot mount a tmpfs here"
+	vp-gen -n 2000 -d 16 -c 8 -o base.fvecs
+	vp-gen -n 300 -d 16 -c 8 --first 2000 -o more.fvecs
+	seq 0 5 1999 > del.ids
+	fails=0 runs=0
+	for op in build append delete compact; do
+		for free in 0 8 32 64 128 192 256 320 400 480 560 640 800; do
+			rm -f fs/*
+			vp-build -q -t HNSW -p M=8 -o fs/x.vpi base.fvecs
+			[ $op = compact ] && vp-build -q --delete del.ids -o fs/x.vpi
+			cp fs/x.vpi old.vpi
+			# leave $free KB: a filler takes the rest
+			avail=$(df -k --output=avail fs | tail -1)
+			[ "$avail" -gt "$free" ] && dd if=/dev/zero of=fs/filler bs=1k count=$((avail - free)) 2>/dev/null || true
+			case $op in
+			build) run vp-build -q -t HNSW -p M=12 -o fs/x.vpi base.fvecs ;;
+			append) run vp-build -q --append -o fs/x.vpi more.fvecs ;;
+			delete) run vp-build -q --delete del.ids -o fs/x.vpi ;;
+			compact) run vp-build -q --compact fs/x.vpi ;;
+			esac
+			runs=$((runs + 1))
+			if [ "$status" -eq 4 ]; then
+				[[ "$output" == *"No space left on device"* ]] || { echo "$op, $free KB free: $output"; false; }
+				cmp -s fs/x.vpi old.vpi || { echo "$op, $free KB free: the old index changed"; false; }
+				fails=$((fails + 1))
+			else
+				[ "$status" -eq 0 ] || { echo "$op, $free KB free: exit $status: $output"; false; }
+				run -0 vp-diag --no-stats fs/x.vpi
+			fi
+			[ -z "$(ls -A fs | grep '\.tmp\.')" ] || { echo "$op, $free KB free: left $(ls -A fs)"; false; }
+		done
+	done
+	echo "# $runs runs on a full tmpfs, $fails stopped with exit 4 and the old index intact" >&3
+	[ "$fails" -ge 20 ]
 }
 
 @test "limits: a small address space, few open files, absurd sizes: an error or an answer, never a crash or a hang" {
