@@ -69,6 +69,31 @@ static void on_signal(int sig)
 	raise(sig);
 }
 
+/* Opens the temporary file of INDEX, for the signal handler to remove. */
+static void writer_start(struct vp_index_writer *w, const char *out)
+{
+	struct vp_error err = { 0 };
+	if (vp_index_writer_open(w, out, &err))
+		vp_die_err(&err);
+	snprintf(tmp_path, sizeof tmp_path, "%s", w->tmp_path);
+	have_tmp = 1;
+	signal(SIGINT, on_signal);
+	signal(SIGTERM, on_signal);
+	signal(SIGHUP, on_signal);
+}
+
+/* After the library wrote (rc 0: renamed into place) or failed: a failed
+ * write leaves no temporary file behind. */
+static void writer_end(struct vp_index_writer *w, int rc, const struct vp_error *err)
+{
+	if (rc) {
+		vp_index_writer_abort(w);
+		have_tmp = 0;
+		vp_die_err(err);
+	}
+	have_tmp = 0;
+}
+
 /* Reads labels: ivecs of dimension 1, or text with one integer a line. */
 static int32_t *read_labels(const char *path, size_t *n)
 {
@@ -250,13 +275,7 @@ static int edit_main(const char *out, const char *delpath, int retrain,
 			vp_die(VP_EXIT_DATA, "%s: no ids to delete", delpath);
 	}
 	before = vp_edit_nlive(&s);
-	if (vp_index_writer_open(&w, out, &err))
-		vp_die_err(&err);
-	snprintf(tmp_path, sizeof tmp_path, "%s", w.tmp_path);
-	have_tmp = 1;
-	signal(SIGINT, on_signal);
-	signal(SIGTERM, on_signal);
-	signal(SIGHUP, on_signal);
+	writer_start(&w, out);
 	t0 = vp_now_usec();
 	if (delpath)
 		rc = vp_edit_delete(&w, &s, ids, nids, &done, &err);
@@ -265,12 +284,7 @@ static int edit_main(const char *out, const char *delpath, int retrain,
 		rc = vp_edit_compact(&w, &s, o, retrain, &err);
 		vp_progress_done();
 	}
-	if (rc) {
-		vp_index_writer_abort(&w);
-		have_tmp = 0;
-		vp_die_err(&err);
-	}
-	have_tmp = 0;
+	writer_end(&w, rc, &err);
 	if (vp_verbose && isatty(STDERR_FILENO)) {
 		double secs = (double)(vp_now_usec() - t0) / 1e6;
 		if (delpath)
@@ -564,13 +578,7 @@ int main(int argc, char **argv)
 		o.ids = ids;
 	}
 
-	if (vp_index_writer_open(&w, out, &err))
-		vp_die_err(&err);
-	snprintf(tmp_path, sizeof tmp_path, "%s", w.tmp_path);
-	have_tmp = 1;
-	signal(SIGINT, on_signal);
-	signal(SIGTERM, on_signal);
-	signal(SIGHUP, on_signal);
+	writer_start(&w, out);
 	vp_progress("building %s index of %zu vectors", vp_index_type_name(o.type), n);
 	o.progress = build_progress;
 	bm.out = out;
@@ -615,13 +623,7 @@ int main(int argc, char **argv)
 	} else
 		rc = vp_build_index(&w, data, n, r.dim, &o, &err);
 	vp_progress_done();
-	if (rc) {
-		/* a failed build leaves no temporary file behind */
-		vp_index_writer_abort(&w);
-		have_tmp = 0;
-		vp_die_err(&err);
-	}
-	have_tmp = 0;
+	writer_end(&w, rc, &err);
 	if (bm.mc.path) {
 		struct stat st;
 		bm.done = n;

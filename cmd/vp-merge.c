@@ -51,12 +51,7 @@ int main(int argc, char **argv)
 	while ((c = getopt_long(argc, argv, "k:f:n:hV", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'k': k = (size_t)vp_opt_int("-k", optarg, 1, 1000000); break;
-		case 'f':
-			if (!strcmp(optarg, "tsv")) of = VP_OUT_TSV;
-			else if (!strcmp(optarg, "ivecs")) of = VP_OUT_IVECS;
-			else if (!strcmp(optarg, "json")) of = VP_OUT_JSON;
-			else vp_usage_error("--output-format: '%s' is not tsv, ivecs or json", optarg);
-			break;
+		case 'f': of = vp_outfmt_parse(optarg); break;
 		case 'n': expect = vp_opt_int("--shards", optarg, 1, 1000000); break;
 		case 'h': usage(); vp_close_stdout(); return 0;
 		case 'V': vp_version();

@@ -266,12 +266,7 @@ int main(int argc, char **argv)
 			threads = (int)vp_opt_int("--threads", optarg, VP_THREADS_MIN, VP_THREADS_MAX);
 			threads_given = 1;
 			break;
-		case 'f':
-			if (!strcmp(optarg, "tsv")) of = VP_OUT_TSV;
-			else if (!strcmp(optarg, "ivecs")) of = VP_OUT_IVECS;
-			else if (!strcmp(optarg, "json")) of = VP_OUT_JSON;
-			else vp_usage_error("--output-format: '%s' is not tsv, ivecs or json", optarg);
-			break;
+		case 'f': of = vp_outfmt_parse(optarg); break;
 		case 'F':
 			fmt = vp_vecfmt_parse(optarg);
 			if (!fmt || fmt == VP_FMT_IVECS || fmt == VP_FMT_IBIN)

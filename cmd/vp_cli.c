@@ -323,6 +323,17 @@ void vp_cli_l3_close(struct vp_l3 *l3, const char *url)
 	vp_l3_close(l3);
 }
 
+enum vp_outfmt vp_outfmt_parse(const char *s)
+{
+	if (!strcmp(s, "tsv"))
+		return VP_OUT_TSV;
+	if (!strcmp(s, "ivecs"))
+		return VP_OUT_IVECS;
+	if (!strcmp(s, "json"))
+		return VP_OUT_JSON;
+	vp_usage_error("--output-format: '%s' is not tsv, ivecs or json", s);
+}
+
 /* Room for one query's text: k rows of four numbers and their separators. */
 size_t vp_text_room(size_t k)
 {

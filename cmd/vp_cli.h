@@ -154,6 +154,9 @@ void vp_cli_l3_close(struct vp_l3 *l3, const char *url);
 /* Search results on stdout, as vp-search and vp-merge write them: tsv rows
  * "query rank id distance", ivecs of k ids (-1 padded), or json lines. */
 enum vp_outfmt { VP_OUT_TSV, VP_OUT_IVECS, VP_OUT_JSON };
+/* Parses "tsv", "ivecs", "json" (an -f option); dies with a usage error
+ * otherwise. */
+enum vp_outfmt vp_outfmt_parse(const char *s);
 /* Bytes of tbuf that one query's text needs. */
 size_t vp_text_room(size_t k);
 /* Writes nq queries (numbered from q0) of k results; ibuf holds k ints,
