@@ -563,7 +563,10 @@ int main(int argc, char **argv)
 				ids[i] = (int64_t)i;
 		}
 		for (size_t i = 0; i < n; i++)
-			if (vp_shard_has(ids[i], total, shard_i, shard_n, shard_hash)) {
+			/* ranges of rows (the ids when none are given); a
+			 * hash of the id, whatever the ids are */
+			if (vp_shard_has(shard_hash ? ids[i] : (int64_t)i, total, shard_i,
+					 shard_n, shard_hash)) {
 				if (m != i) {
 					memcpy(data + m * r.dim, data + i * r.dim, r.dim * sizeof *data);
 					if (labels)

@@ -70,8 +70,8 @@ int vp_edit_compact(struct vp_index_writer *w, struct vp_searcher *s,
 		    const struct vp_build_opts *o, int retrain, struct vp_error *err);
 
 /* Shards: does the row with id belong to shard i of n?  by_hash: a hash of
- * the id (spreads any id pattern); else id ranges of count rows split in
- * n contiguous parts. */
+ * the id (spreads any id pattern); else id is a row number of the input and
+ * its count rows are split in n contiguous parts. */
 int vp_shard_has(int64_t id, uint64_t count, uint32_t i, uint32_t n, int by_hash);
 
 #endif

@@ -44,6 +44,14 @@ shard_data() {
 	# a shard's results carry global ids: range shard 3 holds 2250..2999
 	vp-build -q --shard 3/4 -o s3.vpi base.fvecs
 	vp-search -i s3.vpi -k 10 query.fvecs | awk '$3 < 2250 { exit 1 }'
+	# shards of an input with its own ids: ranges of rows, ids kept
+	perl -e 'print 3 * $_ + 1000, "\n" for 0 .. 2999' > ids.txt
+	vp-build -q --ids ids.txt -o oneid.vpi base.fvecs
+	for i in 0 1 2; do
+		vp-build -q --shard $i/3 --ids ids.txt -o t$i.vpi base.fvecs
+		vp-search -i t$i.vpi -k 10 query.fvecs > u$i.tsv
+	done
+	vp-merge -n 3 u0.tsv u1.tsv u2.tsv | cmp - <(vp-search -i oneid.vpi -k 10 query.fvecs)
 	# -k below the streams' keeps the best k
 	vp-merge -k 3 r0.tsv r1.tsv r2.tsv r3.tsv | cmp - <(vp-search -i one.vpi -k 3 query.fvecs)
 }
