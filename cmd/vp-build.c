@@ -16,8 +16,12 @@
 static void usage(void)
 {
 	printf("usage: %s [options] -o INDEX [INPUT|-]\n"
+	       "       %s --delete IDS -o INDEX\n"
+	       "       %s --upsert VECTORS --ids IDS -o INDEX\n"
+	       "       %s --compact [--retrain] INDEX\n"
 	       "Build an index from fvecs, bvecs, fbin or u8bin vectors, or a dataset\n"
-	       "of an HDF5 file as FILE.hdf5:DATASET (stdin when INPUT is - or missing).  The index is written to a temporary file and\n"
+	       "of an HDF5 file as FILE.hdf5:DATASET (stdin when INPUT is - or\n"
+	       "missing); or change one.  The index is written to a temporary file and\n"
 	       "renamed over INDEX, so readers never see a partial index.\n\n"
 	       "  -o, --output INDEX   index file to write (required)\n"
 	       "  -t, --type TYPE      FLAT (default, exact), IVF_FLAT, IVF_SQ8, IVF_PQ\n"
@@ -54,7 +58,7 @@ static void usage(void)
 	       "  -V, --version        print the version\n\n"
 	       "Exit status: 0 built, 2 usage, 3 bad input data (an id to delete that\n"
 	       "is not in the index), 4 I/O error.\n",
-	       vp_prog, VP_SEED_DEFAULT);
+	       vp_prog, vp_prog, vp_prog, vp_prog, VP_SEED_DEFAULT);
 }
 
 /* The temporary file to remove if a signal ends the build. */
