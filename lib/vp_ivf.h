@@ -52,6 +52,9 @@
 #define VP_IVF_BYLIST_MIN 32
 #define VP_IVF_BLOCK 1024
 #define VP_IVF_LISTQ 64
+/* IVF_SQ8 batches go by list only when a list has this many queries on
+ * average (block x nprobe / nlist) */
+#define VP_IVF_SQ8_SHARE 4
 
 /* An IVF index in memory while it is built; the arrays become sections. */
 struct vp_ivf_built {
