@@ -213,7 +213,7 @@ static void test_walks(void)
 			labels[i] = (int32_t)(i % 3);
 		struct vp_filter f = { 0 };
 		CHECK(vp_filter_parse(&f, "label == 1", &err) == 0, "filter");
-		struct vp_fctx fc = { &f, labels, 0, NULL };
+		struct vp_fctx fc = { .f = &f, .labels = labels };
 		for (int filt = 0; filt < 2; filt++)
 			for (size_t i = 0; i < nq; i++) {
 				uint32_t ref[32], got[32];
@@ -303,7 +303,7 @@ static void test_recall(void)
 						memcpy(xf + i / 10 * d, xm + i * d, d * 4);
 				}
 				CHECK(vp_filter_parse(&f, "label == 0", &err) == 0, "filter");
-				struct vp_fctx fc = { &f, lab, 0, NULL };
+				struct vp_fctx fc = { .f = &f, .labels = lab };
 				CHECK(vp_hnsw_search(&c.h, &hp, qm, nq, k, 64, 0, 1, &fc, dd, ids, &err) == 0,
 				      "filtered search");
 				for (size_t i = 0; i < nq; i++) {
