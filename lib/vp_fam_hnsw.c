@@ -419,6 +419,7 @@ const struct vp_family vp_family_hnsw = {
 	.trace_attach = hnsw_trace_attach,
 	.warm_units = hnsw_warm_units,
 	.compact = hnsw_compact,
+	.moves_rows = 1,
 	/* past this share of deletes a rebuild gives the better graph */
 	.compact_max_dead = 0.3,
 	.sweep_param = VP_P_EF,

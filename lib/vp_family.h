@@ -83,6 +83,7 @@ struct vp_family {
 	 * family's sections of one segment.  resolve turns build parameters
 	 * into what is recorded in the header (auto values), may be NULL. */
 	int keeps_vectors;
+	int moves_rows;    /* build reorders the rows in place (sets order) */
 	int (*build)(struct vp_family_build *b, struct vp_error *err);
 	void (*resolve)(int64_t *params, uint32_t dim);
 
