@@ -116,9 +116,11 @@ static int pool_ready(struct vp_flat_pool *p, int threads, size_t k)
  * partial distances: xn[j] - 2c (L2, xn = squared norms) or -c.  Most
  * candidates lose to the heap's bound, so each group of 16 is first tested
  * with a branch-free loop the compiler vectorises, and only a group holding
- * a winner takes the scalar path. */
+ * a winner takes the scalar path, where a deleted row (dead, a bit per row
+ * from row0; NULL: none) is passed over: deletes cost nothing on the rows
+ * that lose anyway. */
 static void fold(struct vp_topk *h, const float *c, const float *xn,
-		 size_t nb, int64_t id0)
+		 size_t nb, int64_t id0, const uint64_t *dead, size_t row0)
 {
 	float bound = vp_topk_bound(h);
 	size_t j = 0;
@@ -135,7 +137,8 @@ static void fold(struct vp_topk *h, const float *c, const float *xn,
 			continue;
 		for (size_t t = 0; t < m; t++) {
 			float v = xn ? xn[j + t] - 2.0f * c[j + t] : -c[j + t];
-			if (v <= bound) {
+			size_t row = row0 + j + t;
+			if (v <= bound && !(dead && (dead[row >> 6] >> (row & 63) & 1))) {
 				vp_topk_push(h, v, id0 + (int64_t)(j + t));
 				bound = vp_topk_bound(h);
 			}
@@ -157,7 +160,7 @@ static void scan(const struct vp_flat *f, const struct vp_kernels *kern,
 		kern->dot_block(q, nq, f->x + j0 * d, nb, d, s->c, ldc);
 		for (size_t i = 0; i < nq; i++)
 			fold(&s->heaps[i], s->c + i * ldc, l2 ? f->norms + j0 : NULL,
-			     nb, f->id_base + (int64_t)j0);
+			     nb, f->id_base + (int64_t)j0, f->dead, j0);
 	}
 }
 
@@ -172,7 +175,7 @@ static void scan_big(const struct vp_flat *f, const float *q, size_t nq, struct 
 		vp_gemm_blas(q, nq, f->x + j0 * d, nb, d, s->bc, VP_GEMM_XBLOCK);
 		for (size_t i = 0; i < nq; i++)
 			fold(&s->bheaps[i], s->bc + i * VP_GEMM_XBLOCK, l2 ? f->norms + j0 : NULL,
-			     nb, f->id_base + (int64_t)j0);
+			     nb, f->id_base + (int64_t)j0, f->dead, j0);
 	}
 }
 
@@ -184,7 +187,7 @@ void vp_flat_scan1(const struct vp_flat *f, const float *q, size_t lo,
 		size_t nb = hi - j0 < VP_FLAT_XBLOCK ? hi - j0 : VP_FLAT_XBLOCK;
 		kern->dot_block(q, 1, f->x + j0 * f->d, nb, f->d, c, VP_FLAT_XBLOCK);
 		fold(h, c, f->metric == VP_METRIC_L2 ? f->norms + j0 : NULL, nb,
-		     f->id_base + (int64_t)j0);
+		     f->id_base + (int64_t)j0, NULL, 0);
 	}
 }
 

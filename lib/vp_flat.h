@@ -28,6 +28,7 @@ struct vp_flat {
 	size_t n, d;
 	int metric;
 	int64_t id_base;    /* external id of row 0 */
+	const uint64_t *dead; /* deleted rows, a bit each (vp_edit), or NULL */
 };
 
 /* One query against rows [lo, hi): pushes partial distances (without the

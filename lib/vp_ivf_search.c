@@ -401,7 +401,7 @@ static void search_one(const struct vp_ivf *v, const struct vp_kernels *kern,
 		pq_query_table(v, q, v->metric == VP_METRIC_L2 ? s->w2 : s->table);
 	{
 		struct vp_flat f = { (const float *)v->data, v->norms, v->n, d,
-				     v->metric, 0 };
+				     v->metric, 0, NULL };
 		const size_t tn = v->m * VP_PQ_KSUB, need = fc && fc->f ? 10 * s->k : 0;
 		size_t i = 0;
 		for (; i < np; i++) {

@@ -29,7 +29,7 @@ int vp_kmeans_assign(const float *x, size_t n, size_t d, const float *cent,
 	if (!norms)
 		return vp_seterr(err, VP_E_NOMEM, "out of memory");
 	vp_sqnorms(cent, k, d, norms);
-	f = (struct vp_flat){ cent, norms, k, d, 0 /* l2 */, 0 };
+	f = (struct vp_flat){ cent, norms, k, d, 0 /* l2 */, 0, NULL };
 	dd = malloc(chunk * sizeof *dd);
 	ids = malloc(chunk * sizeof *ids);
 	if (!dd || !ids) {

@@ -127,7 +127,7 @@ int vp_tune_analyze(const float *x, size_t n, size_t d, uint64_t seed,
 			goto out;
 		}
 		vp_sqnorms(s, ns, d, norms);
-		f = (struct vp_flat){ s, norms, ns, d, VP_METRIC_L2, 0 };
+		f = (struct vp_flat){ s, norms, ns, d, VP_METRIC_L2, 0, NULL };
 		rc = vp_flat_search(&f, &pool, s, nq, kk, 1, dd, ii, err);
 		for (size_t q = 0; q < nq && !rc; q++) {
 			double t[11], sum = 0;
@@ -516,7 +516,7 @@ static int truth(struct evalctx *e, int32_t *gt, int threads, struct vp_error *e
 		xn = e->work;
 	}
 	vp_sqnorms(xn, e->nx, e->d, norms);
-	f = (struct vp_flat){ xn, norms, e->nx, e->d, e->o->metric, 0 };
+	f = (struct vp_flat){ xn, norms, e->nx, e->d, e->o->metric, 0, NULL };
 	rc = vp_flat_search(&f, &pool, e->q, e->nq, e->o->k, threads, gd, gi, err);
 	vp_flat_pool_release(&pool);
 	for (size_t i = 0; !rc && i < e->nq * e->o->k; i++)
@@ -553,7 +553,7 @@ static long siblings(const float *x, size_t nx, size_t d, const float *q, size_t
 		goto out;
 	}
 	vp_sqnorms(x, nx, d, norms);
-	f = (struct vp_flat){ x, norms, nx, d, VP_METRIC_L2, 0 };
+	f = (struct vp_flat){ x, norms, nx, d, VP_METRIC_L2, 0, NULL };
 	if (vp_flat_search(&f, &pool, q, nq, kk, threads, dd, ii, err)) {
 		groups = -1;
 		goto out;

@@ -53,7 +53,7 @@ static void run(int metric, int integer, size_t n, size_t nq, size_t d, size_t k
 			vp_normalize(q + i * d, d);
 	}
 	vp_sqnorms(x, n, d, norms);
-	f = (struct vp_flat){ x, norms, n, d, metric, 0 };
+	f = (struct vp_flat){ x, norms, n, d, metric, 0, NULL };
 	CHECK(vp_flat_search(&f, &pool, q, nq, k, threads, dist, ids, &err) == 0, "%s: search", what);
 	/* again through the warm pool: the same answer */
 	float *dist2 = malloc(nq * k * sizeof *dist2);

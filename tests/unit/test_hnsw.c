@@ -20,7 +20,7 @@ static double recall_vs_flat(const float *x, size_t n, const float *q, size_t nq
 	double r;
 
 	vp_sqnorms(x, n, d, norms);
-	f = (struct vp_flat){ x, norms, n, d, metric, 0 };
+	f = (struct vp_flat){ x, norms, n, d, metric, 0, NULL };
 	vp_flat_search(&f, &fp, q, nq, k, 1, d1, i1, &err);
 	for (size_t i = 0; i < nq * k; i++)
 		gt[i] = (int32_t)i1[i];
