@@ -23,6 +23,14 @@ live_rows() {
 	live_rows del.txt live.fvecs live.ids
 	vp-build -o fresh.vpi --ids live.ids live.fvecs
 	[ "$(vp-search -i idx.vpi -k 10 query.fvecs)" = "$(vp-search -i fresh.vpi -k 10 query.fvecs)" ]
+	# one query at a time and in one large batch (the blocked scans skip
+	# deleted rows themselves)
+	vp-gen -n 600 -d 8 --integer -c 8 --first 900 -o many.fvecs
+	for b in 1 4096; do
+		[ "$(vp-search -i idx.vpi -k 10 -b $b many.fvecs)" = "$(vp-search -i fresh.vpi -k 10 -b $b many.fvecs)" ]
+	done
+	# more deleted than k per query: still k live answers
+	[ "$(vp-search -i idx.vpi -k 300 -f ivecs query.fvecs | cksum)" = "$(vp-search -i fresh.vpi -k 300 -f ivecs query.fvecs | cksum)" ]
 	# never a deleted id, and still k results a query
 	vp-search -i idx.vpi -k 10 query.fvecs > r.tsv
 	[ "$(wc -l < r.tsv)" -eq 200 ]
