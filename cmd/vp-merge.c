@@ -40,7 +40,7 @@ int main(int argc, char **argv)
 	struct vp_error err = { 0 };
 	enum vp_outfmt of = VP_OUT_TSV;
 	struct vp_rstream *rs;
-	size_t ns, k = 0, kmax = 0, cap, *len, live;
+	size_t ns, k = 0, kmax = 0, cap, live;
 	int64_t expect = 0, **ids, *oid;
 	float **dist, *od;
 	int32_t *ibuf;
@@ -98,8 +98,7 @@ int main(int argc, char **argv)
 	cap = k ? k : 4096;
 	dist = malloc(ns * sizeof *dist);
 	ids = malloc(ns * sizeof *ids);
-	len = malloc(ns * sizeof *len);
-	if (!dist || !ids || !len)
+	if (!dist || !ids)
 		vp_die(VP_EXIT_IO, "out of memory");
 	for (size_t i = 0; i < ns; i++) {
 		dist[i] = malloc(cap * sizeof **dist);
@@ -181,7 +180,7 @@ int main(int argc, char **argv)
 		free(dist[i]);
 		free(ids[i]);
 	}
-	free(rs), free(dist), free(ids), free(len), free(od), free(oid), free(ibuf), free(tbuf);
+	free(rs), free(dist), free(ids), free(od), free(oid), free(ibuf), free(tbuf);
 	vp_close_stdout();
 	return 0;
 }

@@ -134,8 +134,8 @@ static int hnsw_compact(const struct vp_searcher *s, size_t gi, const uint32_t *
 	int rc;
 
 	*rows_out = NULL;
-	if (h->codes && !(codes = malloc(nlive * stride + 1)))
-		rc = VP_E_NOMEM;
+	if (h->codes)
+		codes = malloc(nlive * stride + 1);
 	if (!dead || !x || !hm || (h->codes && !codes)) {
 		free(dead), free(x), free(codes), free(hm);
 		return vp_seterr(err, VP_E_NOMEM, "out of memory");
