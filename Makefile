@@ -28,6 +28,14 @@ endif
 ifneq ($(SANITIZE),)
 SAN_FLAGS = -fsanitize=$(SANITIZE) -fno-omit-frame-pointer -fno-sanitize-recover=all
 endif
+# SANITIZE=thread builds with clang and its OpenMP runtime (libomp): its
+# OMPT tool libarcher tells TSan about OpenMP's barriers, locks and
+# reductions (scripts/run-tests loads it).  GCC's libgomp is not
+# instrumented, so TSan would report races inside it that are not there.
+ifneq ($(findstring thread,$(SANITIZE)),)
+CC = clang
+OPENMP_CFLAGS = -fopenmp=libomp
+endif
 CFLAGS_ALL = -std=gnu11 -O3 -g -fPIC $(WARN) $(OPENMP_CFLAGS) $(ARCH_CFLAGS) \
              -Ilib $(HDF5_CFLAGS) $(EXTRA_CFLAGS) $(SAN_FLAGS)
 AVX2_FLAGS = -mavx2 -mfma
