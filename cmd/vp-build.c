@@ -372,7 +372,7 @@ int main(int argc, char **argv)
 			type_given = 1;
 			if ((o.type = vp_index_type_parse(optarg)) < 0)
 				vp_usage_error("--type: unknown index type '%s' (FLAT, "
-					       "IVF_FLAT, IVF_SQ8, IVF_PQ, HNSW)", optarg);
+					       "IVF_FLAT, IVF_SQ8, IVF_PQ, HNSW, SCANN)", optarg);
 			break;
 		case 'm':
 			metric_given = 1;

@@ -92,7 +92,8 @@ static void describe(const struct vp_tune_cand *c, char *b, size_t n, char *sp, 
 		w = snprintf(sp, sn, "%s=%lld", vp_param_defs[fam->sweep_param].name,
 			     (long long)c->sparam);
 	if (fam->refine_k && w >= 0 && (size_t)w < sn)
-		snprintf(sp + w, sn - (size_t)w, " refine=%lld", (long long)c->refine);
+		snprintf(sp + w, sn - (size_t)w, " %s=%lld", vp_param_defs[fam->refine_param].name,
+			 (long long)c->refine);
 }
 
 static void on_reason(void *ctx, const char *line)
@@ -157,7 +158,7 @@ int main(int argc, char **argv)
 	o.start_usec = vp_now_usec(); /* the budget covers reading and analysis too */
 	o.k = VP_K_DEFAULT;
 	o.method = VP_TUNE_BAYES;
-	o.types = VP_T(1) | VP_T(2) | VP_T(3) | VP_T(4) | VP_T(5);
+	o.types = VP_T(1) | VP_T(2) | VP_T(3) | VP_T(4) | VP_T(5) | VP_T(6);
 	o.threads = vp_default_threads();
 	vp_hw_cli_init(&hwc);
 	o.seed = VP_SEED_DEFAULT;
@@ -328,8 +329,8 @@ int main(int argc, char **argv)
 				vp_params_set(&cfg.params, vp_param_defs[fam->sweep_param].name,
 					      b->sparam, b->type, VP_STAGE_SEARCH, &err);
 			if (fam->refine_k)
-				vp_params_set(&cfg.params, "refine", b->refine, b->type,
-					      VP_STAGE_SEARCH, &err);
+				vp_params_set(&cfg.params, vp_param_defs[fam->refine_param].name,
+					      b->refine, b->type, VP_STAGE_SEARCH, &err);
 		}
 		cfg.has_tune = 1;
 		cfg.target_recall = o.target_recall;

@@ -159,7 +159,7 @@ static int section(struct ctx *x, const char *sec, const yaml_node_t *map)
 			if (!s || (c->type = vp_index_type_parse(s)) < 0) {
 				c->type = 0;
 				return at(x, t, "unknown index type '%s'%s", s ? s : "?",
-					  " (FLAT, IVF_FLAT, IVF_SQ8, IVF_PQ, HNSW)");
+					  " (FLAT, IVF_FLAT, IVF_SQ8, IVF_PQ, HNSW, SCANN)");
 			}
 		}
 	}

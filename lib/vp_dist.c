@@ -6,6 +6,7 @@
  * and so the FP reduction order is fixed whatever the compiler does.
  */
 #include "vp_dist.h"
+#include "vp_pq4.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -80,6 +81,7 @@ float vp_sq8_dot_portable(const float *qw, const uint8_t *c, size_t d)
 const struct vp_kernels vp_kernels_portable = {
 	"portable", VP_SIMD_PORTABLE, l2_portable, dot_portable,
 	dot_block_portable, vp_sq8_l2_portable, vp_sq8_dot_portable,
+	vp_pq4_scan_portable, vp_pq4_table_portable,
 };
 
 enum vp_simd vp_simd_cpu_level(void)

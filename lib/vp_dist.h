@@ -38,6 +38,14 @@ struct vp_kernels {
 	float (*sq8_l2)(const float *qs, const uint8_t *c, const float *w,
 			size_t d);
 	float (*sq8_dot)(const float *qw, const uint8_t *c, size_t d);
+	/* 4-bit PQ fast scan (vp_pq4.h): the 16-bit table sums of nb blocks
+	 * of 32 entries with m sub-quantizers, 32 per block into out */
+	void (*pq4_scan)(const uint8_t *b, size_t nb, size_t m, const uint8_t *q,
+			 uint16_t *out);
+	/* its table: a + b (m x 16 floats, b may be NULL) quantized to 8 bits,
+	 * identical at every level (vp_pq4_quantize) */
+	float (*pq4_table)(const float *a, const float *b, size_t m, uint8_t *q,
+			   float *bias);
 };
 
 /* The portable SQ8 kernels (also used by the AVX2 table). */

@@ -13,6 +13,7 @@
 #include <immintrin.h>
 
 #include "vp_dist.h"
+#include "vp_pq4.h"
 
 static inline __mmask16 tail_mask(size_t r)
 {
@@ -236,8 +237,84 @@ static float sq8_dot_avx512(const float *qw, const uint8_t *c, size_t d)
 	return _mm512_reduce_add_ps(_mm512_add_ps(s0, s1));
 }
 
+/* 4-bit fast scan (vp_pq4.h), as the AVX2 kernel with four
+ * sub-quantizers a step (vpshufb works within each 128-bit lane) */
+static void pq4_scan_avx512(const uint8_t *b, size_t nb, size_t m, const uint8_t *q,
+			    uint16_t *out)
+{
+	const size_t mp = vp_pq4_mp(m), bb = mp * 16;
+	const __m512i lo4 = _mm512_set1_epi8(15);
+	for (size_t k = 0; k < nb; k++, b += bb, out += VP_PQ4_BLOCK) {
+		__m512i a0 = _mm512_setzero_si512(), o0 = _mm512_setzero_si512();
+		__m512i a1 = _mm512_setzero_si512(), o1 = _mm512_setzero_si512();
+		for (size_t j = 0; j < mp; j += 4) {
+			__m512i c = _mm512_loadu_si512((const void *)(b + j * 16));
+			__m512i t = _mm512_loadu_si512((const void *)(q + j * 16));
+			__m512i d0 = _mm512_shuffle_epi8(t, _mm512_and_si512(c, lo4));
+			__m512i d1 = _mm512_shuffle_epi8(t, _mm512_and_si512(_mm512_srli_epi16(c, 4), lo4));
+			a0 = _mm512_add_epi16(a0, d0);
+			o0 = _mm512_add_epi16(o0, _mm512_srli_epi16(d0, 8));
+			a1 = _mm512_add_epi16(a1, d1);
+			o1 = _mm512_add_epi16(o1, _mm512_srli_epi16(d1, 8));
+		}
+		__m512i e0 = _mm512_sub_epi16(a0, _mm512_slli_epi16(o0, 8));
+		__m512i e1 = _mm512_sub_epi16(a1, _mm512_slli_epi16(o1, 8));
+		/* the four lanes: the same entries, different sub-quantizers */
+		__m256i e0h = _mm256_add_epi16(_mm512_castsi512_si256(e0), _mm512_extracti64x4_epi64(e0, 1));
+		__m256i o0h = _mm256_add_epi16(_mm512_castsi512_si256(o0), _mm512_extracti64x4_epi64(o0, 1));
+		__m256i e1h = _mm256_add_epi16(_mm512_castsi512_si256(e1), _mm512_extracti64x4_epi64(e1, 1));
+		__m256i o1h = _mm256_add_epi16(_mm512_castsi512_si256(o1), _mm512_extracti64x4_epi64(o1, 1));
+		__m128i ev0 = _mm_add_epi16(_mm256_castsi256_si128(e0h), _mm256_extracti128_si256(e0h, 1));
+		__m128i od0 = _mm_add_epi16(_mm256_castsi256_si128(o0h), _mm256_extracti128_si256(o0h, 1));
+		__m128i ev1 = _mm_add_epi16(_mm256_castsi256_si128(e1h), _mm256_extracti128_si256(e1h, 1));
+		__m128i od1 = _mm_add_epi16(_mm256_castsi256_si128(o1h), _mm256_extracti128_si256(o1h, 1));
+		_mm_storeu_si128((__m128i *)out, _mm_unpacklo_epi16(ev0, od0));
+		_mm_storeu_si128((__m128i *)(out + 8), _mm_unpackhi_epi16(ev0, od0));
+		_mm_storeu_si128((__m128i *)(out + 16), _mm_unpacklo_epi16(ev1, od1));
+		_mm_storeu_si128((__m128i *)(out + 24), _mm_unpackhi_epi16(ev1, od1));
+	}
+}
+
+/* The table of a probed list: a sub-quantizer's 16 entries are one
+ * register; min and max are exact, and (t - lo) x scale rounded to nearest
+ * (vcvtps2dq, as lrintf) and saturated to a byte (vpmovusdb) are the
+ * portable kernel's operations, so the bytes are the same */
+static float pq4_table_avx512(const float *a, const float *b, size_t m, uint8_t *q,
+			      float *bias)
+{
+	float maxr = 0, scale, los[VP_PQ4_LOS];
+	double sumr = 0, bs = 0;
+	for (size_t j = 0; j < m; j++) {
+		__m512 t = _mm512_loadu_ps(a + j * 16);
+		float lo, hi;
+		if (b)
+			t = _mm512_add_ps(t, _mm512_loadu_ps(b + j * 16));
+		lo = _mm512_reduce_min_ps(t);
+		hi = _mm512_reduce_max_ps(t);
+		if (j < VP_PQ4_LOS)
+			los[j] = lo;
+		bs += lo;
+		sumr += hi - lo;
+		maxr = hi - lo > maxr ? hi - lo : maxr;
+	}
+	scale = vp_pq4_scale(sumr, maxr, m);
+	for (size_t j = m; j < vp_pq4_mp(m); j++)
+		_mm_storeu_si128((__m128i *)(q + j * 16), _mm_setzero_si128());
+	const __m512 sc = _mm512_set1_ps(scale);
+	for (size_t j = 0; j < m; j++) {
+		__m512 t = _mm512_loadu_ps(a + j * 16);
+		if (b)
+			t = _mm512_add_ps(t, _mm512_loadu_ps(b + j * 16));
+		__m512 lo = _mm512_set1_ps(j < VP_PQ4_LOS ? los[j] : _mm512_reduce_min_ps(t));
+		__m512i v = _mm512_cvtps_epi32(_mm512_mul_ps(_mm512_sub_ps(t, lo), sc));
+		_mm_storeu_si128((__m128i *)(q + j * 16), _mm512_cvtusepi32_epi8(v));
+	}
+	*bias = (float)bs;
+	return scale;
+}
+
 const struct vp_kernels vp_kernels_avx512 = {
 	"avx512", VP_SIMD_AVX512, l2_avx512, dot_avx512, dot_block_avx512,
-	sq8_l2_avx512, sq8_dot_avx512,
+	sq8_l2_avx512, sq8_dot_avx512, pq4_scan_avx512, pq4_table_avx512,
 };
 #endif

@@ -1,7 +1,7 @@
 /*
- * vp_fam_ivf: the rows of the IVF family (vp_family.h): IVF_FLAT, IVF_SQ8
- * and IVF_PQ share their build, open, search, plans and tune ranges, and
- * differ in the codes the lists hold.
+ * vp_fam_ivf: the rows of the IVF family (vp_family.h): IVF_FLAT, IVF_SQ8,
+ * IVF_PQ and SCANN share their build, open, search, plans and tune ranges,
+ * and differ in the codes the lists hold.
  */
 #include <math.h>
 #include <stdlib.h>
@@ -11,6 +11,7 @@
 #include "vp_build.h"
 #include "vp_family.h"
 #include "vp_ivf.h"
+#include "vp_pq4.h"
 #include "vp_search.h"
 #include "vp_tune.h"
 
@@ -21,22 +22,32 @@ static int ivf_build(struct vp_family_build *b, struct vp_error *err)
 	size_t nl = (size_t)o->params.val[VP_P_NLIST];
 	uint32_t seg = b->seg, dim = b->dim;
 	int rc = vp_ivf_build(b->data, b->n, dim, o->type, o->metric, nl,
-			      (size_t)o->params.val[VP_P_PQ_M], o->threads,
+			      (size_t)o->params.val[VP_P_PQ_M],
+			      (int)o->params.val[VP_P_KEEP], o->threads,
 			      o->seed + seg, &v, err);
 	if (rc)
 		return rc;
-	if (o->type == VP_TYPE_IVF_PQ)
+	if (o->type == VP_TYPE_IVF_PQ || o->type == VP_TYPE_SCANN)
 		b->params[VP_P_PQ_M] = v.m;  /* resolved from 0 (auto) */
-	/* every array becomes an owned section, freed with the build */
-	if (b->add(b->ctx, "ivf_centroids", seg, 64, v.centroids, (uint64_t)nl * dim * 4, 1) ||
+	/* every array becomes an owned section, freed with the build;
+	 * SCANN keeps the rows themselves (by row) for its reorder */
+	if ((o->type == VP_TYPE_SCANN && o->params.val[VP_P_KEEP] == VP_SCANN_KEEP_ORIGINALS &&
+	     b->add(b->ctx, "vectors", seg, 4096, b->data, (uint64_t)b->n * dim * 4, 0)) ||
+	    b->add(b->ctx, "ivf_centroids", seg, 64, v.centroids, (uint64_t)nl * dim * 4, 1) ||
 	    b->add(b->ctx, "ivf_offsets", seg, 64, v.offsets, (nl + 1) * 8, 1) ||
 	    b->add(b->ctx, "ivf_ids", seg, 64, v.ids, b->n * 4, 1) ||
 	    b->add(b->ctx, "ivf_data", seg, 4096, v.data, v.data_bytes, 1) ||
 	    (v.norms && b->add(b->ctx, "ivf_norms", seg, 64, v.norms, b->n * 4, 1)) ||
 	    (v.sq8_min && b->add(b->ctx, "sq8_min", seg, 64, v.sq8_min, dim * 4, 1)) ||
 	    (v.sq8_step && b->add(b->ctx, "sq8_step", seg, 64, v.sq8_step, dim * 4, 1)) ||
-	    (v.codebooks && b->add(b->ctx, "pq_codebooks", seg, 64, v.codebooks,
-				   (uint64_t)dim * VP_PQ_KSUB * 4, 1)))
+	    (v.sq8_codes && b->add(b->ctx, "sq8_codes", seg, 64, v.sq8_codes,
+				   (uint64_t)b->n * dim, 1)) ||
+	    (v.codebooks && o->type == VP_TYPE_IVF_PQ &&
+	     b->add(b->ctx, "pq_codebooks", seg, 64, v.codebooks,
+		    (uint64_t)dim * VP_PQ_KSUB * 4, 1)) ||
+	    (v.codebooks && o->type == VP_TYPE_SCANN &&
+	     b->add(b->ctx, "pq4_codebooks", seg, 64, v.codebooks,
+		    (uint64_t)dim * VP_PQ4_KSUB * 4, 1)))
 		return vp_seterr(err, VP_E_NOMEM, "out of memory");
 	return 0;
 }
@@ -58,6 +69,18 @@ static void ivf_close(struct vp_segment *g)
 	vp_ivf_close(&g->ivf);
 }
 
+/* SCANN's candidates re-ranked: reorder_k, 0 for VP_SCANN_REORDER_AUTO x k,
+ * at least k; none where nothing was kept to re-rank with */
+static size_t scann_reorder(const struct vp_ivf *v, const struct vp_param_set *ps, size_t k)
+{
+	size_t r = (size_t)ps->val[VP_P_REORDER];
+	if (v->keep == VP_SCANN_KEEP_NONE)
+		return 0;
+	if (r == 0)
+		r = VP_SCANN_REORDER_AUTO * k;
+	return r < k ? k : r;
+}
+
 static int ivf_search(struct vp_searcher *s, struct vp_segment *g, const float *q,
 		      size_t nq, size_t k, const struct vp_param_set *ps, int threads,
 		      const struct vp_fctx *fc, int plan, int64_t wide, float *dist,
@@ -69,7 +92,9 @@ static int ivf_search(struct vp_searcher *s, struct vp_segment *g, const float *
 		np = g->ivf.nlist; /* no originals: every list, filtered */
 	else if (fc && plan == VP_PLAN_WIDE)
 		np = (size_t)wide;
-	return vp_ivf_search(&g->ivf, &g->ipool, q, nq, k, np, (size_t)ps->val[VP_P_REFINE],
+	return vp_ivf_search(&g->ivf, &g->ipool, q, nq, k, np,
+			     g->ivf.boff ? scann_reorder(&g->ivf, ps, k)
+					 : (size_t)ps->val[VP_P_REFINE],
 			     threads, fc, dist, ids, err);
 }
 
@@ -100,18 +125,22 @@ static int ivf_compact(const struct vp_searcher *s, size_t g, const uint32_t *ke
 		       uint32_t **rows, struct vp_error *err)
 {
 	const struct vp_ivf *v = &s->seg[g].ivf;
+	/* SCANN's codes are taken out of their blocks, then packed again */
 	size_t code = v->type == VP_TYPE_IVF_FLAT ? v->d * 4 :
 		      v->type == VP_TYPE_IVF_SQ8 ? v->d : v->m;
+	size_t bb = v->boff ? vp_pq4_block_bytes(v->m) : 0, nblk = 0;
 	uint64_t *off = malloc((v->nlist + 1) * sizeof *off);
 	uint32_t *ids = malloc((nlive ? nlive : 1) * sizeof *ids);
-	unsigned char *data = malloc(nlive * code + 1);
+	unsigned char *data = malloc(nlive * code + 1), *blk = NULL;
 	float *norms = v->norms ? malloc((nlive ? nlive : 1) * sizeof *norms) : NULL;
 	float *vecs = v->vectors ? malloc(nlive * v->d * sizeof *vecs + 1) : NULL;
+	uint8_t *sq8 = v->sq8_codes ? malloc(nlive * v->d + 1) : NULL;
 	uint64_t q = 0;
 	(void)threads;
 	*rows = NULL;
-	if (!off || !ids || !data || (v->norms && !norms) || (v->vectors && !vecs)) {
-		free(off), free(ids), free(data), free(norms), free(vecs);
+	if (!off || !ids || !data || (v->norms && !norms) || (v->vectors && !vecs) ||
+	    (v->sq8_codes && !sq8)) {
+		free(off), free(ids), free(data), free(norms), free(vecs), free(sq8);
 		return vp_seterr(err, VP_E_NOMEM, "out of memory");
 	}
 	for (size_t l = 0; l < v->nlist; l++) {
@@ -121,27 +150,53 @@ static int ivf_compact(const struct vp_searcher *s, size_t g, const uint32_t *ke
 			if (o == UINT32_MAX)
 				continue;
 			ids[q] = o;
-			memcpy(data + q * code, v->data + p * code, code);
+			if (v->boff)
+				for (size_t j = 0; j < v->m; j++)
+					data[q * code + j] = vp_pq4_get(v->data + v->boff[l] * bb, v->m,
+									 p - v->offsets[l], j);
+			else
+				memcpy(data + q * code, v->data + p * code, code);
 			if (norms)
 				norms[q] = v->norms[p];
 			q++;
 		}
+		if (v->boff)
+			nblk += vp_pq4_blocks(q - off[l]);
 	}
 	off[v->nlist] = q;
 	for (size_t r = 0; vecs && r < v->n; r++)
 		if (keep[r] != UINT32_MAX)
 			memcpy(vecs + (size_t)keep[r] * v->d, v->vectors + r * v->d, v->d * 4);
+	for (size_t r = 0; sq8 && r < v->n; r++)
+		if (keep[r] != UINT32_MAX)
+			memcpy(sq8 + (size_t)keep[r] * v->d, v->sq8_codes + r * v->d, v->d);
+	if (v->boff) {
+		if (!(blk = malloc(nblk * bb + 1))) {
+			free(off), free(ids), free(data), free(norms), free(vecs), free(sq8);
+			return vp_seterr(err, VP_E_NOMEM, "out of memory");
+		}
+		nblk = 0;
+		for (size_t l = 0; l < v->nlist; l++) {
+			vp_pq4_pack(data + off[l] * code, off[l + 1] - off[l], v->m, blk + nblk * bb);
+			nblk += vp_pq4_blocks(off[l + 1] - off[l]);
+		}
+		free(data);
+		data = blk;
+	}
 	if ((vecs && vp_sections_add(out, "vectors", seg, 4096, vecs, nlive * v->d * 4, 1)) ||
 	    vp_sections_add(out, "ivf_centroids", seg, 64, v->centroids,
 			    (uint64_t)v->nlist * v->d * 4, 0) ||
 	    vp_sections_add(out, "ivf_offsets", seg, 64, off, (v->nlist + 1) * 8, 1) ||
 	    vp_sections_add(out, "ivf_ids", seg, 64, ids, nlive * 4, 1) ||
-	    vp_sections_add(out, "ivf_data", seg, 4096, data, nlive * code, 1) ||
+	    vp_sections_add(out, "ivf_data", seg, 4096, data,
+			    v->boff ? nblk * bb : nlive * code, 1) ||
+	    (sq8 && vp_sections_add(out, "sq8_codes", seg, 64, sq8, nlive * v->d, 1)) ||
 	    (norms && vp_sections_add(out, "ivf_norms", seg, 64, norms, nlive * 4, 1)) ||
 	    (v->sq8_min && vp_sections_add(out, "sq8_min", seg, 64, v->sq8_min, v->d * 4, 0)) ||
 	    (v->sq8_step && vp_sections_add(out, "sq8_step", seg, 64, v->sq8_step, v->d * 4, 0)) ||
-	    (v->codebooks && vp_sections_add(out, "pq_codebooks", seg, 64, v->codebooks,
-					     (uint64_t)v->d * VP_PQ_KSUB * 4, 0)))
+	    (v->codebooks && vp_sections_add(out, v->boff ? "pq4_codebooks" : "pq_codebooks",
+					     seg, 64, v->codebooks,
+					     (uint64_t)v->d * v->ksub * 4, 0)))
 		return vp_seterr(err, VP_E_NOMEM, "out of memory");
 	return 0;
 }
@@ -191,13 +246,14 @@ static void ivf_warm_units(const struct vp_searcher *s, size_t g,
 	const struct vp_ivf *v = &s->seg[g].ivf;
 	int type = (int)s->ix.hdr.type;
 	size_t code = type == VP_TYPE_IVF_FLAT ? v->d * 4 : type == VP_TYPE_IVF_SQ8 ? v->d : v->m;
+	size_t bb = v->boff ? vp_pq4_block_bytes(v->m) : 0;
 	/* a unit is a list: its ids, its codes, its norms */
 	memset(info, 0, sizeof *info);
 	info->n = v->nlist;
 	info->ext[0] = v->ids;
 	info->extlen[0] = v->n * 4;
 	info->ext[1] = v->data;
-	info->extlen[1] = v->n * code;
+	info->extlen[1] = v->boff ? v->boff[v->nlist] * bb : v->n * code;
 	if (v->norms) {
 		info->ext[2] = v->norms;
 		info->extlen[2] = v->n * 4;
@@ -207,8 +263,8 @@ static void ivf_warm_units(const struct vp_searcher *s, size_t g,
 		memset(&u[l], 0, sizeof u[l]);
 		u[l].p[0] = v->ids + a;
 		u[l].len[0] = (b - a) * 4;
-		u[l].p[1] = v->data + a * code;
-		u[l].len[1] = (b - a) * code;
+		u[l].p[1] = v->boff ? v->data + v->boff[l] * bb : v->data + a * code;
+		u[l].len[1] = v->boff ? (v->boff[l + 1] - v->boff[l]) * bb : (b - a) * code;
 		if (v->norms) {
 			u[l].p[2] = v->norms + a;
 			u[l].len[2] = (b - a) * 4;
@@ -228,7 +284,7 @@ static size_t pow2_near(double v)
 static int first_ivf(const struct vp_tune_opts *o, int type)
 {
 	for (int t = VP_TYPE_IVF_FLAT; t < type; t++)
-		if (o->types & VP_T(t))
+		if (o->types & VP_T(t) & VP_TYPES_IVF)
 			return 0;
 	return 1;
 }
@@ -243,6 +299,25 @@ static void ivf_tune_candidates_type(int type, size_t n, size_t d,
 			    sqrt((double)n), c / 2 ? c / 2 : 1, c, 2 * c, 4 * c,
 			    st->explained16 > 0.5 ? " (the data is clustered: coarse lists fit it)"
 						  : " (weak cluster structure: expect a higher nprobe)");
+	if (type == VP_TYPE_SCANN) {
+		/* 4-bit codes of 2-dimension sub-vectors (a quarter of SQ8's
+		 * bytes), and of 4 (an eighth) where that divides d */
+		size_t s0 = vp_scann_default_m(d), s1 = d % 4 == 0 ? d / 4 : 0;
+		if (n < 1024)
+			return;
+		vp_tune_say(o, "SCANN: m = %zu (2 dims, codes 1/4 of SQ8's)%s; 4-bit codes "
+			    "scanned in registers, then reorder_k re-ranks exactly", s0,
+			    s1 ? " and d/4 (1/8)" : "");
+		for (int l = 0; l < 3; l++)
+			for (int mm = 0; mm < 2; mm++) {
+				size_t nl = l == 0 ? (c / 2 ? c / 2 : 1) : c << (l - 1);
+				size_t mv = mm ? s1 : s0;
+				if (mv && nl <= n / 8)
+					vp_tune_add_cand(res, VP_TYPE_SCANN, (int64_t)nl, l,
+							 (int64_t)mv, mm);
+			}
+		return;
+	}
 	if (type != VP_TYPE_IVF_PQ) {
 		for (int l = 0; l < 4; l++) {
 			size_t nl = l == 0 ? (c / 2 ? c / 2 : 1) : c << (l - 1);
@@ -275,6 +350,7 @@ static void ivf_tune_candidates_type(int type, size_t n, size_t d,
 TUNE_FN(flat, VP_TYPE_IVF_FLAT)
 TUNE_FN(sq8, VP_TYPE_IVF_SQ8)
 TUNE_FN(pq, VP_TYPE_IVF_PQ)
+TUNE_FN(scann, VP_TYPE_SCANN)
 
 static void ivf_tune_build(const struct vp_tune_cand *c, double scale, struct vp_param_set *bp)
 {
@@ -282,7 +358,7 @@ static void ivf_tune_build(const struct vp_tune_cand *c, double scale, struct vp
 	 * list: nlist x s/n */
 	int64_t nl = (int64_t)llround((double)c->p1 / scale);
 	bp->val[VP_P_NLIST] = nl < 1 ? 1 : nl;
-	if (c->type == VP_TYPE_IVF_PQ)
+	if (c->type == VP_TYPE_IVF_PQ || c->type == VP_TYPE_SCANN)
 		bp->val[VP_P_PQ_M] = c->p2;
 }
 
@@ -295,6 +371,8 @@ static int ivf_sweep_ok(const struct vp_searcher *s, int64_t v, size_t k)
 static const int64_t probes[] = { 1, 2, 3, 4, 5, 6, 7, 8, 10, 12, 14, 16, 20, 24, 28, 32, 40,
 				  48, 64, 80, 96, 128, 192, 256, 384, 512, 1024 };
 static const int64_t pq_refine_k[] = { 0, 2, 5, 10 };
+/* SCANN always re-ranks (keep=originals): from k candidates to 10 x k */
+static const int64_t scann_reorder_k[] = { 1, 2, 4, 10 };
 
 #define IVF_ROW(T, NAME, VECTORS, PRE)                    \
 	.type = T,                                        \
@@ -333,10 +411,39 @@ const struct vp_family vp_family_ivf_sq8 = {
 	IVF_ROW(VP_TYPE_IVF_SQ8, "IVF_SQ8", 0, 0.95),
 	.tune_candidates = sq8_tune_candidates,
 };
+/* SCANN's codes and what its reorder uses */
+static void scann_describe(const struct vp_index *ix, FILE *out)
+{
+	uint64_t d = ix->hdr.dim, m = (uint64_t)ix->hdr.params[VP_P_PQ_M];
+	int64_t keep = ix->hdr.params[VP_P_KEEP];
+	if (m < 1 || m > d)
+		return;
+	fprintf(out, "codes          4-bit PQ, m=%llu (%llu dimension%s a sub-quantizer), "
+		"%.1f bytes a vector in blocks of 32 (%.1fx smaller than the floats)\n",
+		(unsigned long long)m, (unsigned long long)(d / m), d / m > 1 ? "s" : "",
+		(double)vp_pq4_mp((size_t)m) / 2.0, 8.0 * (double)d / (double)vp_pq4_mp((size_t)m));
+	fprintf(out, "reorder        %s\n",
+		keep == VP_SCANN_KEEP_ORIGINALS ? "exact, with the float32 originals" :
+		keep == VP_SCANN_KEEP_SQ8 ? "with SQ8 codes of the originals (d bytes a vector)" :
+		"none: distances are the codes' estimates");
+}
+
+/* SCANN keeps the originals itself (keep=originals), or SQ8 codes of
+ * them, or nothing: keeps_vectors stays 0 and its build adds them */
+const struct vp_family vp_family_scann = {
+	IVF_ROW(VP_TYPE_SCANN, "SCANN", 0, 0.95),
+	.describe = scann_describe,
+	.tune_candidates = scann_tune_candidates,
+	.refine_k = scann_reorder_k,
+	.nrefine = 4,
+	.refine_param = VP_P_REORDER,
+	.p2 = "m",
+};
 const struct vp_family vp_family_ivf_pq = {
 	IVF_ROW(VP_TYPE_IVF_PQ, "IVF_PQ", 1, 0.95),
 	.tune_candidates = pq_tune_candidates,
 	.refine_k = pq_refine_k,
 	.nrefine = 4,
+	.refine_param = VP_P_REFINE,
 	.p2 = "m",
 };

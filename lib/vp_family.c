@@ -7,6 +7,7 @@ const struct vp_family *const vp_families[] = {
 	&vp_family_ivf_sq8,
 	&vp_family_ivf_pq,
 	&vp_family_hnsw,
+	&vp_family_scann,
 };
 const size_t vp_nfamilies = sizeof vp_families / sizeof *vp_families;
 

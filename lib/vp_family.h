@@ -8,7 +8,7 @@
  * function or a value in one row of this table.  vp_build.c, vp_search.c,
  * vp_tune.c and the programs look the row up by type and never switch on
  * it.  Each family lives in its own files (vp_fam_flat.c, vp_fam_ivf.c for
- * IVF_FLAT, IVF_SQ8 and IVF_PQ, vp_fam_hnsw.c); adding one is its files,
+ * IVF_FLAT, IVF_SQ8, IVF_PQ and SCANN, vp_fam_hnsw.c); adding one is its files,
  * its row in vp_family.c and, if it keeps a view of its own, a member of
  * struct vp_segment.  The pattern is FAISS's Index interface and
  * PostgreSQL's IndexAmRoutine (pgvector's access methods).
@@ -163,6 +163,7 @@ struct vp_family {
 	int (*sweep_ok)(const struct vp_searcher *s, int64_t v, size_t k);
 	const int64_t *refine_k;  /* multiples of k; NULL: refine 0 only */
 	int nrefine;
+	int refine_param;         /* the parameter they set: refine, reorder_k */
 	int linear_qps;
 	const char *p1, *p2, *p3;
 };
@@ -180,5 +181,6 @@ extern const struct vp_family vp_family_ivf_flat;
 extern const struct vp_family vp_family_ivf_sq8;
 extern const struct vp_family vp_family_ivf_pq;
 extern const struct vp_family vp_family_hnsw;
+extern const struct vp_family vp_family_scann;
 
 #endif

@@ -23,12 +23,12 @@
 #include "vp_io.h"
 
 static const char *const type_names[] = {
-	"unknown", "FLAT", "IVF_FLAT", "IVF_SQ8", "IVF_PQ", "HNSW",
+	"unknown", "FLAT", "IVF_FLAT", "IVF_SQ8", "IVF_PQ", "HNSW", "SCANN",
 };
 
 int vp_index_type_parse(const char *s)
 {
-	for (int i = 1; i < 6; i++)
+	for (int i = 1; i <= VP_TYPE_SCANN; i++)
 		if (s && !strcasecmp(s, type_names[i]))
 			return i;
 	return -1;
@@ -36,7 +36,7 @@ int vp_index_type_parse(const char *s)
 
 const char *vp_index_type_name(int type)
 {
-	return type_names[(type >= 1 && type <= 5) ? type : 0];
+	return type_names[(type >= 1 && type <= VP_TYPE_SCANN) ? type : 0];
 }
 
 /* Header layout (offsets in bytes). */
@@ -428,7 +428,7 @@ int vp_index_open(struct vp_index *ix, const char *path, struct vp_error *err)
 		rc = bad(err, path, "unknown metric %llu%.0llu", ix->hdr.metric, 0);
 		goto fail;
 	}
-	if (ix->hdr.type < 1 || ix->hdr.type > 5) {
+	if (ix->hdr.type < 1 || ix->hdr.type > VP_TYPE_SCANN) {
 		rc = bad(err, path, "unknown index type %llu%.0llu", ix->hdr.type, 0);
 		goto fail;
 	}

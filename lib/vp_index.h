@@ -33,6 +33,7 @@ enum vp_index_type {
 	VP_TYPE_IVF_SQ8 = 3,
 	VP_TYPE_IVF_PQ = 4,
 	VP_TYPE_HNSW = 5,
+	VP_TYPE_SCANN = 6,
 };
 
 /* Parses "FLAT", "IVF_FLAT", ... (case-insensitive); returns the type or -1. */

@@ -11,13 +11,21 @@
  *   IVF_PQ    product quantization of the residual to the list centroid, m
  *             sub-quantizers of 256 centroids, asymmetric distance tables;
  *             refine=R re-ranks the R best with the original vectors
+ *   SCANN     the same with 16 centroids per sub-quantizer: 4-bit codes in
+ *             blocks of 32 scanned with in-register table lookups (vp_pq4),
+ *             then reorder_k candidates re-ranked exactly with what keep=
+ *             kept: the float originals, SQ8 codes of them, or nothing
  *
  * Sections (segment s): ivf_centroids (nlist x d f32), ivf_offsets
  * (nlist+1 u64, list l is rows offsets[l]..offsets[l+1]), ivf_ids (u32 row
  * of each list entry), ivf_data (the codes in list order: d f32, d u8 or m
- * u8 per entry), and per type: ivf_norms (IVF_FLAT, f32), sq8_min and
- * sq8_step (IVF_SQ8, d f32 each), pq_codebooks (m x 256 x d/m f32) and
- * vectors (IVF_PQ, the originals, for refine).
+ * u8 per entry; SCANN: each list's entries in vp_pq4 blocks, a list's
+ * first block at sum over earlier lists of ceil(entries / 32)), and per
+ * type: ivf_norms (IVF_FLAT, f32), sq8_min and sq8_step (IVF_SQ8, d f32
+ * each), pq_codebooks (m x 256 x d/m f32) and vectors (IVF_PQ, the
+ * originals, for refine), pq4_codebooks (SCANN, m x 16 x d/m f32) with
+ * vectors (keep=originals, by row) or sq8_min, sq8_step and sq8_codes
+ * (keep=sq8, d u8 per row).
  */
 #ifndef VP_IVF_H
 #define VP_IVF_H
@@ -46,6 +54,17 @@
 #define VP_PQ_REFINE_MIN 0
 #define VP_PQ_REFINE_MAX 100000
 #define VP_PQ_KSUB 256 /* 2^nbits */
+/* SCANN: what the reorder re-ranks with, and how many candidates */
+#define VP_SCANN_KEEP_ORIGINALS 0
+#define VP_SCANN_KEEP_SQ8 1
+#define VP_SCANN_KEEP_NONE 2
+#define VP_SCANN_REORDER_DEFAULT 0 /* 0: VP_SCANN_REORDER_AUTO x k */
+#define VP_SCANN_REORDER_MIN 0
+#define VP_SCANN_REORDER_MAX 100000
+/* 0: this x k.  Fashion-MNIST, nlist 256, nprobe 4, m=392: recall 0.9404
+ * at 20 candidates (2 x k), 0.9455 at 30, 0.9460 at 40 and at 100, with
+ * QPS falling from 12.4k to 5.5k past 30: the originals' reads dominate */
+#define VP_SCANN_REORDER_AUTO 4
 /* IVF_FLAT batches of at least VP_IVF_BYLIST_MIN queries are searched by
  * list (vp_ivf_search.c), in blocks of at most VP_IVF_BLOCK queries, a
  * list's queries VP_IVF_LISTQ at a time */
@@ -67,15 +86,21 @@ struct vp_ivf_built {
 	float *norms;     /* IVF_FLAT */
 	float *sq8_min;   /* IVF_SQ8 */
 	float *sq8_step;
-	float *codebooks; /* IVF_PQ */
+	float *codebooks; /* IVF_PQ, SCANN (16 a sub-quantizer) */
+	uint8_t *sq8_codes; /* SCANN keep=sq8: d per row, by row */
 };
 
-/* Builds an IVF index of type (VP_TYPE_IVF_FLAT, _SQ8, _PQ) over n rows of
- * x.  m is the PQ sub-quantizer count (0: chosen from d).  Returns 0,
- * VP_E_ARG (m does not divide d, nlist > n) or VP_E_NOMEM. */
+/* Builds an IVF index of type (VP_TYPE_IVF_FLAT, _SQ8, _PQ, VP_TYPE_SCANN)
+ * over n rows of x.  m is the PQ sub-quantizer count (0: chosen from d);
+ * keep is SCANN's (VP_SCANN_KEEP_*).  Returns 0, VP_E_ARG (m does not
+ * divide d, nlist > n) or VP_E_NOMEM. */
 int vp_ivf_build(const float *x, size_t n, size_t d, int type, int metric,
-		 size_t nlist, size_t m, int threads, uint64_t seed,
+		 size_t nlist, size_t m, int keep, int threads, uint64_t seed,
 		 struct vp_ivf_built *b, struct vp_error *err);
+
+/* SCANN's default m for dimension d: d/2 (sub-vectors of 2 dimensions,
+ * codes a quarter of SQ8's), d when d is odd. */
+size_t vp_scann_default_m(size_t d);
 
 void vp_ivf_built_release(struct vp_ivf_built *b);
 
@@ -96,7 +121,11 @@ struct vp_ivf {
 	float *cnorms;  /* centroid squared norms, computed on open */
 	float *ynorms;  /* PQ codeword squared norms, m x 256, computed on open */
 	float *cbt;     /* PQ codebooks transposed, m x d/m x 256, made on open */
-	float *ptab;    /* PQ, L2: 2<c_s, y_sj> + |y_sj|^2 per list, nlist x m x 256 */
+	float *ptab;    /* PQ, L2: 2<c_s, y_sj> + |y_sj|^2 per list, nlist x m x ksub */
+	size_t ksub;    /* PQ 256, SCANN 16 */
+	int keep;       /* SCANN: VP_SCANN_KEEP_* */
+	uint64_t *boff; /* SCANN: list l's blocks are boff[l]..boff[l+1] */
+	const uint8_t *sq8_codes; /* SCANN keep=sq8 */
 	int64_t id_base;
 };
 
@@ -116,7 +145,7 @@ void vp_ivf_pool_release(struct vp_ivf_pool *p);
 
 /* Searches nq queries scanning nprobe lists each, scoring only entries
  * that pass fc (NULL: all); refine applies to IVF_PQ
- * (0: rank by the PQ distances alone).  Writes nq*k ascending distances and
+ * (0: rank by the PQ distances alone) and SCANN (reorder_k, resolved).  Writes nq*k ascending distances and
  * ids (+inf / -1 past what was found).  Returns 0 or VP_E_NOMEM. */
 int vp_ivf_search(const struct vp_ivf *v, struct vp_ivf_pool *pool,
 		  const float *q, size_t nq, size_t k, size_t nprobe,

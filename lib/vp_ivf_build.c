@@ -1,6 +1,7 @@
 /*
  * vp_ivf_build: train the coarse quantizer, fill the inverted lists and
- * encode them (float, SQ8 or PQ of the residual).
+ * encode them (float, SQ8, PQ of the residual, or SCANN's 4-bit PQ of it
+ * in fast-scan blocks).
  */
 #include "vp_ivf.h"
 
@@ -10,6 +11,7 @@
 
 #include "vp_dist.h"
 #include "vp_kmeans.h"
+#include "vp_pq4.h"
 
 size_t vp_pq_default_m(size_t d)
 {
@@ -17,6 +19,11 @@ size_t vp_pq_default_m(size_t d)
 		if (d % m == 0)
 			return m;
 	return d;
+}
+
+size_t vp_scann_default_m(size_t d)
+{
+	return d % 2 ? d : d / 2;
 }
 
 void vp_ivf_built_release(struct vp_ivf_built *b)
@@ -29,45 +36,148 @@ void vp_ivf_built_release(struct vp_ivf_built *b)
 	free(b->sq8_min);
 	free(b->sq8_step);
 	free(b->codebooks);
+	free(b->sq8_codes);
 	memset(b, 0, sizeof *b);
 }
 
-/* PQ: m codebooks of 256 centroids trained on sub-vectors of the residuals,
- * then each residual encoded as the nearest centroid of each sub-space. */
-static int train_encode_pq(const float *res, size_t n, size_t d, size_t m,
+/* One sub-quantizer s: its codebook of ksub centroids trained on the
+ * sub-vectors of the residuals, and each residual's code.  sub (n x dsub)
+ * and as (n) are scratch. */
+static int train_encode_sub(const float *res, size_t n, size_t d, size_t m, size_t ksub,
+			    size_t s, int threads, uint64_t seed, float *codebooks,
+			    uint8_t *codes, float *sub, uint32_t *as, struct vp_error *err)
+{
+	size_t dsub = d / m;
+	float *cb = codebooks + s * ksub * dsub;
+	int rc;
+	for (size_t i = 0; i < n; i++)
+		memcpy(sub + i * dsub, res + i * d + s * dsub, dsub * sizeof *sub);
+	rc = vp_kmeans(sub, n, dsub, ksub, threads, seed + s, cb, err);
+	if (!rc)
+		rc = vp_kmeans_assign(sub, n, dsub, cb, ksub, threads, as, NULL, err);
+	for (size_t i = 0; i < n && !rc; i++)
+		codes[i * m + s] = (uint8_t)as[i];
+	return rc;
+}
+
+/* PQ: m codebooks of ksub centroids trained on sub-vectors of the
+ * residuals, then each residual encoded as the nearest centroid of each
+ * sub-space.  IVF_PQ (256 centroids) trains them one after the other on
+ * every thread; SCANN's (16 centroids of 2 dimensions) are too small to
+ * share out (measured: 60% of a build's time spent by OpenMP threads
+ * waiting at barriers), so each thread trains whole sub-quantizers.  Each
+ * is trained on one thread from its own seed either way, so the result
+ * does not depend on the thread count. */
+static int train_encode_pq(const float *res, size_t n, size_t d, size_t m, size_t ksub,
 			   int threads, uint64_t seed, float *codebooks,
 			   uint8_t *codes, struct vp_error *err)
 {
 	size_t dsub = d / m;
-	float *sub = malloc(n * dsub * sizeof *sub);
-	uint32_t *as = malloc(n * sizeof *as);
-	int rc = 0;
+	int rc = 0, nt = ksub <= VP_PQ4_KSUB && threads > 1 ? threads : 1;
 
-	if (!sub || !as) {
-		rc = vp_seterr(err, VP_E_NOMEM, "out of memory");
-		goto out;
+	if (nt == 1) {
+		float *sub = malloc(n * dsub * sizeof *sub);
+		uint32_t *as = malloc(n * sizeof *as);
+		if (!sub || !as)
+			rc = vp_seterr(err, VP_E_NOMEM, "out of memory");
+		for (size_t s = 0; s < m && !rc; s++)
+			rc = train_encode_sub(res, n, d, m, ksub, s, threads, seed, codebooks,
+					      codes, sub, as, err);
+		free(sub);
+		free(as);
+		return rc;
 	}
-	for (size_t s = 0; s < m && !rc; s++) {
-		float *cb = codebooks + s * VP_PQ_KSUB * dsub;
-		for (size_t i = 0; i < n; i++)
-			memcpy(sub + i * dsub, res + i * d + s * dsub, dsub * sizeof *sub);
-		rc = vp_kmeans(sub, n, dsub, VP_PQ_KSUB, threads, seed + s, cb, err);
-		if (!rc)
-			rc = vp_kmeans_assign(sub, n, dsub, cb, VP_PQ_KSUB, threads, as,
-					      NULL, err);
-		for (size_t i = 0; i < n && !rc; i++)
-			codes[i * m + s] = (uint8_t)as[i];
+#pragma omp parallel num_threads(nt)
+	{
+		float *sub = malloc(n * dsub * sizeof *sub);
+		uint32_t *as = malloc(n * sizeof *as);
+		struct vp_error e = { 0 };
+		int r = sub && as ? 0 : vp_seterr(&e, VP_E_NOMEM, "out of memory");
+#pragma omp for schedule(dynamic, 1)
+		for (size_t s = 0; s < m; s++)
+			if (!r && !__atomic_load_n(&rc, __ATOMIC_RELAXED))
+				r = train_encode_sub(res, n, d, m, ksub, s, 1, seed, codebooks,
+						     codes, sub, as, &e);
+		if (r) {
+			/* the first failure is the one reported */
+#pragma omp critical(vp_pq_train)
+			if (!rc) {
+				rc = r;
+				if (err)
+					*err = e;
+			}
+		}
+		free(sub);
+		free(as);
 	}
-out:
-	free(sub);
-	free(as);
 	return rc;
 }
 
+/* SQ8 (IVF_SQ8's lists, SCANN's keep=sq8): per dimension, the min and the
+ * step over the n rows of x; sq8_encode writes one row's d codes. */
+static void sq8_train(const float *x, size_t n, size_t d, float *mn, float *step)
+{
+	for (size_t j = 0; j < d; j++) {
+		float lo = INFINITY, hi = -INFINITY;
+		for (size_t i = 0; i < n; i++) {
+			float v = x[i * d + j];
+			lo = v < lo ? v : lo;
+			hi = v > hi ? v : hi;
+		}
+		mn[j] = lo;
+		step[j] = (hi - lo) / 255.0f;
+	}
+}
+
+static void sq8_encode(const float *v, size_t d, const float *mn, const float *step,
+		       uint8_t *c)
+{
+	for (size_t j = 0; j < d; j++) {
+		float s = step[j], t = s > 0 ? (v[j] - mn[j]) / s : 0;
+		long q = lrintf(t);
+		c[j] = (uint8_t)(q < 0 ? 0 : q > 255 ? 255 : q);
+	}
+}
+
+/* SCANN: the list-ordered codes (b->data, n x m) packed list by list into
+ * fast-scan blocks, and what keep asks for beside them (the float rows
+ * are the caller's "vectors" section).  Returns 0 or -1 (no memory). */
+static int scann_finish(const float *x, size_t n, size_t d, size_t m, int keep,
+			struct vp_ivf_built *b)
+{
+	size_t nb = 0, bb = vp_pq4_block_bytes(m);
+	uint8_t *codes = b->data, *blk;
+	for (size_t l = 0; l < b->nlist; l++)
+		nb += vp_pq4_blocks(b->offsets[l + 1] - b->offsets[l]);
+	if (!(blk = malloc(nb * bb + 1)))
+		return -1;
+	nb = 0;
+	for (size_t l = 0; l < b->nlist; l++) {
+		size_t len = b->offsets[l + 1] - b->offsets[l];
+		vp_pq4_pack(codes + b->offsets[l] * m, len, m, blk + nb * bb);
+		nb += vp_pq4_blocks(len);
+	}
+	free(codes);
+	b->data = blk;
+	b->data_bytes = nb * bb;
+	if (keep == VP_SCANN_KEEP_SQ8) {
+		b->sq8_min = malloc(d * sizeof(float));
+		b->sq8_step = malloc(d * sizeof(float));
+		b->sq8_codes = malloc(n * d + 1);
+		if (!b->sq8_min || !b->sq8_step || !b->sq8_codes)
+			return -1;
+		sq8_train(x, n, d, b->sq8_min, b->sq8_step);
+		for (size_t i = 0; i < n; i++)
+			sq8_encode(x + i * d, d, b->sq8_min, b->sq8_step, b->sq8_codes + i * d);
+	}
+	return 0;
+}
+
 int vp_ivf_build(const float *x, size_t n, size_t d, int type, int metric,
-		 size_t nlist, size_t m, int threads, uint64_t seed,
+		 size_t nlist, size_t m, int keep, int threads, uint64_t seed,
 		 struct vp_ivf_built *b, struct vp_error *err)
 {
+	size_t ksub = type == VP_TYPE_SCANN ? VP_PQ4_KSUB : VP_PQ_KSUB;
 	uint32_t *assign = NULL;
 	uint64_t *fill = NULL;
 	int rc;
@@ -77,15 +187,16 @@ int vp_ivf_build(const float *x, size_t n, size_t d, int type, int metric,
 	if (nlist > n)
 		return vp_seterr(err, VP_E_ARG, "nlist %zu is more than the %zu "
 				 "vectors", nlist, n);
-	if (type == VP_TYPE_IVF_PQ) {
+	if (type == VP_TYPE_IVF_PQ || type == VP_TYPE_SCANN) {
 		if (m == 0)
-			m = vp_pq_default_m(d);
-		if (d % m)
+			m = type == VP_TYPE_SCANN ? vp_scann_default_m(d) : vp_pq_default_m(d);
+		if (m > d || d % m)
 			return vp_seterr(err, VP_E_ARG, "m=%zu does not divide the "
 					 "dimension %zu", m, d);
-		if (n < VP_PQ_KSUB)
-			return vp_seterr(err, VP_E_ARG, "IVF_PQ needs at least %d "
-					 "vectors to train its codebooks", VP_PQ_KSUB);
+		if (n < ksub)
+			return vp_seterr(err, VP_E_ARG, "%s needs at least %zu "
+					 "vectors to train its codebooks",
+					 type == VP_TYPE_SCANN ? "SCANN" : "IVF_PQ", ksub);
 	}
 	b->nlist = (uint32_t)nlist;
 	b->m = (uint32_t)m;
@@ -125,29 +236,15 @@ int vp_ivf_build(const float *x, size_t n, size_t d, int type, int metric,
 		b->data = c;
 		if (!c || !b->sq8_min || !b->sq8_step)
 			goto nomem;
-		for (size_t j = 0; j < d; j++) {
-			float lo = INFINITY, hi = -INFINITY;
-			for (size_t i = 0; i < n; i++) {
-				float v = x[i * d + j];
-				lo = v < lo ? v : lo;
-				hi = v > hi ? v : hi;
-			}
-			b->sq8_min[j] = lo;
-			b->sq8_step[j] = (hi - lo) / 255.0f;
-		}
-		for (size_t p = 0; p < n; p++) {
-			const float *v = x + (size_t)b->ids[p] * d;
-			for (size_t j = 0; j < d; j++) {
-				float s = b->sq8_step[j], t = s > 0 ? (v[j] - b->sq8_min[j]) / s : 0;
-				long q = lrintf(t);
-				c[p * d + j] = (uint8_t)(q < 0 ? 0 : q > 255 ? 255 : q);
-			}
-		}
+		sq8_train(x, n, d, b->sq8_min, b->sq8_step);
+		for (size_t p = 0; p < n; p++)
+			sq8_encode(x + (size_t)b->ids[p] * d, d, b->sq8_min, b->sq8_step,
+				   c + p * d);
 		b->data_bytes = n * d;
 	} else {
 		float *res = malloc(n * d * sizeof *res);
 		uint8_t *codes = malloc(n * m);
-		b->codebooks = malloc(m * VP_PQ_KSUB * (d / m) * sizeof(float));
+		b->codebooks = malloc(m * ksub * (d / m) * sizeof(float));
 		if (!res || !codes || !b->codebooks) {
 			free(res);
 			free(codes);
@@ -160,13 +257,15 @@ int vp_ivf_build(const float *x, size_t n, size_t d, int type, int metric,
 			for (size_t j = 0; j < d; j++)
 				res[p * d + j] = v[j] - c[j];
 		}
-		rc = train_encode_pq(res, n, d, m, threads, seed + 1, b->codebooks,
+		rc = train_encode_pq(res, n, d, m, ksub, threads, seed + 1, b->codebooks,
 				     codes, err);
 		free(res);
 		b->data = codes;
 		b->data_bytes = n * m;
 		if (rc)
 			goto fail;
+		if (type == VP_TYPE_SCANN && (rc = scann_finish(x, n, d, m, keep, b)))
+			goto nomem;
 	}
 	free(assign);
 	free(fill);

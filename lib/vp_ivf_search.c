@@ -7,6 +7,9 @@
  * is widened and subtracted, never decoded.  IVF_PQ builds one distance
  * table per probed list (the residual of the query to that list's centroid
  * against every codebook entry) and scores a code as m table lookups.
+ * SCANN builds the same table with 16 entries a sub-quantizer, quantizes
+ * it to 8 bits and scores 32 entries at a time in registers (vp_pq4); the
+ * candidates are then re-ranked exactly (reorder_k).
  */
 #include "vp_ivf.h"
 
@@ -20,6 +23,7 @@
 #include "vp_dist.h"
 #include "vp_flat.h"
 #include "vp_params.h"
+#include "vp_pq4.h"
 
 int vp_ivf_open(struct vp_ivf *v, const struct vp_index *ix, uint32_t seg,
 		uint64_t n, struct vp_error *err)
@@ -66,21 +70,64 @@ int vp_ivf_open(struct vp_ivf *v, const struct vp_index *ix, uint32_t seg,
 			return rc;
 		v->sq8_step = p;
 	} else {
+		int scann = v->type == VP_TYPE_SCANN;
 		m = (uint64_t)ix->hdr.params[VP_P_PQ_M]; /* resolved at build */
 		if (m < 1 || m > d || d % m)
 			return vp_seterr(err, VP_E_CORRUPT, "%s: corrupt index: "
 					 "pq m=%llu does not divide %llu", ix->path,
 					 (unsigned long long)m, (unsigned long long)d);
+		v->ksub = scann ? VP_PQ4_KSUB : VP_PQ_KSUB;
 		code = m;
-		if ((rc = vp_index_need(ix, "pq_codebooks", seg, m * VP_PQ_KSUB * (d / m) * 4,
-					&p, err)))
+		if ((rc = vp_index_need(ix, scann ? "pq4_codebooks" : "pq_codebooks", seg,
+					m * v->ksub * (d / m) * 4, &p, err)))
 			return rc;
 		v->codebooks = p;
-		if ((rc = vp_index_need(ix, "vectors", seg, n * d * 4, &p, err)))
-			return rc;
-		v->vectors = p;
+		v->keep = scann ? (int)ix->hdr.params[VP_P_KEEP] : VP_SCANN_KEEP_ORIGINALS;
+		if (v->keep < VP_SCANN_KEEP_ORIGINALS || v->keep > VP_SCANN_KEEP_NONE)
+			return vp_seterr(err, VP_E_CORRUPT, "%s: corrupt index: SCANN keep=%d "
+					 "is none of originals, sq8, none", ix->path, v->keep);
+		if (v->keep == VP_SCANN_KEEP_ORIGINALS) {
+			if ((rc = vp_index_need(ix, "vectors", seg, n * d * 4, &p, err)))
+				return rc;
+			v->vectors = p;
+		} else if (v->keep == VP_SCANN_KEEP_SQ8) {
+			if ((rc = vp_index_need(ix, "sq8_min", seg, d * 4, &p, err)))
+				return rc;
+			v->sq8_min = p;
+			if ((rc = vp_index_need(ix, "sq8_step", seg, d * 4, &p, err)))
+				return rc;
+			v->sq8_step = p;
+			if ((rc = vp_index_need(ix, "sq8_codes", seg, n * d, &p, err)))
+				return rc;
+			v->sq8_codes = p;
+		}
+		/* a hostile table must not turn into NaN sums and scales */
+		for (uint64_t i = 0; scann && !ix->layout_only && i < m * v->ksub * (d / m); i++)
+			if (!isfinite(v->codebooks[i]))
+				return vp_seterr(err, VP_E_CORRUPT, "%s: corrupt index: "
+						 "pq4_codebooks holds a value that is not finite",
+						 ix->path);
+		for (uint64_t j = 0; v->sq8_min && j < d; j++)
+			if (!isfinite(v->sq8_min[j]) || !isfinite(v->sq8_step[j]) ||
+			    v->sq8_step[j] < 0)
+				return vp_seterr(err, VP_E_CORRUPT, "%s: corrupt index: SQ8 "
+						 "range of dimension %llu is not finite", ix->path,
+						 (unsigned long long)j);
+		if (scann) {
+			/* the blocks of each list, from the list lengths */
+			v->boff = malloc((nlist + 1) * sizeof *v->boff);
+			if (!v->boff)
+				return vp_seterr(err, VP_E_NOMEM, "out of memory");
+			v->boff[0] = 0;
+			for (uint64_t l = 0; l < nlist; l++)
+				v->boff[l + 1] = v->boff[l] +
+						 vp_pq4_blocks(v->offsets[l + 1] - v->offsets[l]);
+			code = 0;
+		}
 	}
-	if ((rc = vp_index_need(ix, "ivf_data", seg, n * code, &p, err)))
+	if ((rc = vp_index_need(ix, "ivf_data", seg,
+				v->boff ? v->boff[nlist] * vp_pq4_block_bytes(m) : n * code, &p,
+				err)))
 		return rc;
 	v->data = p;
 	v->n = n;
@@ -92,38 +139,39 @@ int vp_ivf_open(struct vp_ivf *v, const struct vp_index *ix, uint32_t seg,
 	if (!v->cnorms)
 		return vp_seterr(err, VP_E_NOMEM, "out of memory");
 	vp_sqnorms(v->centroids, nlist, d, v->cnorms);
-	if (v->type == VP_TYPE_IVF_PQ) {
-		v->ynorms = malloc(m * VP_PQ_KSUB * sizeof *v->ynorms);
+	if (v->codebooks) {
+		const size_t ks = v->ksub;
+		v->ynorms = malloc(m * ks * sizeof *v->ynorms);
 		if (!v->ynorms)
 			return vp_seterr(err, VP_E_NOMEM, "out of memory");
-		vp_sqnorms(v->codebooks, m * VP_PQ_KSUB, v->dsub, v->ynorms);
+		vp_sqnorms(v->codebooks, m * ks, v->dsub, v->ynorms);
 		/* codeword-minor layout: a table row is then d/m axpy passes
 		 * over 256 contiguous floats, which the compiler vectorises */
-		v->cbt = malloc(d * VP_PQ_KSUB * sizeof *v->cbt);
+		v->cbt = malloc(d * ks * sizeof *v->cbt);
 		if (!v->cbt)
 			return vp_seterr(err, VP_E_NOMEM, "out of memory");
 		for (size_t sq = 0; sq < m; sq++)
-			for (size_t j = 0; j < VP_PQ_KSUB; j++)
+			for (size_t j = 0; j < ks; j++)
 				for (size_t u = 0; u < v->dsub; u++)
-					v->cbt[(sq * v->dsub + u) * VP_PQ_KSUB + j] =
-						v->codebooks[(sq * VP_PQ_KSUB + j) * v->dsub + u];
+					v->cbt[(sq * v->dsub + u) * ks + j] =
+						v->codebooks[(sq * ks + j) * v->dsub + u];
 		/* precomputed tables (Jegou et al., section IV.C): with
 		 * |q - c - y|^2 = |q - c|^2 + (2<c,y> + |y|^2) - 2<q,y>, the middle
 		 * term depends on the list alone, so a query builds one table
 		 * of -2<q,y> and adds it to each probed list's stored one */
 		if (v->metric == VP_METRIC_L2) {
-			v->ptab = malloc(nlist * m * VP_PQ_KSUB * sizeof *v->ptab);
+			v->ptab = malloc(nlist * m * ks * sizeof *v->ptab);
 			if (!v->ptab)
 				return vp_seterr(err, VP_E_NOMEM, "out of memory");
 			for (size_t l = 0; l < nlist; l++)
 				for (size_t sq = 0; sq < m; sq++) {
-					float *t = v->ptab + (l * m + sq) * VP_PQ_KSUB;
+					float *t = v->ptab + (l * m + sq) * ks;
 					const float *c = v->centroids + l * d + sq * v->dsub;
-					memcpy(t, v->ynorms + sq * VP_PQ_KSUB, VP_PQ_KSUB * sizeof *t);
+					memcpy(t, v->ynorms + sq * ks, ks * sizeof *t);
 					for (size_t u = 0; u < v->dsub; u++) {
-						const float *col = v->cbt + (sq * v->dsub + u) * VP_PQ_KSUB;
+						const float *col = v->cbt + (sq * v->dsub + u) * ks;
 						float cu = 2.0f * c[u];
-						for (size_t j = 0; j < VP_PQ_KSUB; j++)
+						for (size_t j = 0; j < ks; j++)
 							t[j] += cu * col[j];
 					}
 				}
@@ -141,6 +189,8 @@ void vp_ivf_close(struct vp_ivf *v)
 	free(v->ynorms);
 	free(v->cbt);
 	free(v->ptab);
+	free(v->boff);
+	v->boff = NULL;
 	v->ptab = NULL;
 	v->cnorms = NULL;
 	v->ynorms = NULL;
@@ -156,6 +206,8 @@ struct istate {
 	float *w;      /* SQ8 weights */
 	float *table;  /* PQ distance table, m x 256 */
 	float *w2;     /* PQ query part of the table, m x 256 */
+	uint8_t *qlut; /* SCANN: the table quantized, mp x 16 */
+	uint16_t *sums; /* SCANN: table sums of a chunk of blocks */
 	float *cd;     /* coarse candidates */
 	int64_t *ci;
 	float *rd;     /* refine candidates */
@@ -184,6 +236,8 @@ static void istate_free(struct istate *s)
 	free(s->w);
 	free(s->table);
 	free(s->w2);
+	free(s->qlut);
+	free(s->sums);
 	free(s->cd);
 	free(s->ci);
 	free(s->rd);
@@ -210,6 +264,9 @@ void vp_ivf_pool_release(struct vp_ivf_pool *p)
 	memset(p, 0, sizeof *p);
 }
 
+/* SCANN scores this many blocks of 32 per kernel call */
+#define SCANN_CHUNK 8
+
 static struct istate *istate_new(const struct vp_ivf *v, size_t kk, size_t k,
 				 size_t nprobe)
 {
@@ -231,8 +288,10 @@ static struct istate *istate_new(const struct vp_ivf *v, size_t kk, size_t k,
 	s->rd = malloc(kk * sizeof *s->rd);
 	s->ri = malloc(kk * sizeof *s->ri);
 	s->dec = malloc(v->d * sizeof *s->dec);
+	s->qlut = malloc(vp_pq4_mp(v->m ? v->m : 1) * 16);
+	s->sums = malloc(SCANN_CHUNK * VP_PQ4_BLOCK * sizeof *s->sums);
 	if (s->c && s->qp && s->w && s->table && s->w2 && s->cd && s->ci && s->rd && s->ri &&
-	    s->dec)
+	    s->dec && s->qlut && s->sums)
 		return s;
 fail:
 	istate_free(s);
@@ -261,19 +320,81 @@ static void scan_sq8(const struct vp_ivf *v, const struct vp_kernels *kern,
  * passes over the transposed codebook, which the compiler vectorises. */
 static void pq_query_table(const struct vp_ivf *v, const float *q, float *out)
 {
-	const size_t ds = v->dsub;
+	const size_t ds = v->dsub, ks = v->ksub;
 	const float f = v->metric == VP_METRIC_L2 ? -2.0f : -1.0f;
 	for (size_t sq = 0; sq < v->m; sq++) {
-		float *t = out + sq * VP_PQ_KSUB;
-		for (size_t j = 0; j < VP_PQ_KSUB; j++)
+		float *t = out + sq * ks;
+		for (size_t j = 0; j < ks; j++)
 			t[j] = 0;
 		for (size_t u = 0; u < ds; u++) {
-			const float *col = v->cbt + (sq * ds + u) * VP_PQ_KSUB;
+			const float *col = v->cbt + (sq * ds + u) * ks;
 			float ru = f * q[sq * ds + u];
-			for (size_t j = 0; j < VP_PQ_KSUB; j++)
+			for (size_t j = 0; j < ks; j++)
 				t[j] += ru * col[j];
 		}
 	}
+}
+
+/* SCANN: list l scored from its blocks.  The float table ta + tb (tb may
+ * be NULL) is quantized once for the list; an entry's 16-bit sum
+ * estimates its distance as bias + sum / scale.  Entries whose sum cannot beat the
+ * heap's bound are passed over in integers; under a filter an entry must
+ * pass it first (matched counts those, for the adaptive probing). */
+static void scan_pq4(const struct vp_ivf *v, const struct vp_kernels *kern,
+		     struct istate *s, size_t l, float cst, const float *ta, const float *tb,
+		     const struct vp_fctx *fc)
+{
+	const size_t bb = vp_pq4_block_bytes(v->m);
+	const uint64_t p0 = v->offsets[l], len = v->offsets[l + 1] - p0;
+	const uint8_t *b = v->data + v->boff[l] * bb;
+	float bias, scale = kern->pq4_table(ta, tb, v->m, s->qlut, &bias), inv = 1.0f / scale;
+	float bound = vp_topk_bound(&s->heap);
+	uint32_t thr;
+
+	bias += cst;
+#define SCANN_THR(bd) \
+	((bd) >= INFINITY ? 65535u : (bd) < bias ? 0u : \
+	 ((bd) - bias) * scale >= 65534.0f ? 65535u : (uint32_t)(((bd) - bias) * scale) + 1u)
+	if (bound < bias && !fc)
+		return; /* nothing here can enter */
+	thr = SCANN_THR(bound);
+	for (uint64_t e0 = 0; e0 < len; e0 += SCANN_CHUNK * VP_PQ4_BLOCK) {
+		uint64_t ne = len - e0 < SCANN_CHUNK * VP_PQ4_BLOCK ? len - e0
+								    : SCANN_CHUNK * VP_PQ4_BLOCK;
+		kern->pq4_scan(b + (e0 / VP_PQ4_BLOCK) * bb, vp_pq4_blocks(ne), v->m, s->qlut,
+			       s->sums);
+		for (uint64_t i = 0; i < ne; i++) {
+			uint64_t p = p0 + e0 + i;
+			float e;
+			if (fc) {
+				if (!vp_fctx_match(fc, v->ids[p]))
+					continue;
+				s->matched++;
+			}
+			if (s->sums[i] > thr)
+				continue;
+			e = bias + (float)s->sums[i] * inv;
+			if (e <= bound) {
+				vp_topk_push(&s->heap, e, (int64_t)p);
+				bound = vp_topk_bound(&s->heap);
+				thr = SCANN_THR(bound);
+			}
+		}
+	}
+#undef SCANN_THR
+}
+
+/* SCANN's exact distance of row r with what keep kept (d floats of
+ * scratch in dec for SQ8) */
+static float scann_exact(const struct vp_ivf *v, const struct vp_kernels *kern,
+			 const float *q, uint32_t r, float *dec)
+{
+	const float *x = v->vectors ? v->vectors + (size_t)r * v->d : dec;
+	if (!v->vectors)
+		for (size_t j = 0; j < v->d; j++)
+			dec[j] = v->sq8_min[j] + v->sq8_step[j] * (float)v->sq8_codes[(size_t)r * v->d + j];
+	return v->metric == VP_METRIC_L2 ? kern->l2(q, x, v->d)
+		: vp_flat_dist(v->metric, -kern->dot(q, x, v->d), 0);
 }
 
 static void scan_pq(const struct vp_ivf *v, struct istate *s, size_t l,
@@ -397,12 +518,12 @@ static void search_one(const struct vp_ivf *v, const struct vp_kernels *kern,
 				cst += q[j] * v->sq8_min[j];
 			}
 		}
-	} else if (v->type == VP_TYPE_IVF_PQ)
+	} else if (v->codebooks)
 		pq_query_table(v, q, v->metric == VP_METRIC_L2 ? s->w2 : s->table);
 	{
 		struct vp_flat f = { (const float *)v->data, v->norms, v->n, d,
 				     v->metric, 0, NULL };
-		const size_t tn = v->m * VP_PQ_KSUB, need = fc && fc->f ? 10 * s->k : 0;
+		const size_t tn = v->m * v->ksub, need = fc && fc->f ? 10 * s->k : 0;
 		size_t i = 0;
 		for (; i < np; i++) {
 			size_t l = (size_t)s->ci[i];
@@ -429,28 +550,46 @@ static void search_one(const struct vp_ivf *v, const struct vp_kernels *kern,
 				scan_sq8(v, kern, s, l, cst, fc);
 			} else {
 				float pc;
+				const float *pt = NULL;
 				if (v->metric == VP_METRIC_L2) {
 					/* |q - c|^2 is the coarse distance, plus |q|^2 */
-					const float *pt = v->ptab + l * tn;
-					for (size_t j = 0; j < tn; j++)
-						s->table[j] = s->w2[j] + pt[j];
+					pt = v->ptab + l * tn;
 					pc = s->cd[i] + qn;
 				} else
 					pc = -kern->dot(q, v->centroids + l * d, d);
-				scan_pq(v, s, l, pc, fc);
+				if (v->boff) {
+					/* the table is formed as it is quantized */
+					scan_pq4(v, kern, s, l, pc, pt ? s->w2 : s->table, pt, fc);
+				} else {
+					for (size_t j = 0; pt && j < tn; j++)
+						s->table[j] = s->w2[j] + pt[j];
+					scan_pq(v, s, l, pc, fc);
+				}
 			}
 		}
 		if (trace)
 			trace[0] = (uint32_t)i;
 	}
 	got = vp_topk_extract(&s->heap, s->rd, s->ri);
-	if (v->type == VP_TYPE_IVF_PQ && refine > 0) {
-		/* re-rank the PQ candidates with exact distances */
+	if (v->codebooks && refine > 0 && v->keep != VP_SCANN_KEEP_NONE) {
+		/* re-rank the PQ candidates with exact distances (SCANN:
+		 * to the SQ8 decoding when that is what it kept) */
 		vp_topk_reset(&s->fin);
+		/* the rows are far apart in the file: ask for all of them
+		 * before the first distance, so their misses overlap */
+		if (v->boff)
+			for (size_t r = 0; r < got; r++) {
+				const char *x = v->vectors ? (const char *)(v->vectors + (size_t)v->ids[s->ri[r]] * d)
+							   : (const char *)(v->sq8_codes + (size_t)v->ids[s->ri[r]] * d);
+				__builtin_prefetch(x);
+				__builtin_prefetch(x + 64);
+				__builtin_prefetch(x + 128);
+				__builtin_prefetch(x + 192);
+			}
 		for (size_t r = 0; r < got; r++) {
 			uint32_t row = v->ids[s->ri[r]];
-			vp_topk_push(&s->fin, vp_distance(v->metric, q,
-							  v->vectors + (size_t)row * d, d),
+			vp_topk_push(&s->fin, v->boff ? scann_exact(v, kern, q, row, s->dec)
+				     : vp_distance(v->metric, q, v->vectors + (size_t)row * d, d),
 				     (int64_t)row);
 		}
 		got = vp_topk_extract(&s->fin, dist, ids);
@@ -461,7 +600,7 @@ static void search_one(const struct vp_ivf *v, const struct vp_kernels *kern,
 			got = k;
 		for (size_t r = 0; r < got; r++) {
 			float dd = s->rd[r];
-			if (v->type != VP_TYPE_IVF_PQ)
+			if (!v->codebooks)
 				dd = row_exact(v, kern, q, (uint64_t)s->ri[r], s->dec);
 			else if (v->metric == VP_METRIC_COSINE)
 				dd += 1.0f;
@@ -471,7 +610,7 @@ static void search_one(const struct vp_ivf *v, const struct vp_kernels *kern,
 			ids[r] = v->id_base + v->ids[s->ri[r]];
 		}
 		/* exact distances, so the order as the batch has it */
-		if (v->type != VP_TYPE_IVF_PQ) {
+		if (!v->codebooks) {
 			vp_topk_sort_pad(dist, ids, got, k);
 			return;
 		}
@@ -615,7 +754,7 @@ int vp_ivf_search(const struct vp_ivf *v, struct vp_ivf_pool *pool,
 	size_t kk = k, np = nprobe < v->nlist ? nprobe : v->nlist;
 	int nt;
 
-	if (v->type == VP_TYPE_IVF_PQ && refine > k)
+	if (v->codebooks && refine > k)
 		kk = refine;
 	/* filtered: rank every list, probe adaptively (see search_one);
 	 * deletes alone (fc->f NULL) probe the nprobe lists, skipping them */
@@ -650,7 +789,7 @@ int vp_ivf_search(const struct vp_ivf *v, struct vp_ivf_pool *pool,
 	 * the codes is faster (measured: 1M x 128, nlist 1024, 1000 queries
 	 * on one thread: 12.3k against 32.1k QPS at 1 a list, equal at 4, 1.7x
 	 * at 16 the other way); IVF_FLAT pays no decode and gains from 1 */
-	if (v->type != VP_TYPE_IVF_PQ && (!fc || !fc->f) && nq >= VP_IVF_BYLIST_MIN &&
+	if (!v->codebooks && (!fc || !fc->f) && nq >= VP_IVF_BYLIST_MIN &&
 	    (v->type == VP_TYPE_IVF_FLAT || bs * np >= VP_IVF_SQ8_SHARE * v->nlist)) {
 		size_t nblk;
 		int failed = 0;

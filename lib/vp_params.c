@@ -25,6 +25,9 @@ static const struct {
 	{ VP_P_QUANT, "none", VP_HNSW_QUANT_NONE },
 	{ VP_P_QUANT, "auto", VP_HNSW_QUANT_AUTO },
 	{ VP_P_QUANT, "sq8", VP_HNSW_QUANT_SQ8 },
+	{ VP_P_KEEP, "originals", VP_SCANN_KEEP_ORIGINALS },
+	{ VP_P_KEEP, "sq8", VP_SCANN_KEEP_SQ8 },
+	{ VP_P_KEEP, "none", VP_SCANN_KEEP_NONE },
 };
 
 int vp_param_value(int id, const char *s, int64_t *out)

@@ -32,16 +32,16 @@
 enum vp_stage { VP_STAGE_BUILD = 1, VP_STAGE_SEARCH = 2 };
 
 #define VP_T(x) (1u << (x))
-#define VP_TYPES_IVF (VP_T(2) | VP_T(3) | VP_T(4))
+#define VP_TYPES_IVF (VP_T(2) | VP_T(3) | VP_T(4) | VP_T(6))
 
 /* X(id, name, stage, types mask, default, min, max, what it trades) */
 #define VP_PARAM_LIST(X)                                                      \
 	X(NLIST, "nlist", VP_STAGE_BUILD, VP_TYPES_IVF, VP_IVF_NLIST_DEFAULT,  \
 	  VP_IVF_NLIST_MIN, VP_IVF_NLIST_MAX,                                 \
 	  "inverted lists (k-means centroids)")                               \
-	X(PQ_M, "m", VP_STAGE_BUILD, VP_T(4), VP_PQ_M_DEFAULT, VP_PQ_M_MIN,    \
-	  VP_PQ_M_MAX,                                                        \
-	  "PQ sub-quantizers (0: chosen from the dimension)")                 \
+	X(PQ_M, "m", VP_STAGE_BUILD, VP_T(4) | VP_T(6), VP_PQ_M_DEFAULT,       \
+	  VP_PQ_M_MIN, VP_PQ_M_MAX,                                           \
+	  "PQ sub-quantizers (0: chosen from the dimension; SCANN d/2)")      \
 	X(NBITS, "nbits", VP_STAGE_BUILD, VP_T(4), VP_PQ_NBITS_DEFAULT,        \
 	  VP_PQ_NBITS_MIN, VP_PQ_NBITS_MAX,                                   \
 	  "bits per PQ code")                                                 \
@@ -64,7 +64,14 @@ enum vp_stage { VP_STAGE_BUILD = 1, VP_STAGE_SEARCH = 2 };
 	X(QUANT, "quant", VP_STAGE_BUILD, VP_T(5), VP_HNSW_QUANT_DEFAULT,      \
 	  VP_HNSW_QUANT_NONE, VP_HNSW_QUANT_SQ8,                              \
 	  "HNSW traversal codes: sq8 (8-bit, re-ranked exactly), none, or "   \
-	  "auto (sq8 from 64 dimensions)")
+	  "auto (sq8 from 64 dimensions)")                                    \
+	X(KEEP, "keep", VP_STAGE_BUILD, VP_T(6), VP_SCANN_KEEP_ORIGINALS,      \
+	  VP_SCANN_KEEP_ORIGINALS, VP_SCANN_KEEP_NONE,                        \
+	  "SCANN: what the reorder re-ranks with: originals (float32), sq8 "  \
+	  "(8-bit codes, 1/4 the size), none (no reorder)")                   \
+	X(REORDER, "reorder_k", VP_STAGE_SEARCH, VP_T(6), VP_SCANN_REORDER_DEFAULT, \
+	  VP_SCANN_REORDER_MIN, VP_SCANN_REORDER_MAX,                         \
+	  "SCANN: candidates re-ranked exactly (0: 4 x k; at least k)")
 
 enum vp_param_id {
 #define VP_X_ID(id, ...) VP_P_##id,

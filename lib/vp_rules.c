@@ -10,6 +10,7 @@
 #include <string.h>
 #include <xxhash.h>
 
+#include "vp_family.h"
 #include "vp_json.h"
 #include "vp_stats.h"
 
@@ -87,7 +88,7 @@ int vp_health_measure(const struct vp_searcher *s, struct vp_health *h, struct v
 			h->seg_min = n;
 		if (n > h->seg_max)
 			h->seg_max = n;
-		if (h->type >= VP_TYPE_IVF_FLAT && h->type <= VP_TYPE_IVF_PQ && seg->ivf.offsets) {
+		if (seg->ivf.offsets) { /* an IVF type's lists */
 			for (size_t l = 0; l < seg->ivf.nlist; l++) {
 				uint64_t sz = seg->ivf.offsets[l + 1] - seg->ivf.offsets[l];
 				/* the live entries: deletes unbalance the lists */
@@ -498,7 +499,11 @@ static int r_ivf(const struct vp_evidence *ev, struct vp_finding *f)
 		 "%zu lists for %llu vectors: %.1f per list, largest %.1fx the mean, %llu empty",
 		 h->nlist, (unsigned long long)h->count, per, skew,
 		 (unsigned long long)h->lists_empty);
-	if (h->deleted && h->type != VP_TYPE_IVF_SQ8 && skew > VP_RULE_LIST_SKEW)
+	/* a retrain needs the rows: IVF_SQ8 and SCANN without its
+	 * originals keep only codes */
+	int rows = h->type != VP_TYPE_IVF_SQ8 &&
+		   (h->type != VP_TYPE_SCANN || h->params[VP_P_KEEP] == VP_SCANN_KEEP_ORIGINALS);
+	if (h->deleted && rows && skew > VP_RULE_LIST_SKEW)
 		/* the lists were balanced until deletes emptied some: new
 		 * centroids from the live rows */
 		snprintf(f->action, sizeof f->action,
@@ -747,16 +752,14 @@ int vp_rules_recall_curve(struct vp_searcher *s, const float *q, size_t nq,
 			  double *recall, struct vp_error *err)
 {
 	int type = (int)s->ix.hdr.type, pid;
+	const struct vp_family *fam = vp_family_of(type);
 	int64_t v, hi, lo = 0;
 	float *dist;
 	int64_t *ids;
 	int rc = 0;
 
-	if (type == VP_TYPE_HNSW)
-		pid = VP_P_EF;
-	else if (type >= VP_TYPE_IVF_FLAT && type <= VP_TYPE_IVF_PQ)
-		pid = VP_P_NPROBE;
-	else
+	/* the family's recall setting: ef, nprobe, or none (FLAT) */
+	if (!fam || (pid = fam->sweep_param) < 0)
 		return vp_seterr(err, VP_E_UNSUPP, "%s: %s search has no recall setting",
 				 s->ix.path, vp_index_type_name(type));
 	*key = vp_param_defs[pid].name;

@@ -308,7 +308,7 @@ static int point(const struct evalctx *e, struct vp_tune_cand *c, struct vp_sear
 	if (fam->sweep_param >= 0)
 		ps.val[fam->sweep_param] = v;
 	if (fam->refine_k)
-		ps.val[VP_P_REFINE] = refine;
+		ps.val[fam->refine_param] = refine;
 	if ((q = measure(e, s, &ps, &r, err)) < 0)
 		return -1;
 	q *= qscale;

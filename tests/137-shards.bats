@@ -4,9 +4,23 @@
 load helpers
 
 teardown() {
-	# the Slurm daemons of the last test, if it started them
+	# the Slurm daemons of the last test, if it started them; slurmctld
+	# saves its state as it exits, so wait for them (up to 10 s) before
+	# removing their directory
+	local pids="" p i
 	for p in "$T"/slurm/*.pid; do
-		[ -f "$p" ] && kill "$(cat "$p")" 2>/dev/null
+		[ -f "$p" ] && pids="$pids $(cat "$p")"
+	done
+	for p in $pids; do
+		kill "$p" 2>/dev/null
+	done
+	for i in $(seq 1 100); do
+		for p in $pids; do
+			kill -0 "$p" 2>/dev/null && break
+			pids=${pids/$p/}
+		done
+		[ -z "${pids// /}" ] && break
+		sleep 0.1
 	done
 	cd / && rm -rf "$T"
 }
