@@ -78,10 +78,35 @@ float vp_sq8_dot_portable(const float *qw, const uint8_t *c, size_t d)
 	return ((s[0] + s[1]) + (s[2] + s[3])) + ((s[4] + s[5]) + (s[6] + s[7]));
 }
 
+/* axpy passes over the transposed codebook, each term rounded after the
+ * multiply as the SIMD kernels do it: never contracted to a fused
+ * multiply-add, even in a build for a CPU that has one */
+#if defined(__GNUC__) && !defined(__clang__)
+__attribute__((optimize("fp-contract=off")))
+#endif
+void vp_pq_qtable_portable(const float *cbt, const float *q, size_t m, size_t dsub,
+			   size_t ks, float f, float *out)
+{
+#ifdef __clang__
+#pragma clang fp contract(off)
+#endif
+	for (size_t sq = 0; sq < m; sq++) {
+		float *t = out + sq * ks;
+		for (size_t j = 0; j < ks; j++)
+			t[j] = 0;
+		for (size_t u = 0; u < dsub; u++) {
+			const float *col = cbt + (sq * dsub + u) * ks;
+			float ru = f * q[sq * dsub + u];
+			for (size_t j = 0; j < ks; j++)
+				t[j] += ru * col[j];
+		}
+	}
+}
+
 const struct vp_kernels vp_kernels_portable = {
 	"portable", VP_SIMD_PORTABLE, l2_portable, dot_portable,
 	dot_block_portable, vp_sq8_l2_portable, vp_sq8_dot_portable,
-	vp_pq4_scan_portable, vp_pq4_table_portable,
+	vp_pq4_scan_portable, vp_pq4_quant_portable, vp_pq_qtable_portable,
 };
 
 enum vp_simd vp_simd_cpu_level(void)

@@ -39,14 +39,25 @@ struct vp_kernels {
 			size_t d);
 	float (*sq8_dot)(const float *qw, const uint8_t *c, size_t d);
 	/* 4-bit PQ fast scan (vp_pq4.h): the 16-bit table sums of nb blocks
-	 * of 32 entries with m sub-quantizers, 32 per block into out */
+	 * of 32 entries with m sub-quantizers, 32 per block into out, and per
+	 * block a mask of the entries whose sum is at most thr */
 	void (*pq4_scan)(const uint8_t *b, size_t nb, size_t m, const uint8_t *q,
-			 uint16_t *out);
-	/* its table: a + b (m x 16 floats, b may be NULL) quantized to 8 bits,
-	 * identical at every level (vp_pq4_quantize) */
-	float (*pq4_table)(const float *a, const float *b, size_t m, uint8_t *q,
-			   float *bias);
+			 uint16_t thr, uint16_t *out, uint32_t *below);
+	/* its table: a + b (m x 16 floats, b may be NULL) quantized to 8 bits
+	 * with offsets lo and scale, identical at every level (vp_pq4.h) */
+	void (*pq4_quant)(const float *a, const float *b, const float *lo, size_t m,
+			  float scale, uint8_t *q);
+	/* a query's PQ table: out[s][j] = sum over u < dsub of (f q[s dsub + u])
+	 * x cbt[(s dsub + u) ks + j], for m sub-quantizers of ks entries (a
+	 * multiple of 16), multiplied and added apart (no fused multiply-add)
+	 * so that every level gives the same floats */
+	void (*pq_qtable)(const float *cbt, const float *q, size_t m, size_t dsub, size_t ks,
+			  float f, float *out);
 };
+
+/* The portable PQ query table (vp_kernels.pq_qtable). */
+void vp_pq_qtable_portable(const float *cbt, const float *q, size_t m, size_t dsub,
+			   size_t ks, float f, float *out);
 
 /* The portable SQ8 kernels (also used by the AVX2 table). */
 float vp_sq8_l2_portable(const float *qs, const uint8_t *c, const float *w,

@@ -145,10 +145,11 @@ static void dot_block_avx2(const float *Q, size_t nq, const float *X,
  * accumulator the odd bytes alone (shifted down), and at the end even =
  * first - 256 x second (exact modulo 2^16, and the sums fit 16 bits). */
 static void pq4_scan_avx2(const uint8_t *b, size_t nb, size_t m, const uint8_t *q,
-			  uint16_t *out)
+			  uint16_t thr, uint16_t *out, uint32_t *below)
 {
 	const size_t mp = vp_pq4_mp(m), bb = mp * 16;
 	const __m256i lo4 = _mm256_set1_epi8(15);
+	const __m128i th = _mm_set1_epi16((short)thr);
 	for (size_t k = 0; k < nb; k++, b += bb, out += VP_PQ4_BLOCK) {
 		__m256i a0 = _mm256_setzero_si256(), o0 = _mm256_setzero_si256();
 		__m256i a1 = _mm256_setzero_si256(), o1 = _mm256_setzero_si256();
@@ -170,77 +171,74 @@ static void pq4_scan_avx2(const uint8_t *b, size_t nb, size_t m, const uint8_t *
 		__m128i od0 = _mm_add_epi16(_mm256_castsi256_si128(o0), _mm256_extracti128_si256(o0, 1));
 		__m128i ev1 = _mm_add_epi16(_mm256_castsi256_si128(e1), _mm256_extracti128_si256(e1, 1));
 		__m128i od1 = _mm_add_epi16(_mm256_castsi256_si128(o1), _mm256_extracti128_si256(o1, 1));
-		_mm_storeu_si128((__m128i *)out, _mm_unpacklo_epi16(ev0, od0));
-		_mm_storeu_si128((__m128i *)(out + 8), _mm_unpackhi_epi16(ev0, od0));
-		_mm_storeu_si128((__m128i *)(out + 16), _mm_unpacklo_epi16(ev1, od1));
-		_mm_storeu_si128((__m128i *)(out + 24), _mm_unpackhi_epi16(ev1, od1));
+		__m128i s0 = _mm_unpacklo_epi16(ev0, od0), s1 = _mm_unpackhi_epi16(ev0, od0);
+		__m128i s2 = _mm_unpacklo_epi16(ev1, od1), s3 = _mm_unpackhi_epi16(ev1, od1);
+		_mm_storeu_si128((__m128i *)out, s0);
+		_mm_storeu_si128((__m128i *)(out + 8), s1);
+		_mm_storeu_si128((__m128i *)(out + 16), s2);
+		_mm_storeu_si128((__m128i *)(out + 24), s3);
+		/* unsigned s <= thr: min(s, thr) == s */
+		__m128i l0 = _mm_cmpeq_epi16(_mm_min_epu16(s0, th), s0);
+		__m128i l1 = _mm_cmpeq_epi16(_mm_min_epu16(s1, th), s1);
+		__m128i l2 = _mm_cmpeq_epi16(_mm_min_epu16(s2, th), s2);
+		__m128i l3 = _mm_cmpeq_epi16(_mm_min_epu16(s3, th), s3);
+		uint32_t lo = (uint32_t)_mm_movemask_epi8(_mm_packs_epi16(l0, l1));
+		uint32_t hi = (uint32_t)_mm_movemask_epi8(_mm_packs_epi16(l2, l3));
+		below[k] = lo | hi << 16;
 	}
 }
 
-static inline float hmin8(__m256 v)
+/* The list's table (vp_pq4.h): two registers a sub-quantizer; the same
+ * rounding (vcvtps2dq) and saturation (packs to unsigned bytes) as the
+ * portable kernel */
+static void pq4_quant_avx2(const float *a, const float *b, const float *lo, size_t m,
+			   float scale, uint8_t *q)
 {
-	__m128 x = _mm_min_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-	x = _mm_min_ps(x, _mm_movehl_ps(x, x));
-	x = _mm_min_ss(x, _mm_shuffle_ps(x, x, 1));
-	return _mm_cvtss_f32(x);
-}
-
-static inline float hmax8(__m256 v)
-{
-	__m128 x = _mm_max_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-	x = _mm_max_ps(x, _mm_movehl_ps(x, x));
-	x = _mm_max_ss(x, _mm_shuffle_ps(x, x, 1));
-	return _mm_cvtss_f32(x);
-}
-
-/* The list's table (vp_pq4_quantize): two registers a sub-quantizer; the
- * same exact min and max, the same rounding (vcvtps2dq) and saturation
- * (packs to unsigned bytes) as the portable kernel */
-static float pq4_table_avx2(const float *a, const float *b, size_t m, uint8_t *q,
-			    float *bias)
-{
-	float maxr = 0, scale, los[VP_PQ4_LOS];
-	double sumr = 0, bs = 0;
-	for (size_t j = 0; j < m; j++) {
-		__m256 t0 = _mm256_loadu_ps(a + j * 16), t1 = _mm256_loadu_ps(a + j * 16 + 8);
-		float lo, hi;
-		if (b) {
-			t0 = _mm256_add_ps(t0, _mm256_loadu_ps(b + j * 16));
-			t1 = _mm256_add_ps(t1, _mm256_loadu_ps(b + j * 16 + 8));
-		}
-		lo = hmin8(_mm256_min_ps(t0, t1));
-		hi = hmax8(_mm256_max_ps(t0, t1));
-		if (j < VP_PQ4_LOS)
-			los[j] = lo;
-		bs += lo;
-		sumr += hi - lo;
-		maxr = hi - lo > maxr ? hi - lo : maxr;
-	}
-	scale = vp_pq4_scale(sumr, maxr, m);
+	const __m256 sc = _mm256_set1_ps(scale);
 	for (size_t j = m; j < vp_pq4_mp(m); j++)
 		_mm_storeu_si128((__m128i *)(q + j * 16), _mm_setzero_si128());
-	const __m256 sc = _mm256_set1_ps(scale);
 	for (size_t j = 0; j < m; j++) {
 		__m256 t0 = _mm256_loadu_ps(a + j * 16), t1 = _mm256_loadu_ps(a + j * 16 + 8);
+		__m256 l = _mm256_set1_ps(lo[j]);
 		if (b) {
 			t0 = _mm256_add_ps(t0, _mm256_loadu_ps(b + j * 16));
 			t1 = _mm256_add_ps(t1, _mm256_loadu_ps(b + j * 16 + 8));
 		}
-		__m256 lo = _mm256_set1_ps(j < VP_PQ4_LOS ? los[j] : hmin8(_mm256_min_ps(t0, t1)));
-		__m256i v0 = _mm256_cvtps_epi32(_mm256_mul_ps(_mm256_sub_ps(t0, lo), sc));
-		__m256i v1 = _mm256_cvtps_epi32(_mm256_mul_ps(_mm256_sub_ps(t1, lo), sc));
-		/* 16 int32 -> 16 uint8, saturating (values are >= 0) */
+		__m256i v0 = _mm256_cvtps_epi32(_mm256_mul_ps(_mm256_sub_ps(t0, l), sc));
+		__m256i v1 = _mm256_cvtps_epi32(_mm256_mul_ps(_mm256_sub_ps(t1, l), sc));
+		/* 16 int32 -> 16 uint8, saturating */
 		__m256i w = _mm256_packus_epi32(v0, v1);          /* 0-3 8-11 | 4-7 12-15 */
 		w = _mm256_permute4x64_epi64(w, 0xd8);            /* 0-7 | 8-15 */
 		__m128i x = _mm_packus_epi16(_mm256_castsi256_si128(w), _mm256_extracti128_si256(w, 1));
 		_mm_storeu_si128((__m128i *)(q + j * 16), x);
 	}
-	*bias = (float)bs;
-	return scale;
+}
+
+/* The query's PQ table, 8 entries a register, multiply and add apart
+ * (never contracted: see the AVX-512 kernel) */
+#if defined(__GNUC__) && !defined(__clang__)
+__attribute__((optimize("fp-contract=off")))
+#endif
+static void pq_qtable_avx2(const float *cbt, const float *q, size_t m, size_t dsub,
+			   size_t ks, float f, float *out)
+{
+#ifdef __clang__
+#pragma clang fp contract(off)
+#endif
+	for (size_t sq = 0; sq < m; sq++)
+		for (size_t j = 0; j < ks; j += 8) {
+			__m256 t = _mm256_setzero_ps();
+			for (size_t u = 0; u < dsub; u++) {
+				__m256 ru = _mm256_set1_ps(f * q[sq * dsub + u]);
+				__m256 col = _mm256_loadu_ps(cbt + (sq * dsub + u) * ks + j);
+				t = _mm256_add_ps(t, _mm256_mul_ps(ru, col));
+			}
+			_mm256_storeu_ps(out + sq * ks + j, t);
+		}
 }
 
 const struct vp_kernels vp_kernels_avx2 = {
 	"avx2", VP_SIMD_AVX2, l2_avx2, dot_avx2, dot_block_avx2,
-	vp_sq8_l2_portable, vp_sq8_dot_portable, pq4_scan_avx2, pq4_table_avx2,
+	vp_sq8_l2_portable, vp_sq8_dot_portable, pq4_scan_avx2, pq4_quant_avx2, pq_qtable_avx2,
 };
 #endif

@@ -240,10 +240,11 @@ static float sq8_dot_avx512(const float *qw, const uint8_t *c, size_t d)
 /* 4-bit fast scan (vp_pq4.h), as the AVX2 kernel with four
  * sub-quantizers a step (vpshufb works within each 128-bit lane) */
 static void pq4_scan_avx512(const uint8_t *b, size_t nb, size_t m, const uint8_t *q,
-			    uint16_t *out)
+			    uint16_t thr, uint16_t *out, uint32_t *below)
 {
 	const size_t mp = vp_pq4_mp(m), bb = mp * 16;
 	const __m512i lo4 = _mm512_set1_epi8(15);
+	const __m512i th = _mm512_set1_epi16((short)thr);
 	for (size_t k = 0; k < nb; k++, b += bb, out += VP_PQ4_BLOCK) {
 		__m512i a0 = _mm512_setzero_si512(), o0 = _mm512_setzero_si512();
 		__m512i a1 = _mm512_setzero_si512(), o1 = _mm512_setzero_si512();
@@ -272,49 +273,56 @@ static void pq4_scan_avx512(const uint8_t *b, size_t nb, size_t m, const uint8_t
 		_mm_storeu_si128((__m128i *)(out + 8), _mm_unpackhi_epi16(ev0, od0));
 		_mm_storeu_si128((__m128i *)(out + 16), _mm_unpacklo_epi16(ev1, od1));
 		_mm_storeu_si128((__m128i *)(out + 24), _mm_unpackhi_epi16(ev1, od1));
+		below[k] = (uint32_t)_mm512_cmple_epu16_mask(_mm512_loadu_si512((const void *)out), th);
 	}
 }
 
-/* The table of a probed list: a sub-quantizer's 16 entries are one
- * register; min and max are exact, and (t - lo) x scale rounded to nearest
- * (vcvtps2dq, as lrintf) and saturated to a byte (vpmovusdb) are the
+/* The table of a probed list (vp_pq4.h): a sub-quantizer's 16 entries are
+ * one register; (a + b - lo) x scale rounded to nearest (vcvtps2dq, as
+ * lrintf) and saturated to a byte (vpmovusdb; never negative) are the
  * portable kernel's operations, so the bytes are the same */
-static float pq4_table_avx512(const float *a, const float *b, size_t m, uint8_t *q,
-			      float *bias)
+static void pq4_quant_avx512(const float *a, const float *b, const float *lo, size_t m,
+			     float scale, uint8_t *q)
 {
-	float maxr = 0, scale, los[VP_PQ4_LOS];
-	double sumr = 0, bs = 0;
-	for (size_t j = 0; j < m; j++) {
-		__m512 t = _mm512_loadu_ps(a + j * 16);
-		float lo, hi;
-		if (b)
-			t = _mm512_add_ps(t, _mm512_loadu_ps(b + j * 16));
-		lo = _mm512_reduce_min_ps(t);
-		hi = _mm512_reduce_max_ps(t);
-		if (j < VP_PQ4_LOS)
-			los[j] = lo;
-		bs += lo;
-		sumr += hi - lo;
-		maxr = hi - lo > maxr ? hi - lo : maxr;
-	}
-	scale = vp_pq4_scale(sumr, maxr, m);
+	const __m512 sc = _mm512_set1_ps(scale);
 	for (size_t j = m; j < vp_pq4_mp(m); j++)
 		_mm_storeu_si128((__m128i *)(q + j * 16), _mm_setzero_si128());
-	const __m512 sc = _mm512_set1_ps(scale);
 	for (size_t j = 0; j < m; j++) {
 		__m512 t = _mm512_loadu_ps(a + j * 16);
 		if (b)
 			t = _mm512_add_ps(t, _mm512_loadu_ps(b + j * 16));
-		__m512 lo = _mm512_set1_ps(j < VP_PQ4_LOS ? los[j] : _mm512_reduce_min_ps(t));
-		__m512i v = _mm512_cvtps_epi32(_mm512_mul_ps(_mm512_sub_ps(t, lo), sc));
+		__m512i v = _mm512_cvtps_epi32(_mm512_mul_ps(_mm512_sub_ps(t, _mm512_set1_ps(lo[j])), sc));
+		v = _mm512_max_epi32(v, _mm512_setzero_si512());
 		_mm_storeu_si128((__m128i *)(q + j * 16), _mm512_cvtusepi32_epi8(v));
 	}
-	*bias = (float)bs;
-	return scale;
+}
+
+/* The query's PQ table, 16 entries a register; _mm512_mul_ps then
+ * _mm512_add_ps, never fused (GCC would contract them under -mfma), as
+ * the portable kernel rounds */
+#if defined(__GNUC__) && !defined(__clang__)
+__attribute__((optimize("fp-contract=off")))
+#endif
+static void pq_qtable_avx512(const float *cbt, const float *q, size_t m, size_t dsub,
+			     size_t ks, float f, float *out)
+{
+#ifdef __clang__
+#pragma clang fp contract(off)
+#endif
+	for (size_t sq = 0; sq < m; sq++)
+		for (size_t j = 0; j < ks; j += 16) {
+			__m512 t = _mm512_setzero_ps();
+			for (size_t u = 0; u < dsub; u++) {
+				__m512 ru = _mm512_set1_ps(f * q[sq * dsub + u]);
+				__m512 col = _mm512_loadu_ps(cbt + (sq * dsub + u) * ks + j);
+				t = _mm512_add_ps(t, _mm512_mul_ps(ru, col));
+			}
+			_mm512_storeu_ps(out + sq * ks + j, t);
+		}
 }
 
 const struct vp_kernels vp_kernels_avx512 = {
 	"avx512", VP_SIMD_AVX512, l2_avx512, dot_avx512, dot_block_avx512,
-	sq8_l2_avx512, sq8_dot_avx512, pq4_scan_avx512, pq4_table_avx512,
+	sq8_l2_avx512, sq8_dot_avx512, pq4_scan_avx512, pq4_quant_avx512, pq_qtable_avx512,
 };
 #endif

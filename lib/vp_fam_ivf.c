@@ -300,14 +300,14 @@ static void ivf_tune_candidates_type(int type, size_t n, size_t d,
 			    st->explained16 > 0.5 ? " (the data is clustered: coarse lists fit it)"
 						  : " (weak cluster structure: expect a higher nprobe)");
 	if (type == VP_TYPE_SCANN) {
-		/* 4-bit codes of 2-dimension sub-vectors (a quarter of SQ8's
-		 * bytes), and of 4 (an eighth) where that divides d */
-		size_t s0 = vp_scann_default_m(d), s1 = d % 4 == 0 ? d / 4 : 0;
+		/* 4-bit codes of 4-dimension sub-vectors (an eighth of SQ8's
+		 * bytes) where 4 divides d, and of 2 (a quarter) */
+		size_t s0 = vp_scann_default_m(d), s1 = d % 2 == 0 && d / 2 != s0 ? d / 2 : 0;
 		if (n < 1024)
 			return;
-		vp_tune_say(o, "SCANN: m = %zu (2 dims, codes 1/4 of SQ8's)%s; 4-bit codes "
-			    "scanned in registers, then reorder_k re-ranks exactly", s0,
-			    s1 ? " and d/4 (1/8)" : "");
+		vp_tune_say(o, "SCANN: m = %zu (%zu dims a sub-vector)%s; 4-bit codes "
+			    "scanned in registers, then reorder_k re-ranks exactly", s0, d / s0,
+			    s1 ? " and d/2 (2 dims, codes 1/4 of SQ8's)" : "");
 		for (int l = 0; l < 3; l++)
 			for (int mm = 0; mm < 2; mm++) {
 				size_t nl = l == 0 ? (c / 2 ? c / 2 : 1) : c << (l - 1);

@@ -61,9 +61,10 @@
 #define VP_SCANN_REORDER_DEFAULT 0 /* 0: VP_SCANN_REORDER_AUTO x k */
 #define VP_SCANN_REORDER_MIN 0
 #define VP_SCANN_REORDER_MAX 100000
-/* 0: this x k.  Fashion-MNIST, nlist 256, nprobe 4, m=392: recall 0.9404
- * at 20 candidates (2 x k), 0.9455 at 30, 0.9460 at 40 and at 100, with
- * QPS falling from 12.4k to 5.5k past 30: the originals' reads dominate */
+/* 0: this x k.  Fashion-MNIST, nlist 256, nprobe 4, m=196: recall 0.8920
+ * with 20 candidates (2 x k), 0.9291 with 30, 0.9396 with 40, 0.9445 with
+ * 60, 0.9457 with 100 (all lists' ceiling at nprobe 4: 0.946); the
+ * originals' reads grow with the count */
 #define VP_SCANN_REORDER_AUTO 4
 /* IVF_FLAT batches of at least VP_IVF_BYLIST_MIN queries are searched by
  * list (vp_ivf_search.c), in blocks of at most VP_IVF_BLOCK queries, a
@@ -98,8 +99,11 @@ int vp_ivf_build(const float *x, size_t n, size_t d, int type, int metric,
 		 size_t nlist, size_t m, int keep, int threads, uint64_t seed,
 		 struct vp_ivf_built *b, struct vp_error *err);
 
-/* SCANN's default m for dimension d: d/2 (sub-vectors of 2 dimensions,
- * codes a quarter of SQ8's), d when d is odd. */
+/* SCANN's default m for dimension d: d/4 (sub-vectors of 4 dimensions,
+ * codes an eighth of SQ8's bytes), else d/2, else d.  On Fashion-MNIST
+ * d/4 reached recall 0.95 in less time than d/2 (which needs fewer
+ * candidates re-ranked but scans and quantizes twice the tables), as
+ * FAISS's PQ196x4fs does on 784 dimensions. */
 size_t vp_scann_default_m(size_t d);
 
 void vp_ivf_built_release(struct vp_ivf_built *b);
@@ -125,6 +129,8 @@ struct vp_ivf {
 	size_t ksub;    /* PQ 256, SCANN 16 */
 	int keep;       /* SCANN: VP_SCANN_KEEP_* */
 	uint64_t *boff; /* SCANN: list l's blocks are boff[l]..boff[l+1] */
+	float *plo, *prng; /* SCANN, L2: per list and sub-quantizer, the
+			    * minimum and range of ptab (nlist x m each) */
 	const uint8_t *sq8_codes; /* SCANN keep=sq8 */
 	int64_t id_base;
 };

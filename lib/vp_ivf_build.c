@@ -23,7 +23,7 @@ size_t vp_pq_default_m(size_t d)
 
 size_t vp_scann_default_m(size_t d)
 {
-	return d % 2 ? d : d / 2;
+	return d % 4 == 0 ? d / 4 : d % 2 == 0 ? d / 2 : d;
 }
 
 void vp_ivf_built_release(struct vp_ivf_built *b)

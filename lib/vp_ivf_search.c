@@ -159,6 +159,12 @@ int vp_ivf_open(struct vp_ivf *v, const struct vp_index *ix, uint32_t seg,
 		 * |q - c - y|^2 = |q - c|^2 + (2<c,y> + |y|^2) - 2<q,y>, the middle
 		 * term depends on the list alone, so a query builds one table
 		 * of -2<q,y> and adds it to each probed list's stored one */
+		if (v->metric == VP_METRIC_L2 && v->boff) {
+			v->plo = malloc(nlist * m * sizeof *v->plo);
+			v->prng = malloc(nlist * m * sizeof *v->prng);
+			if (!v->plo || !v->prng)
+				return vp_seterr(err, VP_E_NOMEM, "out of memory");
+		}
 		if (v->metric == VP_METRIC_L2) {
 			v->ptab = malloc(nlist * m * ks * sizeof *v->ptab);
 			if (!v->ptab)
@@ -175,6 +181,8 @@ int vp_ivf_open(struct vp_ivf *v, const struct vp_index *ix, uint32_t seg,
 							t[j] += cu * col[j];
 					}
 				}
+			if (v->plo)
+				vp_pq4_ranges(v->ptab, nlist * m, v->plo, v->prng);
 		}
 	}
 	return 0;
@@ -190,12 +198,18 @@ void vp_ivf_close(struct vp_ivf *v)
 	free(v->cbt);
 	free(v->ptab);
 	free(v->boff);
+	free(v->plo);
+	free(v->prng);
 	v->boff = NULL;
+	v->plo = v->prng = NULL;
 	v->ptab = NULL;
 	v->cnorms = NULL;
 	v->ynorms = NULL;
 	v->cbt = NULL;
 }
+
+/* SCANN scores this many blocks of 32 per kernel call */
+#define SCANN_CHUNK 8
 
 struct istate {
 	struct vp_topk heap, coarse, fin;
@@ -208,6 +222,11 @@ struct istate {
 	float *w2;     /* PQ query part of the table, m x 256 */
 	uint8_t *qlut; /* SCANN: the table quantized, mp x 16 */
 	uint16_t *sums; /* SCANN: table sums of a chunk of blocks */
+	uint32_t below[SCANN_CHUNK]; /* their masks of sums under the bound */
+	float *alo;    /* SCANN: the query table's minima and ranges, and a */
+	float *arng;   /* list's bounds (m each) */
+	float *lo, *rng;
+	float qscale, qbias; /* SCANN, IP: the table, quantized once a query */
 	float *cd;     /* coarse candidates */
 	int64_t *ci;
 	float *rd;     /* refine candidates */
@@ -238,6 +257,10 @@ static void istate_free(struct istate *s)
 	free(s->w2);
 	free(s->qlut);
 	free(s->sums);
+	free(s->alo);
+	free(s->arng);
+	free(s->lo);
+	free(s->rng);
 	free(s->cd);
 	free(s->ci);
 	free(s->rd);
@@ -264,9 +287,6 @@ void vp_ivf_pool_release(struct vp_ivf_pool *p)
 	memset(p, 0, sizeof *p);
 }
 
-/* SCANN scores this many blocks of 32 per kernel call */
-#define SCANN_CHUNK 8
-
 static struct istate *istate_new(const struct vp_ivf *v, size_t kk, size_t k,
 				 size_t nprobe)
 {
@@ -290,8 +310,12 @@ static struct istate *istate_new(const struct vp_ivf *v, size_t kk, size_t k,
 	s->dec = malloc(v->d * sizeof *s->dec);
 	s->qlut = malloc(vp_pq4_mp(v->m ? v->m : 1) * 16);
 	s->sums = malloc(SCANN_CHUNK * VP_PQ4_BLOCK * sizeof *s->sums);
+	s->alo = malloc((v->m ? v->m : 1) * sizeof *s->alo);
+	s->arng = malloc((v->m ? v->m : 1) * sizeof *s->arng);
+	s->lo = malloc((v->m ? v->m : 1) * sizeof *s->lo);
+	s->rng = malloc((v->m ? v->m : 1) * sizeof *s->rng);
 	if (s->c && s->qp && s->w && s->table && s->w2 && s->cd && s->ci && s->rd && s->ri &&
-	    s->dec && s->qlut && s->sums)
+	    s->dec && s->qlut && s->sums && s->alo && s->arng && s->lo && s->rng)
 		return s;
 fail:
 	istate_free(s);
@@ -316,42 +340,47 @@ static void scan_sq8(const struct vp_ivf *v, const struct vp_kernels *kern,
 }
 
 /* The query's part of the PQ tables, once per query: -2<q_s, y_sj> for L2
- * (the list's part is in ptab), -<q_s, y_sj> for inner product; as axpy
- * passes over the transposed codebook, which the compiler vectorises. */
-static void pq_query_table(const struct vp_ivf *v, const float *q, float *out)
+ * (the list's part is in ptab), -<q_s, y_sj> for inner product; axpy
+ * passes over the transposed codebook (vp_kernels.pq_qtable). */
+static void pq_query_table(const struct vp_ivf *v, const struct vp_kernels *kern,
+			   const float *q, float *out)
 {
-	const size_t ds = v->dsub, ks = v->ksub;
-	const float f = v->metric == VP_METRIC_L2 ? -2.0f : -1.0f;
-	for (size_t sq = 0; sq < v->m; sq++) {
-		float *t = out + sq * ks;
-		for (size_t j = 0; j < ks; j++)
-			t[j] = 0;
-		for (size_t u = 0; u < ds; u++) {
-			const float *col = v->cbt + (sq * ds + u) * ks;
-			float ru = f * q[sq * ds + u];
-			for (size_t j = 0; j < ks; j++)
-				t[j] += ru * col[j];
-		}
-	}
+	kern->pq_qtable(v->cbt, q, v->m, v->dsub, v->ksub,
+			v->metric == VP_METRIC_L2 ? -2.0f : -1.0f, out);
 }
 
-/* SCANN: list l scored from its blocks.  The float table ta + tb (tb may
- * be NULL) is quantized once for the list; an entry's 16-bit sum
- * estimates its distance as bias + sum / scale.  Entries whose sum cannot beat the
- * heap's bound are passed over in integers; under a filter an entry must
- * pass it first (matched counts those, for the adaptive probing). */
+/* SCANN: the quantized table of list l (s->qlut, s->qscale, s->qbias):
+ * for L2 the query's part (s->w2) plus the list's (ptab), with bounds from
+ * the parts' ranges; for inner product the query's alone, the same for
+ * every list, made once a query (the caller's). */
+static void scann_table(const struct vp_ivf *v, const struct vp_kernels *kern,
+			struct istate *s, size_t l)
+{
+	const size_t m = v->m;
+	const float *plo = v->plo + l * m, *prng = v->prng + l * m;
+	for (size_t j = 0; j < m; j++) {
+		s->lo[j] = s->alo[j] + plo[j];
+		s->rng[j] = s->arng[j] + prng[j];
+	}
+	s->qscale = vp_pq4_plan(s->lo, s->rng, m, &s->qbias);
+	kern->pq4_quant(s->w2, v->ptab + l * m * VP_PQ4_KSUB, s->lo, m, s->qscale, s->qlut);
+}
+
+/* SCANN: list l scored from its blocks with the quantized table; an
+ * entry's 16-bit sum estimates its distance as cst + bias + sum / scale.
+ * Entries whose sum cannot beat the heap's bound are passed over in
+ * integers; under a filter an entry must pass it first (matched counts
+ * those, for the adaptive probing). */
 static void scan_pq4(const struct vp_ivf *v, const struct vp_kernels *kern,
-		     struct istate *s, size_t l, float cst, const float *ta, const float *tb,
-		     const struct vp_fctx *fc)
+		     struct istate *s, size_t l, float cst, const struct vp_fctx *fc)
 {
 	const size_t bb = vp_pq4_block_bytes(v->m);
 	const uint64_t p0 = v->offsets[l], len = v->offsets[l + 1] - p0;
 	const uint8_t *b = v->data + v->boff[l] * bb;
-	float bias, scale = kern->pq4_table(ta, tb, v->m, s->qlut, &bias), inv = 1.0f / scale;
+	float bias = s->qbias + cst, scale = s->qscale, inv = 1.0f / scale;
 	float bound = vp_topk_bound(&s->heap);
 	uint32_t thr;
 
-	bias += cst;
 #define SCANN_THR(bd) \
 	((bd) >= INFINITY ? 65535u : (bd) < bias ? 0u : \
 	 ((bd) - bias) * scale >= 65534.0f ? 65535u : (uint32_t)(((bd) - bias) * scale) + 1u)
@@ -362,39 +391,61 @@ static void scan_pq4(const struct vp_ivf *v, const struct vp_kernels *kern,
 		uint64_t ne = len - e0 < SCANN_CHUNK * VP_PQ4_BLOCK ? len - e0
 								    : SCANN_CHUNK * VP_PQ4_BLOCK;
 		kern->pq4_scan(b + (e0 / VP_PQ4_BLOCK) * bb, vp_pq4_blocks(ne), v->m, s->qlut,
-			       s->sums);
-		for (uint64_t i = 0; i < ne; i++) {
-			uint64_t p = p0 + e0 + i;
-			float e;
-			if (fc) {
+			       (uint16_t)(thr > 65535 ? 65535 : thr), s->sums, s->below);
+		if (fc) {
+			for (uint64_t i = 0; i < ne; i++) {
+				uint64_t p = p0 + e0 + i;
+				float e;
 				if (!vp_fctx_match(fc, v->ids[p]))
 					continue;
 				s->matched++;
+				if (s->sums[i] > thr)
+					continue;
+				e = bias + (float)s->sums[i] * inv;
+				if (e <= bound) {
+					vp_topk_push(&s->heap, e, (int64_t)p);
+					bound = vp_topk_bound(&s->heap);
+					thr = SCANN_THR(bound);
+				}
 			}
-			if (s->sums[i] > thr)
-				continue;
-			e = bias + (float)s->sums[i] * inv;
-			if (e <= bound) {
-				vp_topk_push(&s->heap, e, (int64_t)p);
-				bound = vp_topk_bound(&s->heap);
-				thr = SCANN_THR(bound);
+			continue;
+		}
+		/* unfiltered: the kernel's masks of the entries under the
+		 * bound as the chunk began; only those are looked at */
+		for (uint64_t g = 0; g < ne; g += 32) {
+			uint32_t mask = s->below[g / 32];
+			const uint16_t *sg = s->sums + g;
+			if (ne - g < 32)
+				mask &= (1u << (ne - g)) - 1u;
+			while (mask) {
+				int i = __builtin_ctz(mask);
+				float e = bias + (float)sg[i] * inv;
+				mask &= mask - 1;
+				if (e <= bound && sg[i] <= thr) {
+					vp_topk_push(&s->heap, e, (int64_t)(p0 + e0 + g + (uint64_t)i));
+					bound = vp_topk_bound(&s->heap);
+					thr = SCANN_THR(bound);
+				}
 			}
 		}
 	}
 #undef SCANN_THR
 }
 
-/* SCANN's exact distance of row r with what keep kept (d floats of
- * scratch in dec for SQ8) */
+/* SCANN's exact distance of row r with what keep kept: to the float row,
+ * or to the row its SQ8 code decodes to, scored on the code against the
+ * query prepared once (s->qp, s->w, the constant cst: sq8_prepare), a
+ * quarter of the bytes from memory */
 static float scann_exact(const struct vp_ivf *v, const struct vp_kernels *kern,
-			 const float *q, uint32_t r, float *dec)
+			 const struct istate *s, const float *q, uint32_t r, float cst)
 {
-	const float *x = v->vectors ? v->vectors + (size_t)r * v->d : dec;
-	if (!v->vectors)
-		for (size_t j = 0; j < v->d; j++)
-			dec[j] = v->sq8_min[j] + v->sq8_step[j] * (float)v->sq8_codes[(size_t)r * v->d + j];
-	return v->metric == VP_METRIC_L2 ? kern->l2(q, x, v->d)
-		: vp_flat_dist(v->metric, -kern->dot(q, x, v->d), 0);
+	const size_t d = v->d;
+	if (v->vectors)
+		return v->metric == VP_METRIC_L2 ? kern->l2(q, v->vectors + (size_t)r * d, d)
+			: vp_flat_dist(v->metric, -kern->dot(q, v->vectors + (size_t)r * d, d), 0);
+	const uint8_t *c = v->sq8_codes + (size_t)r * d;
+	return v->metric == VP_METRIC_L2 ? cst + kern->sq8_l2(s->qp, c, s->w, d)
+		: vp_flat_dist(v->metric, -(cst + kern->sq8_dot(s->qp, c, d)), 0);
 }
 
 static void scan_pq(const struct vp_ivf *v, struct istate *s, size_t l,
@@ -473,6 +524,32 @@ static float row_exact(const struct vp_ivf *v, const struct vp_kernels *kern,
 		: vp_flat_dist(v->metric, -kern->dot(q, x, v->d), 0);
 }
 
+/* The query prepared for SQ8 codes (IVF_SQ8's lists, SCANN's keep=sq8
+ * reorder), into s->qp and s->w; returns the constant term.
+ * L2: sum step^2 (qs - c)^2 with qs = (q - min) / step; a dimension of
+ * step 0 is a constant (q - min)^2.  IP: <q, min> + sum (q step) c. */
+static float sq8_prepare(const struct vp_ivf *v, const float *q, struct istate *s)
+{
+	float cst = 0;
+	for (size_t j = 0; j < v->d; j++) {
+		float st = v->sq8_step[j], df = q[j] - v->sq8_min[j];
+		if (v->metric == VP_METRIC_L2) {
+			if (st > 0) {
+				s->qp[j] = df / st;
+				s->w[j] = st * st;
+			} else {
+				s->qp[j] = 0;
+				s->w[j] = 0;
+				cst += df * df;
+			}
+		} else {
+			s->qp[j] = q[j] * st;
+			cst += q[j] * v->sq8_min[j];
+		}
+	}
+	return cst;
+}
+
 static void search_one(const struct vp_ivf *v, const struct vp_kernels *kern,
 		       struct istate *s, const float *q, size_t k,
 		       size_t nprobe, size_t refine, const struct vp_fctx *fc,
@@ -499,27 +576,19 @@ static void search_one(const struct vp_ivf *v, const struct vp_kernels *kern,
 	 * still finds its nearest matches, where a fixed nprobe would not. */
 	s->matched = 0;
 	if (v->type == VP_TYPE_IVF_SQ8) {
-		/* L2: sum step^2 (qs - c)^2 with qs = (q - min) / step; a
-		 * dimension of step 0 is a constant (q - min)^2.
-		 * IP: <q, min> + sum (q step) c. */
-		for (size_t j = 0; j < d; j++) {
-			float st = v->sq8_step[j], df = q[j] - v->sq8_min[j];
-			if (v->metric == VP_METRIC_L2) {
-				if (st > 0) {
-					s->qp[j] = df / st;
-					s->w[j] = st * st;
-				} else {
-					s->qp[j] = 0;
-					s->w[j] = 0;
-					cst += df * df;
-				}
-			} else {
-				s->qp[j] = q[j] * st;
-				cst += q[j] * v->sq8_min[j];
+		cst = sq8_prepare(v, q, s);
+	} else if (v->codebooks) {
+		pq_query_table(v, kern, q, v->metric == VP_METRIC_L2 ? s->w2 : s->table);
+		if (v->boff) {
+			/* SCANN: the query part's ranges, once a query */
+			vp_pq4_ranges(v->metric == VP_METRIC_L2 ? s->w2 : s->table, v->m,
+				      s->alo, s->arng);
+			if (v->metric != VP_METRIC_L2) {
+				s->qscale = vp_pq4_plan(s->alo, s->arng, v->m, &s->qbias);
+				kern->pq4_quant(s->table, NULL, s->alo, v->m, s->qscale, s->qlut);
 			}
 		}
-	} else if (v->codebooks)
-		pq_query_table(v, q, v->metric == VP_METRIC_L2 ? s->w2 : s->table);
+	}
 	{
 		struct vp_flat f = { (const float *)v->data, v->norms, v->n, d,
 				     v->metric, 0, NULL };
@@ -558,8 +627,9 @@ static void search_one(const struct vp_ivf *v, const struct vp_kernels *kern,
 				} else
 					pc = -kern->dot(q, v->centroids + l * d, d);
 				if (v->boff) {
-					/* the table is formed as it is quantized */
-					scan_pq4(v, kern, s, l, pc, pt ? s->w2 : s->table, pt, fc);
+					if (pt)
+						scann_table(v, kern, s, l);
+					scan_pq4(v, kern, s, l, pc, fc);
 				} else {
 					for (size_t j = 0; pt && j < tn; j++)
 						s->table[j] = s->w2[j] + pt[j];
@@ -574,6 +644,7 @@ static void search_one(const struct vp_ivf *v, const struct vp_kernels *kern,
 	if (v->codebooks && refine > 0 && v->keep != VP_SCANN_KEEP_NONE) {
 		/* re-rank the PQ candidates with exact distances (SCANN:
 		 * to the SQ8 decoding when that is what it kept) */
+		float c8 = v->sq8_codes ? sq8_prepare(v, q, s) : 0;
 		vp_topk_reset(&s->fin);
 		/* the rows are far apart in the file: ask for all of them
 		 * before the first distance, so their misses overlap */
@@ -588,7 +659,7 @@ static void search_one(const struct vp_ivf *v, const struct vp_kernels *kern,
 			}
 		for (size_t r = 0; r < got; r++) {
 			uint32_t row = v->ids[s->ri[r]];
-			vp_topk_push(&s->fin, v->boff ? scann_exact(v, kern, q, row, s->dec)
+			vp_topk_push(&s->fin, v->boff ? scann_exact(v, kern, s, q, row, c8)
 				     : vp_distance(v->metric, q, v->vectors + (size_t)row * d, d),
 				     (int64_t)row);
 		}

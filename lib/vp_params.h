@@ -41,7 +41,7 @@ enum vp_stage { VP_STAGE_BUILD = 1, VP_STAGE_SEARCH = 2 };
 	  "inverted lists (k-means centroids)")                               \
 	X(PQ_M, "m", VP_STAGE_BUILD, VP_T(4) | VP_T(6), VP_PQ_M_DEFAULT,       \
 	  VP_PQ_M_MIN, VP_PQ_M_MAX,                                           \
-	  "PQ sub-quantizers (0: chosen from the dimension; SCANN d/2)")      \
+	  "PQ sub-quantizers (0: chosen from the dimension; SCANN d/4)")      \
 	X(NBITS, "nbits", VP_STAGE_BUILD, VP_T(4), VP_PQ_NBITS_DEFAULT,        \
 	  VP_PQ_NBITS_MIN, VP_PQ_NBITS_MAX,                                   \
 	  "bits per PQ code")                                                 \

@@ -60,35 +60,41 @@ static inline uint8_t vp_pq4_get(const uint8_t *b, size_t m, size_t i, size_t j)
 	return (i % VP_PQ4_BLOCK) < 16 ? (uint8_t)(*p & 15) : (uint8_t)(*p >> 4);
 }
 
-/* Quantizes a float table (m x 16) to 8 bits: q[j][c] = round((t[j][c] -
- * min_j) x scale) in mp x 16 bytes (padding 0), with the scale the largest
- * that keeps every entry within 255 and every sum of m entries within
- * 65535.  A sum s of entries then estimates the float sum as
- * *bias + s / scale, within m / (2 scale).  Returns the scale.  The
- * kernels' pq4_table does the same for t = a + b (b may be NULL), with
- * the same result bit for bit. */
-float vp_pq4_quantize(const float *t, size_t m, uint8_t *q, float *bias);
-float vp_pq4_table_portable(const float *a, const float *b, size_t m, uint8_t *q,
-			    float *bias);
+/* Quantizing a query's table (m x 16 floats) to 8 bits: entry c of
+ * sub-quantizer j becomes round((t[j][c] - lo[j]) x scale), saturated to
+ * 255, where lo[j] is at most the sub-table's minimum and lo[j] + rng[j]
+ * at least its maximum.  The scale is the largest that keeps every entry
+ * within 255 and every sum of m entries within 65535; a sum s of entries
+ * then estimates the float sum as bias + s / scale (bias = sum of lo[j]),
+ * within m / (2 scale) plus what the bounds' slack adds.
+ *
+ * For an IVF list the table is the query's part plus the list's
+ * (|q - c - y|^2 = |q - c|^2 - 2<q, y> + (2<c, y> + |y|^2)); bounds from
+ * the two parts' own ranges, each found once (the query's per query, the
+ * lists' when the index opens), spare the two passes over every list's
+ * table that exact ranges need. */
 
-/* the table kernels keep the minima of this many sub-quantizers from their
- * first pass (past them, the second pass finds them again) */
-#define VP_PQ4_LOS 512
+/* lo[j] and rng[j]: the exact minimum and range of each sub-table of t */
+void vp_pq4_ranges(const float *t, size_t m, float *lo, float *rng);
 
-/* The scale from the running sums of the table's ranges (sumr), its
- * largest range (maxr) and m; shared by every kernel so that all round
- * alike: each entry rounds up by at most 1/2, so m/2 of room under 65535. */
-static inline float vp_pq4_scale(double sumr, float maxr, size_t m)
-{
-	float scale = maxr > 0 ? 255.0f / maxr : 1.0f;
-	if (sumr * scale > 65535.0 - (double)m)
-		scale = (float)((65535.0 - (double)m) / sumr);
-	return scale;
-}
+/* The scale for bounds lo, rng of m sub-tables; *bias = sum of lo. */
+float vp_pq4_plan(const float *lo, const float *rng, size_t m, float *bias);
+
+/* Quantizes t = a + b (b may be NULL) with lo and scale into q (mp x 16
+ * bytes, padding 0): the portable kernel, which the SIMD ones equal byte
+ * for byte (vp_kernels.pq4_quant). */
+void vp_pq4_quant_portable(const float *a, const float *b, const float *lo, size_t m,
+			   float scale, uint8_t *q);
+
+/* All of it for one table with exact ranges (the reference of the
+ * tests).  Returns the scale; lo and rng are m floats of scratch. */
+float vp_pq4_quantize(const float *t, size_t m, uint8_t *q, float *bias, float *lo,
+		      float *rng);
 
 /* The portable kernel (the reference the SIMD ones must equal): for nb
- * blocks at b, out[32 x blk + i] = sum over j < mp of q[16 j + code]. */
+ * blocks at b, out[32 x blk + i] = sum over j < mp of q[16 j + code], and
+ * bit i of below[blk] set when that sum is at most thr. */
 void vp_pq4_scan_portable(const uint8_t *b, size_t nb, size_t m, const uint8_t *q,
-			  uint16_t *out);
+			  uint16_t thr, uint16_t *out, uint32_t *below);
 
 #endif

@@ -38,13 +38,14 @@ rename_section() { # rename_section FILE NAME NEW
 	vp-build -t SCANN -p nlist=32 -o s.vpi base.fvecs
 	run -0 vp-diag --no-stats s.vpi
 	[[ "$output" == *"type           SCANN"* ]]
-	[[ "$output" == *"parameters     nlist=32, m=16, keep=originals"* ]]
-	[[ "$output" == *"codes          4-bit PQ, m=16 (2 dimensions a sub-quantizer), 8.0 bytes a vector"* ]]
+	[[ "$output" == *"parameters     nlist=32, m=8, keep=originals"* ]]
+	[[ "$output" == *"codes          4-bit PQ, m=8 (4 dimensions a sub-quantizer), 4.0 bytes a vector"* ]]
 	[[ "$output" == *"reorder        exact, with the float32 originals"* ]]
 	[[ "$output" == *"pq4_codebooks"* && "$output" == *"problems       none"* ]]
-	# the estimates alone find about half; the reorder lifts them
-	at_least "$(recall_at s.vpi -p nprobe=32 -p reorder_k=10)" 0.45 "no reorder"
-	at_least "$(recall_at s.vpi -p nprobe=32)" 0.90 "default reorder (4 x k)"
+	# the estimates alone (4 dimensions a 4-bit code on this tightly
+	# clustered set: 0.29) find few; the reorder lifts them
+	at_least "$(recall_at s.vpi -p nprobe=32 -p reorder_k=10)" 0.25 "no reorder"
+	at_least "$(recall_at s.vpi -p nprobe=32)" 0.65 "default reorder (4 x k)"
 	at_least "$(recall_at s.vpi -p nprobe=32 -p reorder_k=400)" 0.999 "reorder 400"
 	at_least "$(recall_at s.vpi -p nprobe=2 -p reorder_k=100)" 0.95 "nprobe 2"
 	# exact distances after the reorder: FLAT's for the ids it returns
@@ -65,9 +66,9 @@ rename_section() { # rename_section FILE NAME NEW
 	[[ "$output" == *"reorder        none: distances are the codes' estimates"* ]]
 	[ "$(stat -c %s n.vpi)" -lt "$(stat -c %s q.vpi)" ]
 	[ "$(stat -c %s q.vpi)" -lt "$(stat -c %s o.vpi)" ]
-	at_least "$(recall_at q.vpi -p nprobe=32 -p reorder_k=400)" 0.97 "sq8 reorder"
+	at_least "$(recall_at q.vpi -p nprobe=32 -p reorder_k=400)" 0.95 "sq8 reorder"
 	r=$(recall_at n.vpi -p nprobe=32)
-	at_least "$r" 0.4 "no reorder"
+	at_least "$r" 0.25 "no reorder"
 	# keep=none ignores reorder_k: the same answers
 	[ "$(recall_at n.vpi -p nprobe=32 -p reorder_k=400)" = "$r" ]
 	# the code section is at most 1/4 of IVF_SQ8's, blocks' padding aside
@@ -142,9 +143,9 @@ rename_section() { # rename_section FILE NAME NEW
 	run -2 vp-build -t SCANN -p keep=floats -o x.vpi base.fvecs
 	[[ "$output" == *"keep"* ]]
 	run -2 vp-build -t IVF_FLAT -p keep=sq8 -o x.vpi base.fvecs
-	vp-build -t SCANN -p nlist=8 -p m=8 -o s.vpi base.fvecs
+	vp-build -t SCANN -p nlist=8 -p m=16 -o s.vpi base.fvecs
 	run -0 vp-diag --no-stats s.vpi
-	[[ "$output" == *"m=8 (4 dimensions a sub-quantizer), 4.0 bytes a vector"* ]]
+	[[ "$output" == *"m=16 (2 dimensions a sub-quantizer), 8.0 bytes a vector"* ]]
 	run -2 vp-search -i s.vpi -p reorder_k=-1 query.fvecs
 	run -2 vp-search -i s.vpi -p refine=20 query.fvecs
 	run -0 vp-search -i s.vpi -p reorder_k=3 -k 10 query.fvecs

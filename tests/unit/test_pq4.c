@@ -66,6 +66,7 @@ static void test_kernels(void)
 			uint8_t *c = malloc(n * m), *b = malloc(nb * vp_pq4_block_bytes(m));
 			uint8_t *q = malloc(vp_pq4_mp(m) * 16);
 			uint16_t *out = malloc(nb * VP_PQ4_BLOCK * sizeof *out);
+			uint32_t *below = malloc(nb * sizeof *below);
 			uint32_t *want = malloc(n * sizeof *want);
 			for (int round = 0; round < 3; round++) {
 				/* round 0: random; 1: every entry at the most the
@@ -79,10 +80,14 @@ static void test_kernels(void)
 				for (size_t j = 0; j < m * 16; j++)
 					q[j] = round == 0 ? (uint8_t)(rnd(&s) % (top + 1)) : (uint8_t)top;
 				vp_pq4_pack(c, n, m, b);
-				k->pq4_scan(b, nb, m, q, out);
+				/* the masks: sums at most thr, thr the median-ish
+				 * sum, 0 and 65535 */
+				uint16_t thr = round == 0 ? (uint16_t)(m * top / 2) : round == 1 ? 65535 : 0;
+				k->pq4_scan(b, nb, m, q, thr, out, below);
 				reference(c, n, m, q, want);
 				for (size_t i = 0; i < n; i++)
-					bad += out[i] != want[i];
+					bad += out[i] != want[i] ||
+					       ((below[i / 32] >> (i % 32)) & 1) != (want[i] <= thr);
 				CHECK(bad == 0, "%s m=%zu round %d: %zu sums differ (first %u/%u)",
 				      k->name, m, round, bad, out[0], want[0]);
 			}
@@ -90,6 +95,7 @@ static void test_kernels(void)
 			free(b);
 			free(q);
 			free(out);
+			free(below);
 			free(want);
 		}
 	}
@@ -105,11 +111,12 @@ static void test_quantize(void)
 	for (size_t a = 0; a < sizeof ms / sizeof *ms; a++) {
 		size_t m = ms[a], n = 200, bad = 0, over = 0;
 		float *t = malloc(m * 16 * sizeof *t), bias, scale, worst = 0;
+		float *lo = malloc(m * sizeof *lo), *rng = malloc(m * sizeof *rng);
 		uint8_t *q = malloc(vp_pq4_mp(m) * 16), *c = malloc(n * m);
 		uint32_t *sum = malloc(n * sizeof *sum);
 		for (size_t j = 0; j < m * 16; j++)
 			t[j] = (float)(rnd(&s) % 100000) / 1000.0f - (j % 16 == 3 ? 40.0f : 0.0f);
-		scale = vp_pq4_quantize(t, m, q, &bias);
+		scale = vp_pq4_quantize(t, m, q, &bias, lo, rng);
 		for (size_t i = 0; i < n * m; i++)
 			c[i] = (uint8_t)(rnd(&s) & 15);
 		reference(c, n, m, q, sum);
@@ -140,20 +147,24 @@ static void test_quantize(void)
 		free(q);
 		free(c);
 		free(sum);
+		free(lo);
+		free(rng);
 	}
 	/* a flat table: every entry 0, the bias the sum */
 	{
-		float t[32], bias;
+		float t[32], bias, lo[2], rng[2];
 		uint8_t q[64];
 		for (int i = 0; i < 32; i++)
 			t[i] = 2.5f;
-		vp_pq4_quantize(t, 2, q, &bias);
+		vp_pq4_quantize(t, 2, q, &bias, lo, rng);
 		CHECK(q[0] == 0 && q[31] == 0 && fabsf(bias - 5.0f) < 1e-6f, "flat table");
 	}
 }
 
-/* every level's table equals the portable one byte for byte, scale and
- * bias included, for t = a + b and for a alone */
+/* every level's quantized table equals the portable one byte for byte,
+ * for t = a + b with bounds from the parts' ranges (as a list's table is
+ * made) and for a alone with its exact ranges; and the bounds hold:
+ * no entry saturates past what its bound allows, sums stay in 16 bits */
 static void test_tables(void)
 {
 	uint64_t s = 11;
@@ -163,28 +174,68 @@ static void test_tables(void)
 		if (!k)
 			continue;
 		for (size_t a = 0; a < sizeof ms / sizeof *ms; a++) {
-			size_t m = ms[a], bad = 0;
+			size_t m = ms[a];
 			float *ta = malloc(m * 16 * sizeof *ta), *tb = malloc(m * 16 * sizeof *tb);
+			float *alo = malloc(m * sizeof *alo), *arng = malloc(m * sizeof *arng);
+			float *blo = malloc(m * sizeof *blo), *brng = malloc(m * sizeof *brng);
+			float *lo = malloc(m * sizeof *lo), *rng = malloc(m * sizeof *rng);
 			uint8_t *q1 = malloc(vp_pq4_mp(m) * 16), *q2 = malloc(vp_pq4_mp(m) * 16);
 			for (size_t j = 0; j < m * 16; j++) {
 				ta[j] = (float)((int)(rnd(&s) % 200001) - 100000) / 997.0f;
 				tb[j] = (float)(rnd(&s) % 100000) / 313.0f;
 			}
+			vp_pq4_ranges(ta, m, alo, arng);
+			vp_pq4_ranges(tb, m, blo, brng);
 			for (int withb = 0; withb < 2; withb++) {
-				float b1, b2, s1, s2;
+				float bias, scale;
+				uint32_t mx = 0;
+				for (size_t j = 0; j < m; j++) {
+					lo[j] = withb ? alo[j] + blo[j] : alo[j];
+					rng[j] = withb ? arng[j] + brng[j] : arng[j];
+				}
+				scale = vp_pq4_plan(lo, rng, m, &bias);
 				memset(q1, 0xaa, vp_pq4_mp(m) * 16);
 				memset(q2, 0x55, vp_pq4_mp(m) * 16);
-				s1 = vp_pq4_table_portable(ta, withb ? tb : NULL, m, q1, &b1);
-				s2 = k->pq4_table(ta, withb ? tb : NULL, m, q2, &b2);
-				bad = (size_t)memcmp(q1, q2, vp_pq4_mp(m) * 16) != 0;
-				CHECK(!bad && s1 == s2 && b1 == b2, "%s m=%zu b=%d: table differs "
-				      "(scale %g/%g bias %g/%g)", k->name, m, withb, (double)s1,
-				      (double)s2, (double)b1, (double)b2);
+				vp_pq4_quant_portable(ta, withb ? tb : NULL, lo, m, scale, q1);
+				k->pq4_quant(ta, withb ? tb : NULL, lo, m, scale, q2);
+				CHECK(!memcmp(q1, q2, vp_pq4_mp(m) * 16), "%s m=%zu b=%d: table differs",
+				      k->name, m, withb);
+				for (size_t j = 0; j < m; j++) {
+					uint8_t hi = 0;
+					for (int c = 0; c < 16; c++)
+						hi = q1[j * 16 + c] > hi ? q1[j * 16 + c] : hi;
+					mx += hi;
+				}
+				CHECK(mx <= 65535, "%s m=%zu b=%d: largest sum %u", k->name, m, withb, mx);
 			}
-			free(ta);
-			free(tb);
-			free(q1);
-			free(q2);
+			free(ta), free(tb), free(alo), free(arng), free(blo), free(brng);
+			free(lo), free(rng), free(q1), free(q2);
+		}
+	}
+}
+
+/* the query table: every level's floats equal the portable kernel's */
+static void test_qtable(void)
+{
+	uint64_t s = 5;
+	const size_t cfg[][3] = { { 4, 2, 16 }, { 196, 4, 16 }, { 7, 3, 256 }, { 1, 1, 16 } };
+	for (int lv = VP_SIMD_PORTABLE; lv <= VP_SIMD_AVX512; lv++) {
+		const struct vp_kernels *k = vp_kernels_at((enum vp_simd)lv);
+		if (!k)
+			continue;
+		for (size_t a = 0; a < sizeof cfg / sizeof *cfg; a++) {
+			size_t m = cfg[a][0], ds = cfg[a][1], ks = cfg[a][2], d = m * ds;
+			float *cbt = malloc(d * ks * sizeof *cbt), *q = malloc(d * sizeof *q);
+			float *o1 = malloc(m * ks * sizeof *o1), *o2 = malloc(m * ks * sizeof *o2);
+			for (size_t i = 0; i < d * ks; i++)
+				cbt[i] = (float)((int)(rnd(&s) % 20001) - 10000) / 777.0f;
+			for (size_t i = 0; i < d; i++)
+				q[i] = (float)((int)(rnd(&s) % 20001) - 10000) / 333.0f;
+			vp_pq_qtable_portable(cbt, q, m, ds, ks, -2.0f, o1);
+			k->pq_qtable(cbt, q, m, ds, ks, -2.0f, o2);
+			CHECK(!memcmp(o1, o2, m * ks * sizeof *o1), "%s m=%zu dsub=%zu ks=%zu: "
+			      "query tables differ", k->name, m, ds, ks);
+			free(cbt), free(q), free(o1), free(o2);
 		}
 	}
 }
@@ -195,5 +246,6 @@ int main(void)
 	test_kernels();
 	test_quantize();
 	test_tables();
+	test_qtable();
 	return check_done("test_pq4");
 }
