@@ -118,11 +118,18 @@ static int param(struct ctx *x, const yaml_node_t *kn, const yaml_node_t *n,
 	if (id < 0 || vp_param_defs[id].stage != stage)
 		return at(x, kn, "unknown key '%s'%s", key, "");
 	d = &vp_param_defs[id];
-	if (vp_param_value_name(id, d->def)) {
-		/* a named value (quant: none, sq8) */
+	if (vp_param_value_name(id, d->def) || vp_param_scale(id) > 1) {
+		/* a named value (quant: none, sq8), or a decimal */
 		const char *sv = scalar(n);
-		if (!sv || vp_param_value(id, sv, &v))
-			return at(x, n, "'%s' must be one of auto, none, sq8%s", key, "");
+		char nm[64];
+		if (!sv || vp_param_value(id, sv, &v)) {
+			char what[96];
+			snprintf(what, sizeof what, "%s%s",
+				 *vp_param_names(id, nm, sizeof nm) ? "one of " : "a number", nm);
+			return at(x, n, "'%s' must be %s", key, what);
+		}
+		if (v < d->min || v > d->max)
+			return at(x, n, "'%s' is out of range%s", key, "");
 	} else if ((rc = get_int(x, n, key, d->min, d->max, &v)))
 		return rc;
 	if (x->c->type && !(d->types & VP_T(x->c->type)))

@@ -23,7 +23,8 @@ static int ivf_build(struct vp_family_build *b, struct vp_error *err)
 	uint32_t seg = b->seg, dim = b->dim;
 	int rc = vp_ivf_build(b->data, b->n, dim, o->type, o->metric, nl,
 			      (size_t)o->params.val[VP_P_PQ_M],
-			      (int)o->params.val[VP_P_KEEP], o->threads,
+			      (int)o->params.val[VP_P_KEEP],
+			      (double)o->params.val[VP_P_ANISO] / vp_param_scale(VP_P_ANISO), o->threads,
 			      o->seed + seg, &v, err);
 	if (rc)
 		return rc;

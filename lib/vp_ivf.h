@@ -93,10 +93,11 @@ struct vp_ivf_built {
 
 /* Builds an IVF index of type (VP_TYPE_IVF_FLAT, _SQ8, _PQ, VP_TYPE_SCANN)
  * over n rows of x.  m is the PQ sub-quantizer count (0: chosen from d);
- * keep is SCANN's (VP_SCANN_KEEP_*).  Returns 0, VP_E_ARG (m does not
+ * keep is SCANN's (VP_SCANN_KEEP_*), aniso its anisotropic threshold T
+ * (0: plain codes).  Returns 0, VP_E_ARG (m does not
  * divide d, nlist > n) or VP_E_NOMEM. */
 int vp_ivf_build(const float *x, size_t n, size_t d, int type, int metric,
-		 size_t nlist, size_t m, int keep, int threads, uint64_t seed,
+		 size_t nlist, size_t m, int keep, double aniso, int threads, uint64_t seed,
 		 struct vp_ivf_built *b, struct vp_error *err);
 
 /* SCANN's default m for dimension d: d/4 (sub-vectors of 4 dimensions,
@@ -127,6 +128,7 @@ struct vp_ivf {
 	float *cbt;     /* PQ codebooks transposed, m x d/m x 256, made on open */
 	float *ptab;    /* PQ, L2: 2<c_s, y_sj> + |y_sj|^2 per list, nlist x m x ksub */
 	size_t ksub;    /* PQ 256, SCANN 16 */
+	int l2tab;      /* PQ tables of L2 form: L2, and SCANN's cosine */
 	int keep;       /* SCANN: VP_SCANN_KEEP_* */
 	uint64_t *boff; /* SCANN: list l's blocks are boff[l]..boff[l+1] */
 	float *plo, *prng; /* SCANN, L2: per list and sub-quantizer, the

@@ -173,8 +173,76 @@ static int scann_finish(const float *x, size_t n, size_t d, size_t m, int keep,
 	return 0;
 }
 
+/* Score-aware ("anisotropic") codes: Guo et al., "Accelerating
+ * large-scale inference with anisotropic vector quantization" (ICML
+ * 2020).  For inner products, the error of a code along its datapoint x
+ * changes the scores of the queries that matter (those with <q, x> past a
+ * threshold T |x|) far more than the error across it, so the code of x
+ * minimises |e|^2 + (eta - 1) <e, x/|x|>^2 rather than |e|^2, with e the
+ * residual's quantization error and eta = (d - 1) T^2 / (1 - T^2) (the
+ * paper's Theorem 3.4, for large d).  The codebooks stay the k-means ones
+ * (the paper also refits them); each datapoint's codes start from the
+ * nearest and are improved sub-quantizer by sub-quantizer, two rounds,
+ * each step choosing the codeword of least loss given the others (so the
+ * loss never rises).  Rows in list order: x of entry p is row ids[p]. */
+static void anisotropic_codes(const float *x, const uint32_t *ids, const float *res, size_t n,
+			      size_t d, size_t m, size_t ksub, double t, int threads,
+			      const float *cb, uint8_t *codes)
+{
+	const size_t ds = d / m;
+	/* eta below 1 would favour the error along x: no better than plain */
+	double eta = t >= 1 ? 1e9 : (double)(d - 1) * t * t / (1 - t * t);
+	eta = eta < 1 ? 1 : eta;
+#pragma omp parallel for num_threads(threads) schedule(dynamic, 256)
+	for (size_t p = 0; p < n; p++) {
+		const float *xv = x + (size_t)ids[p] * d, *r = res + p * d;
+		uint8_t *c = codes + p * m;
+		double nx = 0, ep = 0;
+		for (size_t j = 0; j < d; j++)
+			nx += (double)xv[j] * xv[j];
+		if (nx <= 0)
+			continue; /* no direction: plain codes */
+		nx = 1 / sqrt(nx);
+		/* e . xhat over the whole vector, kept up to date */
+		for (size_t s = 0; s < m; s++) {
+			const float *y = cb + (s * ksub + c[s]) * ds;
+			for (size_t u = 0; u < ds; u++)
+				ep += (r[s * ds + u] - y[u]) * xv[s * ds + u] * nx;
+		}
+		for (int round = 0; round < 2; round++)
+			for (size_t s = 0; s < m; s++) {
+				const float *rs = r + s * ds, *xs = xv + s * ds;
+				double base, best = INFINITY, bestp = 0;
+				size_t bc = c[s];
+				/* ep without this sub-vector's part */
+				const float *y0 = cb + (s * ksub + c[s]) * ds;
+				base = ep;
+				for (size_t u = 0; u < ds; u++)
+					base -= (rs[u] - y0[u]) * xs[u] * nx;
+				for (size_t k = 0; k < ksub; k++) {
+					const float *y = cb + (s * ksub + k) * ds;
+					double e2 = 0, epk = 0, loss;
+					for (size_t u = 0; u < ds; u++) {
+						double e = rs[u] - y[u];
+						e2 += e * e;
+						epk += e * xs[u] * nx;
+					}
+					/* |e|^2 changes by this block's; <e, xhat> by epk */
+					loss = e2 + (eta - 1) * (base + epk) * (base + epk);
+					if (loss < best) {
+						best = loss;
+						bc = k;
+						bestp = epk;
+					}
+				}
+				c[s] = (uint8_t)bc;
+				ep = base + bestp;
+			}
+	}
+}
+
 int vp_ivf_build(const float *x, size_t n, size_t d, int type, int metric,
-		 size_t nlist, size_t m, int keep, int threads, uint64_t seed,
+		 size_t nlist, size_t m, int keep, double aniso, int threads, uint64_t seed,
 		 struct vp_ivf_built *b, struct vp_error *err)
 {
 	size_t ksub = type == VP_TYPE_SCANN ? VP_PQ4_KSUB : VP_PQ_KSUB;
@@ -259,6 +327,9 @@ int vp_ivf_build(const float *x, size_t n, size_t d, int type, int metric,
 		}
 		rc = train_encode_pq(res, n, d, m, ksub, threads, seed + 1, b->codebooks,
 				     codes, err);
+		if (!rc && aniso > 0)
+			anisotropic_codes(x, b->ids, res, n, d, m, ksub, aniso, threads,
+					  b->codebooks, codes);
 		free(res);
 		b->data = codes;
 		b->data_bytes = n * m;

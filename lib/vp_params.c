@@ -2,6 +2,7 @@
 #include "vp_params.h"
 
 #include <errno.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,17 +23,43 @@ static const struct {
 	const char *name;
 	int64_t v;
 } names[] = {
-	{ VP_P_QUANT, "none", VP_HNSW_QUANT_NONE },
 	{ VP_P_QUANT, "auto", VP_HNSW_QUANT_AUTO },
+	{ VP_P_QUANT, "none", VP_HNSW_QUANT_NONE },
 	{ VP_P_QUANT, "sq8", VP_HNSW_QUANT_SQ8 },
 	{ VP_P_KEEP, "originals", VP_SCANN_KEEP_ORIGINALS },
 	{ VP_P_KEEP, "sq8", VP_SCANN_KEEP_SQ8 },
 	{ VP_P_KEEP, "none", VP_SCANN_KEEP_NONE },
 };
 
+int vp_param_scale(int id)
+{
+	return id == VP_P_ANISO ? 1000 : 1;
+}
+
+const char *vp_param_names(int id, char *buf, size_t cap)
+{
+	size_t w = 0;
+	buf[0] = 0;
+	for (size_t i = 0; i < sizeof names / sizeof *names; i++)
+		if (names[i].id == id && w < cap)
+			w += (size_t)snprintf(buf + w, cap - w, "%s%s", w ? ", " : "", names[i].name);
+	return buf;
+}
+
 int vp_param_value(int id, const char *s, int64_t *out)
 {
 	int named = 0;
+	if (vp_param_scale(id) > 1) {
+		/* a decimal, kept in fixed point */
+		char *end;
+		double v;
+		errno = 0;
+		v = strtod(s, &end);
+		if (errno || end == s || *end || !isfinite(v) || fabs(v) > 1e12)
+			return VP_E_ARG;
+		*out = llround(v * vp_param_scale(id));
+		return 0;
+	}
 	for (size_t i = 0; i < sizeof names / sizeof *names; i++) {
 		if (names[i].id != id)
 			continue;
@@ -61,6 +88,8 @@ const char *vp_param_str(int id, int64_t v, char *buf, size_t cap)
 	const char *n = vp_param_value_name(id, v);
 	if (n)
 		snprintf(buf, cap, "%s", n);
+	else if (vp_param_scale(id) > 1)
+		snprintf(buf, cap, "%g", (double)v / vp_param_scale(id));
 	else
 		snprintf(buf, cap, "%lld", (long long)v);
 	return buf;
@@ -124,10 +153,13 @@ int vp_params_set(struct vp_param_set *ps, const char *key, int64_t val,
 				 "parameter, not a %s one", key,
 				 d->stage == VP_STAGE_BUILD ? "build" : "search",
 				 stage == VP_STAGE_BUILD ? "build" : "search");
-	if (val < d->min || val > d->max)
-		return vp_seterr(err, VP_E_ARG, "parameter '%s': %lld is out of "
-				 "range %lld..%lld", key, (long long)val,
-				 (long long)d->min, (long long)d->max);
+	if (val < d->min || val > d->max) {
+		char a[32], b[32], c[32];
+		return vp_seterr(err, VP_E_ARG, "parameter '%s': %s is out of "
+				 "range %s..%s", key, vp_param_str(id, val, a, sizeof a),
+				 vp_param_str(id, d->min, b, sizeof b),
+				 vp_param_str(id, d->max, c, sizeof c));
+	}
 	ps->val[id] = val;
 	ps->set |= 1u << id;
 	return 0;
@@ -144,13 +176,11 @@ int vp_params_parse(struct vp_param_set *ps, const char *kv, int type,
 		return vp_seterr(err, VP_E_ARG, "expected KEY=VALUE, not '%s'", kv);
 	memcpy(key, kv, (size_t)(eq - kv));
 	key[eq - kv] = 0;
-	if (vp_param_lookup(key) == VP_P_QUANT &&
-	    vp_param_value(VP_P_QUANT, eq + 1, &v))
-		return vp_seterr(err, VP_E_ARG, "parameter '%s': '%s' is not one "
-				 "of auto, none, sq8", key, eq + 1);
-	if (vp_param_lookup(key) != VP_P_QUANT &&
-	    vp_param_value(vp_param_lookup(key), eq + 1, &v))
-		return vp_seterr(err, VP_E_ARG, "parameter '%s': '%s' is not an "
-				 "integer", key, eq + 1);
+	int id = vp_param_lookup(key);
+	char nm[64];
+	if (id >= 0 && vp_param_value(id, eq + 1, &v))
+		return vp_seterr(err, VP_E_ARG, "parameter '%s': '%s' is not %s%s", key, eq + 1,
+				 *vp_param_names(id, nm, sizeof nm) ? "one of " :
+				 vp_param_scale(id) > 1 ? "a number" : "an integer", nm);
 	return vp_params_set(ps, key, v, type, stage, err);
 }

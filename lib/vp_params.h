@@ -71,7 +71,10 @@ enum vp_stage { VP_STAGE_BUILD = 1, VP_STAGE_SEARCH = 2 };
 	  "(8-bit codes, 1/4 the size), none (no reorder)")                   \
 	X(REORDER, "reorder_k", VP_STAGE_SEARCH, VP_T(6), VP_SCANN_REORDER_DEFAULT, \
 	  VP_SCANN_REORDER_MIN, VP_SCANN_REORDER_MAX,                         \
-	  "SCANN: candidates re-ranked exactly (0: 4 x k; at least k)")
+	  "SCANN: candidates re-ranked exactly (0: 4 x k; at least k)")        \
+	X(ANISO, "anisotropic", VP_STAGE_BUILD, VP_T(6), 0, 0, 999,            \
+	  "SCANN: score-aware code assignment for threshold T, 0 <= T < 1 "   \
+	  "(0: off; in thousandths in the header)")
 
 enum vp_param_id {
 #define VP_X_ID(id, ...) VP_P_##id,
@@ -112,6 +115,15 @@ int vp_params_set(struct vp_param_set *ps, const char *key, int64_t val,
 /* Parses a value of parameter id: an integer, or a name the parameter
  * defines (quant: none, sq8).  Returns 0 or VP_E_ARG. */
 int vp_param_value(int id, const char *s, int64_t *out);
+
+/* The values' names of parameter id, ", " between them, into buf
+ * ("" when it has none).  Returns buf. */
+const char *vp_param_names(int id, char *buf, size_t cap);
+
+/* A fixed-point parameter's scale (anisotropic: T is kept as 1000 T),
+ * 1 for the others: vp_param_value parses a decimal and vp_param_str
+ * writes one. */
+int vp_param_scale(int id);
 
 /* The name of a value of parameter id, or NULL when it has none. */
 const char *vp_param_value_name(int id, int64_t v);

@@ -188,3 +188,31 @@ rename_section() { # rename_section FILE NAME NEW
 	[[ "$output" == *"does not divide"* ]]
 	run -0 vp-search -i s.vpi query.fvecs
 }
+
+@test "SCANN anisotropic=T: score-aware codes rank inner products better before the reorder" {
+	# unit rows and queries (perl scales each fvecs row)
+	norm='open(my $i, "<:raw", $ARGV[0]) or die; open(my $o, ">:raw", $ARGV[1]) or die;
+		while (read($i, my $h, 4) == 4) { my $d = unpack("l<", $h); read($i, my $r, 4 * $d);
+		my @v = unpack("f<*", $r); my $s = 0; $s += $_ * $_ for @v; $s = sqrt($s) || 1;
+		print $o $h, pack("f<*", map { $_ / $s } @v) }'
+	vp-gen -n 5000 -d 64 -c 40 --spread 0.5 -o b.fvecs
+	vp-gen -n 200 -d 64 -c 40 --spread 0.5 --first 5000 -o q.fvecs
+	perl -e "$norm" b.fvecs base.fvecs
+	perl -e "$norm" q.fvecs query.fvecs
+	vp-build -m ip -o f.vpi base.fvecs
+	vp-search -i f.vpi -k 10 -f ivecs query.fvecs > gt.ivecs
+	vp-build -t SCANN -m ip -p nlist=16 -p keep=none -o p.vpi base.fvecs
+	vp-build -t SCANN -m ip -p nlist=16 -p keep=none -p anisotropic=0.4 -o a.vpi base.fvecs
+	run -0 vp-diag --no-stats a.vpi
+	[[ "$output" == *"anisotropic=0.4"* ]]
+	rp=$(recall_at p.vpi -p nprobe=16)
+	ra=$(recall_at a.vpi -p nprobe=16)
+	awk -v a="$ra" -v p="$rp" 'BEGIN { exit !(a > p) }' || { echo "anisotropic $ra, plain $rp"; false; }
+	# the same codes whatever the thread count
+	vp-build -t SCANN -m ip -p nlist=16 -p keep=none -p anisotropic=0.4 -j 1 -o a1.vpi base.fvecs
+	cmp <(vp-search -i a.vpi -p nprobe=16 query.fvecs) <(vp-search -i a1.vpi -p nprobe=16 query.fvecs)
+	run -2 vp-build -t SCANN -p anisotropic=1 -o x.vpi base.fvecs
+	[[ "$output" == *"parameter 'anisotropic': 1 is out of range 0..0.999"* ]]
+	run -2 vp-build -t SCANN -p anisotropic=x -o x.vpi base.fvecs
+	[[ "$output" == *"'x' is not a number"* ]]
+}

@@ -37,7 +37,7 @@ int main(void)
 	{
 		struct vp_ivf_built b;
 		int ok = 1;
-		CHECK(vp_ivf_build(x, n, d, VP_TYPE_IVF_SQ8, VP_METRIC_L2, 16, 0, 0, 2, 1, &b, &err) == 0, "sq8 build");
+		CHECK(vp_ivf_build(x, n, d, VP_TYPE_IVF_SQ8, VP_METRIC_L2, 16, 0, 0, 0, 2, 1, &b, &err) == 0, "sq8 build");
 		for (size_t p = 0; p < n; p++) {
 			const uint8_t *c = (const uint8_t *)b.data + p * d;
 			const float *v = x + (size_t)b.ids[p] * d;
@@ -64,7 +64,7 @@ int main(void)
 		struct vp_ivf_built b;
 		double err2 = 0, var = 0;
 		size_t m = 8, ds = d / m;
-		CHECK(vp_ivf_build(x, n, d, VP_TYPE_IVF_PQ, VP_METRIC_L2, 16, m, 0, 2, 1, &b, &err) == 0,
+		CHECK(vp_ivf_build(x, n, d, VP_TYPE_IVF_PQ, VP_METRIC_L2, 16, m, 0, 0, 2, 1, &b, &err) == 0,
 		      "pq build: %s", err.msg);
 		uint32_t *as = malloc(n * 4);
 		vp_kmeans_assign(x, n, d, b.centroids, 16, 1, as, NULL, &err);
@@ -84,9 +84,9 @@ int main(void)
 		CHECK(err2 < 0.1 * var, "pq reconstruction error %.3g vs energy %.3g", err2, var);
 		free(as);
 		vp_ivf_built_release(&b);
-		CHECK(vp_ivf_build(x, n, d, VP_TYPE_IVF_PQ, VP_METRIC_L2, 16, 5, 0, 1, 1, &b, &err) == VP_E_ARG &&
+		CHECK(vp_ivf_build(x, n, d, VP_TYPE_IVF_PQ, VP_METRIC_L2, 16, 5, 0, 0, 1, 1, &b, &err) == VP_E_ARG &&
 		      strstr(err.msg, "does not divide"), "m must divide d");
-		CHECK(vp_ivf_build(x, 10, d, VP_TYPE_IVF_FLAT, VP_METRIC_L2, 16, 0, 0, 1, 1, &b, &err) == VP_E_ARG,
+		CHECK(vp_ivf_build(x, 10, d, VP_TYPE_IVF_FLAT, VP_METRIC_L2, 16, 0, 0, 0, 1, 1, &b, &err) == VP_E_ARG,
 		      "nlist larger than n");
 		CHECK(vp_pq_default_m(784) == 56 && vp_pq_default_m(128) == 16 && vp_pq_default_m(7) == 7,
 		      "default m (%zu %zu %zu)", vp_pq_default_m(784), vp_pq_default_m(128), vp_pq_default_m(7));
