@@ -372,6 +372,20 @@ static void scann_table(const struct vp_ivf *v, const struct vp_kernels *kern,
 	kern->pq4_quant(s->w2, v->ptab + l * m * VP_PQ4_KSUB, s->lo, m, s->qscale, s->qlut);
 }
 
+/* The 16-bit sum an entry must not pass to beat bound bd: one more than
+ * the bound's (a float comparison then decides); every sum while the heap
+ * fills, none when the bound is below the bias or not a number (a hostile
+ * index's tables can hold NaN: no conversion of it to an integer) */
+static inline uint32_t scann_thr(float bd, float bias, float scale)
+{
+	float t = (bd - bias) * scale;
+	if (bd >= INFINITY)
+		return 65535u;
+	if (!(t >= 0))
+		return 0;
+	return t >= 65534.0f ? 65535u : (uint32_t)t + 1u;
+}
+
 /* SCANN: list l scored from its blocks with the quantized table; an
  * entry's 16-bit sum estimates its distance as cst + bias + sum / scale.
  * Entries whose sum cannot beat the heap's bound are passed over in
@@ -387,12 +401,9 @@ static void scan_pq4(const struct vp_ivf *v, const struct vp_kernels *kern,
 	float bound = vp_topk_bound(&s->heap);
 	uint32_t thr;
 
-#define SCANN_THR(bd) \
-	((bd) >= INFINITY ? 65535u : (bd) < bias ? 0u : \
-	 ((bd) - bias) * scale >= 65534.0f ? 65535u : (uint32_t)(((bd) - bias) * scale) + 1u)
 	if (bound < bias && !fc)
 		return; /* nothing here can enter */
-	thr = SCANN_THR(bound);
+	thr = scann_thr(bound, bias, scale);
 	for (uint64_t e0 = 0; e0 < len; e0 += SCANN_CHUNK * VP_PQ4_BLOCK) {
 		uint64_t ne = len - e0 < SCANN_CHUNK * VP_PQ4_BLOCK ? len - e0
 								    : SCANN_CHUNK * VP_PQ4_BLOCK;
@@ -411,7 +422,7 @@ static void scan_pq4(const struct vp_ivf *v, const struct vp_kernels *kern,
 				if (e <= bound) {
 					vp_topk_push(&s->heap, e, (int64_t)p);
 					bound = vp_topk_bound(&s->heap);
-					thr = SCANN_THR(bound);
+					thr = scann_thr(bound, bias, scale);
 				}
 			}
 			continue;
@@ -430,12 +441,11 @@ static void scan_pq4(const struct vp_ivf *v, const struct vp_kernels *kern,
 				if (e <= bound && sg[i] <= thr) {
 					vp_topk_push(&s->heap, e, (int64_t)(p0 + e0 + g + (uint64_t)i));
 					bound = vp_topk_bound(&s->heap);
-					thr = SCANN_THR(bound);
+					thr = scann_thr(bound, bias, scale);
 				}
 			}
 		}
 	}
-#undef SCANN_THR
 }
 
 /* SCANN's exact distance of row r with what keep kept: to the float row,
