@@ -25,6 +25,21 @@
 #include "vp_params.h"
 #include "vp_pq4.h"
 
+/* The SQ8 ranges (IVF_SQ8's lists, SCANN's keep=sq8 codes), d each */
+static int need_sq8(struct vp_ivf *v, const struct vp_index *ix, uint32_t seg, uint64_t d,
+		    struct vp_error *err)
+{
+	const void *p;
+	int rc;
+	if ((rc = vp_index_need(ix, "sq8_min", seg, d * 4, &p, err)))
+		return rc;
+	v->sq8_min = p;
+	if ((rc = vp_index_need(ix, "sq8_step", seg, d * 4, &p, err)))
+		return rc;
+	v->sq8_step = p;
+	return 0;
+}
+
 int vp_ivf_open(struct vp_ivf *v, const struct vp_index *ix, uint32_t seg,
 		uint64_t n, struct vp_error *err)
 {
@@ -63,12 +78,8 @@ int vp_ivf_open(struct vp_ivf *v, const struct vp_index *ix, uint32_t seg,
 		v->norms = p;
 	} else if (v->type == VP_TYPE_IVF_SQ8) {
 		code = d;
-		if ((rc = vp_index_need(ix, "sq8_min", seg, d * 4, &p, err)))
+		if ((rc = need_sq8(v, ix, seg, d, err)))
 			return rc;
-		v->sq8_min = p;
-		if ((rc = vp_index_need(ix, "sq8_step", seg, d * 4, &p, err)))
-			return rc;
-		v->sq8_step = p;
 	} else {
 		int scann = v->type == VP_TYPE_SCANN;
 		m = (uint64_t)ix->hdr.params[VP_P_PQ_M]; /* resolved at build */
@@ -91,12 +102,8 @@ int vp_ivf_open(struct vp_ivf *v, const struct vp_index *ix, uint32_t seg,
 				return rc;
 			v->vectors = p;
 		} else if (v->keep == VP_SCANN_KEEP_SQ8) {
-			if ((rc = vp_index_need(ix, "sq8_min", seg, d * 4, &p, err)))
+			if ((rc = need_sq8(v, ix, seg, d, err)))
 				return rc;
-			v->sq8_min = p;
-			if ((rc = vp_index_need(ix, "sq8_step", seg, d * 4, &p, err)))
-				return rc;
-			v->sq8_step = p;
 			if ((rc = vp_index_need(ix, "sq8_codes", seg, n * d, &p, err)))
 				return rc;
 			v->sq8_codes = p;

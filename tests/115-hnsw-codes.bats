@@ -10,17 +10,6 @@ codes_data() { # codes_data DIM
 	vp-search -i flat.vpi -k 10 -f ivecs query.fvecs > gt.ivecs
 }
 
-# Renames section NAME of FILE (first in the table) to NEW, same length,
-# and fixes the table and header checksums: only the rename is wrong.
-rename_section() { # rename_section FILE NAME NEW
-	perl -e 'open(my $h, "+<:raw", $ARGV[0]) or die; seek($h, 40, 0); read($h, my $b, 8);
-		my $t = unpack("Q<", $b); seek($h, 36, 0); read($h, $b, 4); my $n = unpack("L<", $b);
-		for my $i (0 .. $n - 1) { seek($h, $t + 64 * $i, 0); read($h, my $nm, 16); $nm =~ s/\0.*//s;
-			if ($nm eq $ARGV[1]) { seek($h, $t + 64 * $i, 0); print $h pack("a16", $ARGV[2]); exit 0 } }
-		die "no section $ARGV[1]"' "$1" "$2" "$3"
-	rehash "$1"
-}
-
 @test "auto: codes from 64 dimensions, floats below; quant names in vp-diag and the config" {
 	codes_data 64
 	vp-build -t HNSW -o h.vpi base.fvecs

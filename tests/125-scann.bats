@@ -23,16 +23,6 @@ at_least() { # at_least VALUE MIN WHAT
 	awk -v r="$1" -v m="$2" 'BEGIN { exit !(r >= m) }' || { echo "$3: $1 < $2"; false; }
 }
 
-# Renames section NAME of FILE to NEW (same length) and fixes the checksums.
-rename_section() { # rename_section FILE NAME NEW
-	perl -e 'open(my $h, "+<:raw", $ARGV[0]) or die; seek($h, 40, 0); read($h, my $b, 8);
-		my $t = unpack("Q<", $b); seek($h, 36, 0); read($h, $b, 4); my $n = unpack("L<", $b);
-		for my $i (0 .. $n - 1) { seek($h, $t + 64 * $i, 0); read($h, my $nm, 16); $nm =~ s/\0.*//s;
-			if ($nm eq $ARGV[1]) { seek($h, $t + 64 * $i, 0); print $h pack("a16", $ARGV[2]); exit 0 } }
-		die "no section $ARGV[1]"' "$1" "$2" "$3"
-	rehash "$1"
-}
-
 @test "SCANN: recall with the exact reorder, from one list to all; what vp-diag says" {
 	scann_data
 	vp-build -t SCANN -p nlist=32 -o s.vpi base.fvecs

@@ -68,3 +68,14 @@ rehash() {
 	hh=$(head -c 248 "$1" | xxhsum -H64 | cut -d' ' -f1)
 	put64 "$1" 248 "$hh"
 }
+
+# Renames section NAME of FILE (first in the table) to NEW, same length,
+# and fixes the table and header checksums: only the rename is wrong.
+rename_section() { # rename_section FILE NAME NEW
+	perl -e 'open(my $h, "+<:raw", $ARGV[0]) or die; seek($h, 40, 0); read($h, my $b, 8);
+		my $t = unpack("Q<", $b); seek($h, 36, 0); read($h, $b, 4); my $n = unpack("L<", $b);
+		for my $i (0 .. $n - 1) { seek($h, $t + 64 * $i, 0); read($h, my $nm, 16); $nm =~ s/\0.*//s;
+			if ($nm eq $ARGV[1]) { seek($h, $t + 64 * $i, 0); print $h pack("a16", $ARGV[2]); exit 0 } }
+		die "no section $ARGV[1]"' "$1" "$2" "$3"
+	rehash "$1"
+}
