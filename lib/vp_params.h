@@ -31,7 +31,9 @@
 
 enum vp_stage { VP_STAGE_BUILD = 1, VP_STAGE_SEARCH = 2 };
 
-#define VP_T(x) (1u << (x))
+/* the bit of index type x; none for a type out of range (a recorded
+ * run's JSON may name no known type: -1) */
+#define VP_T(x) ((long long)(x) >= 0 && (long long)(x) < 32 ? 1u << (x) : 0u)
 #define VP_TYPES_IVF (VP_T(2) | VP_T(3) | VP_T(4) | VP_T(6))
 
 /* X(id, name, stage, types mask, default, min, max, what it trades) */
