@@ -169,16 +169,17 @@ int vp_params_parse(struct vp_param_set *ps, const char *kv, int type,
 		    int stage, struct vp_error *err)
 {
 	const char *eq = strchr(kv, '=');
-	char key[64];
-	int64_t v;
+	char key[64], nm[64];
+	int64_t v = 0;
+	int id;
 
 	if (!eq || eq == kv || (size_t)(eq - kv) >= sizeof key)
 		return vp_seterr(err, VP_E_ARG, "expected KEY=VALUE, not '%s'", kv);
 	memcpy(key, kv, (size_t)(eq - kv));
 	key[eq - kv] = 0;
-	int id = vp_param_lookup(key);
-	char nm[64];
-	if (id >= 0 && vp_param_value(id, eq + 1, &v))
+	if ((id = vp_param_lookup(key)) < 0)
+		return vp_seterr(err, VP_E_ARG, "unknown parameter '%s'", key);
+	if (vp_param_value(id, eq + 1, &v))
 		return vp_seterr(err, VP_E_ARG, "parameter '%s': '%s' is not %s%s", key, eq + 1,
 				 *vp_param_names(id, nm, sizeof nm) ? "one of " :
 				 vp_param_scale(id) > 1 ? "a number" : "an integer", nm);
