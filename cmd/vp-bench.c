@@ -41,6 +41,9 @@ static void usage(void)
 	       "      --cache DIR       use vp-search's result cache; reports the hit rate\n"
 	       "      --cache-l3 URL    with --cache: the shared third level (redis://...)\n"
 	       "      --hist            print the latency histogram\n"
+	       "      --cold-start      time from the first query: no untimed warm-up\n"
+	       "                        search of 32 queries before each run (what an\n"
+	       "                        evicted or half-warm index costs its first users)\n"
 	       "      --json            write the results as JSON (schema vp-bench/2:\n"
 	       "                        runs, and the evidence vp-diag checks)\n"
 	       VP_METRICS_HELP
@@ -71,6 +74,7 @@ struct bctx {
 	const struct vp_filter *f;
 	int plan;
 	struct vp_cache *cache;
+	int cold;  /* --cold-start: no untimed warm-up search */
 };
 
 /* One query or batch, through the cache when there is one: hits copied,
@@ -194,7 +198,7 @@ static void bench_one(struct vp_searcher *s, const struct bctx *b,
 			sink += q[i];
 		(void)sink;
 	}
-	if (vp_searcher_search_filtered(s, q, warm, k, ps, latency ? 1 : threads,
+	if (!b->cold && vp_searcher_search_filtered(s, q, warm, k, ps, latency ? 1 : threads,
 						     b->f, b->plan, dist, ids, &err))
 		vp_die_err(&err);
 	memset(&out->hist, 0, sizeof out->hist);
@@ -333,6 +337,7 @@ int main(int argc, char **argv)
 		{ "nq", required_argument, NULL, 'n' },
 		{ "batch", required_argument, NULL, 'b' },
 		{ "hist", no_argument, NULL, 'H' },
+		{ "cold-start", no_argument, NULL, 'O' },
 		{ "filter", required_argument, NULL, 'X' },
 		{ "plan", required_argument, NULL, 'P' },
 		{ "cache", required_argument, NULL, 'C' },
@@ -350,7 +355,7 @@ int main(int argc, char **argv)
 	const char *baseline = NULL, *fexpr = NULL, *cachedir = NULL, *l3url = NULL;
 	struct vp_l3 *l3 = NULL;
 	struct vp_filter filter;
-	struct bctx bc = { NULL, VP_PLAN_AUTO, NULL };
+	struct bctx bc = { NULL, VP_PLAN_AUTO, NULL, 0 };
 	int threads = vp_default_threads(), latency = 1, hist = 0, json = 0, c, threads_given = 0;
 	struct vp_hw_cli hwc;
 	struct vp_usage u0, u1;
@@ -412,6 +417,7 @@ int main(int argc, char **argv)
 		case 'n': nq_max = vp_opt_int("--nq", optarg, 1, INT64_MAX); break;
 		case 'b': batch = (size_t)vp_opt_int("--batch", optarg, VP_BATCH_MIN, VP_BATCH_MAX); break;
 		case 'H': hist = 1; break;
+		case 'O': bc.cold = 1; break;
 		case 'X': fexpr = optarg; break;
 		case 'P':
 			if ((bc.plan = vp_plan_parse(optarg)) <= 0)
@@ -587,9 +593,9 @@ int main(int argc, char **argv)
 		vp_json_str(qpath);
 		printf(",\n  \"gt_path\": ");
 		vp_json_str(gpath);
-		printf(",\n  \"k\": %zu,\n  \"mode\": \"%s\",\n"
+		printf(",\n  \"k\": %zu,\n  \"mode\": \"%s\",\n  \"cold_start\": %s,\n"
 		       "  \"threads\": %d,\n  \"sweep\": ", k, latency ? "latency" : "throughput",
-		       latency ? 1 : threads);
+		       bc.cold ? "true" : "false", latency ? 1 : threads);
 		vp_json_str(key);
 		printf(",\n  \"cpus\": \"%s\",\n  \"huge_pages\": {\"mode\": \"%s\", "
 		       "\"anon_bytes\": %llu, \"file_bytes\": %llu},\n", hwc.hw.ncpus ? hwc.cpus : "",

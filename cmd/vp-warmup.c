@@ -31,6 +31,9 @@ static void usage(void)
 	       "      --budget SIZE|PCT  bring in at most this much (bytes, K, M, G, or a\n"
 	       "                       percentage of the file; default: all the log touched)\n"
 	       "      --strategy S     frequency, recency, correlation or all (default)\n"
+	       "      --grain SIZE     an HNSW region brings in the whole SIZE-aligned\n"
+	       "                       blocks around it (fewer, larger reads; default\n"
+	       "                       64K; 4K: pages)\n"
 	       "      --half-life T    recency: an access's weight halves every T\n"
 	       "                       (seconds, or with m, h, d; default 1d)\n"
 	       "      --at HH:MM       recency: a time-of-day profile, only accesses within\n"
@@ -94,7 +97,8 @@ static void print_plan(const char *path, const char *log, const struct vp_warm_p
 		else
 			printf(", half-life %.0f s", o->half_life);
 	}
-	printf(", budget %s\n", budget ? budget : "all the log touched");
+	printf(", budget %s, grain %llu\n", budget ? budget : "all the log touched",
+	       (unsigned long long)o->grain);
 	printf("bytes          %llu of %llu (%.1f%%) in %zu ranges\n", (unsigned long long)p->bytes,
 	       (unsigned long long)size, size ? 100.0 * (double)p->bytes / (double)size : 0.0,
 	       p->nranges);
@@ -250,6 +254,7 @@ int main(int argc, char **argv)
 		{ "budget", required_argument, NULL, 'B' },
 		{ "strategy", required_argument, NULL, 'S' },
 		{ "half-life", required_argument, NULL, 'T' },
+		{ "grain", required_argument, NULL, 'G' },
 		{ "at", required_argument, NULL, 't' },
 		{ "dry-run", no_argument, NULL, 'n' },
 		{ "cache", required_argument, NULL, 'C' },
@@ -267,7 +272,7 @@ int main(int argc, char **argv)
 	int lock = 0, evict = 0, dry = 0, c, nparams = 0;
 	const char *cachedir = NULL, *l3url = NULL, *params[64];
 	size_t top = 1000, k = VP_K_DEFAULT;
-	const char *alogpath = NULL, *budget_s = NULL;
+	const char *alogpath = NULL, *budget_s = NULL, *grain_s = NULL;
 	struct vp_warm_opts wo;
 	struct vp_warm_plan plan;
 	struct vp_warm_range full, *ranges = &full;
@@ -294,6 +299,7 @@ int main(int argc, char **argv)
 		case 'L': lock = 1; break;
 		case 'A': alogpath = optarg; break;
 		case 'B': budget_s = optarg; break;
+		case 'G': grain_s = optarg; break;
 		case 'S':
 			if ((wo.strategy = vp_warm_strategy_parse(optarg)) < 0)
 				vp_usage_error("--strategy: '%s' is not frequency, recency, correlation "
@@ -325,8 +331,12 @@ int main(int argc, char **argv)
 		vp_usage_error("expected one INDEX");
 	if (lock && evict)
 		vp_usage_error("--lock and --evict are opposites");
-	if (!alogpath && (budget_s || dry))
-		vp_usage_error("--budget and --dry-run go with --access-log");
+	if (!alogpath && (budget_s || dry || grain_s))
+		vp_usage_error("--budget, --grain and --dry-run go with --access-log");
+	if (grain_s && (strchr(grain_s, '%') ||
+			vp_warm_budget_parse(grain_s, 0, &wo.grain, &err) ||
+			wo.grain < 1 || wo.grain > (1u << 30)))
+		vp_usage_error("--grain: '%s' is not a size from 1 byte to 1G (4K, 64K, 1M)", grain_s);
 	if (alogpath && evict)
 		vp_usage_error("--evict takes no --access-log");
 	if (cachedir) {

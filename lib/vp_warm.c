@@ -62,6 +62,7 @@ void vp_warm_opts_init(struct vp_warm_opts *o)
 	o->half_life = 86400;
 	o->at_minute = -1;
 	o->now = 0;
+	o->grain = VP_WARM_GRAIN_DEFAULT;
 }
 
 /* ------------------------------------------------------------ the units */
@@ -331,15 +332,25 @@ static int cmp_range(const void *a, const void *b)
 struct pages {
 	uint64_t *bits;
 	uint64_t n, ps;
+	uint64_t gp;   /* grain, pages: a unit brings in whole grains */
 };
+
+/* The pages [*a, *b] of range r, widened to whole grains. */
+static void grain_span(const struct pages *pg, const struct vp_warm_range *r, uint64_t *a, uint64_t *b)
+{
+	*a = r->off / pg->ps / pg->gp * pg->gp;
+	*b = ((r->off + r->len - 1) / pg->ps / pg->gp + 1) * pg->gp - 1;
+}
 
 static uint64_t pages_cost(const struct pages *pg, const struct vp_warm_range *r, int nr)
 {
 	uint64_t cost = 0;
 	for (int i = 0; i < nr; i++) {
+		uint64_t a, b;
 		if (!r[i].len)
 			continue;
-		for (uint64_t q = r[i].off / pg->ps; q <= (r[i].off + r[i].len - 1) / pg->ps && q < pg->n; q++)
+		grain_span(pg, &r[i], &a, &b);
+		for (uint64_t q = a; q <= b && q < pg->n; q++)
 			cost += !((pg->bits[q / 64] >> (q % 64)) & 1);
 	}
 	return cost * pg->ps;
@@ -348,9 +359,11 @@ static uint64_t pages_cost(const struct pages *pg, const struct vp_warm_range *r
 static void pages_set(struct pages *pg, const struct vp_warm_range *r, int nr)
 {
 	for (int i = 0; i < nr; i++) {
+		uint64_t a, b;
 		if (!r[i].len)
 			continue;
-		for (uint64_t q = r[i].off / pg->ps; q <= (r[i].off + r[i].len - 1) / pg->ps && q < pg->n; q++)
+		grain_span(pg, &r[i], &a, &b);
+		for (uint64_t q = a; q <= b && q < pg->n; q++)
 			pg->bits[q / 64] |= 1ull << (q % 64);
 	}
 }
@@ -361,12 +374,19 @@ static void pages_set(struct pages *pg, const struct vp_warm_range *r, int nr)
 static void take(struct ctx *c, struct pages *pg, const uint32_t *ord, size_t n,
 		 uint64_t limit, uint64_t *used, int mark, int seen_only)
 {
+	uint64_t grain = c->o->grain > pg->ps ? c->o->grain / pg->ps : 1;
 	for (size_t i = 0; i < n; i++) {
 		struct unit *u = &c->u[ord[i]];
 		uint64_t cost;
 		if (seen_only && u->freq <= 0)
 			continue;
+		pg->gp = u->kind == VP_ALOG_HNSW_REGIONS ? grain : 1;
 		cost = pages_cost(pg, u->r, u->nr);
+		if (*used + cost > limit && pg->gp > 1) {
+			/* the whole grains do not fit: the region alone may */
+			pg->gp = 1;
+			cost = pages_cost(pg, u->r, u->nr);
+		}
 		if (*used + cost > limit)
 			continue;
 		u->planned = mark;
@@ -381,7 +401,7 @@ int vp_warm_plan(const struct vp_searcher *s, const char *logpath,
 	struct ctx c;
 	struct vp_warm_range *ext = NULL, *always = NULL;
 	size_t next = 0, nal = 0;
-	struct pages pg = { NULL, 0, (uint64_t)sysconf(_SC_PAGESIZE) };
+	struct pages pg = { NULL, 0, (uint64_t)sysconf(_SC_PAGESIZE), 1 };
 	uint32_t *ord = NULL;
 	double *key = NULL;
 	uint64_t used = 0, budget = o->budget;
@@ -515,6 +535,11 @@ int vp_warm_plan(const struct vp_searcher *s, const char *logpath,
 			take(&c, &pg, ord, n, budget, &used, 2, 1);
 		}
 	}
+	/* units the grains brought in whole count as covered */
+	pg.gp = 1;
+	for (size_t i = 0; i < c.nu; i++)
+		if (!c.u[i].planned && c.u[i].freq > 0 && !pages_cost(&pg, c.u[i].r, c.u[i].nr))
+			c.u[i].planned = 3;
 	/* the planned units, in the order chosen; their ranges */
 	p->units = malloc((c.nu ? c.nu : 1) * sizeof *p->units);
 	if (!p->units) {

@@ -9,7 +9,9 @@
  * levels, quantizer parameters, labels) is small and every query needs it:
  * always planned, first.  Units are ranked by heat under a strategy and
  * taken in that order while they fit the budget; the plan is their byte
- * ranges, merged and in file order, so the disk reads sequentially.
+ * ranges, merged and in file order, so the disk reads sequentially.  An
+ * HNSW region brings in the whole aligned grains around it (opts.grain),
+ * when they fit: fewer, larger reads, now and at later faults.
  *
  * Strategies:
  *   frequency    accesses counted
@@ -50,7 +52,18 @@ struct vp_warm_opts {
 	double half_life;     /* seconds (recency) */
 	int at_minute;        /* minute of the day, UTC, or -1 */
 	uint64_t now;         /* Unix seconds, the age reference */
+	uint64_t grain;       /* bytes: an HNSW region brings in the whole
+			       * grains around it (0: pages) */
 };
+
+/* The default grain.  A fault in a half-warm file reads the holes around it
+ * one request each, and a warm-up reads one request a range; where a
+ * request costs much more than its bytes (virtual disks), planning hot
+ * HNSW regions in 64 KB grains pays: measured (Fashion-MNIST, 50% plan,
+ * first 1000 queries of another draw, virtio disk) p99 1.1-1.3 ms against
+ * 2.6-3.2 ms with page grains, the log's hit rate 71% against 81%.  IVF
+ * lists and FLAT segments are large already and keep page grains. */
+#define VP_WARM_GRAIN_DEFAULT (64u << 10)
 
 void vp_warm_opts_init(struct vp_warm_opts *o);
 

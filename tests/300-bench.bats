@@ -45,6 +45,23 @@ bench_data() {
 	[ "$sum" -eq 20 ]
 }
 
+@test "--cold-start times from the first query, with the same answers" {
+	bench_data
+	run -0 --separate-stderr vp-bench -i x.vpi -q query.fvecs -g gt.ivecs --json
+	warm=$output
+	vp-warmup -q --evict x.vpi
+	run -0 --separate-stderr vp-bench -i x.vpi -q query.fvecs -g gt.ivecs --json --cold-start
+	[[ "$warm" == *'"cold_start": false'* ]]
+	[[ "$output" == *'"cold_start": true'* ]]
+	# all 20 queries timed, the recall of the warm run
+	r() { perl -MJSON::PP -e 'local $/; my $j = decode_json(<STDIN>);
+		printf "%d %.6f", scalar(@{$j->{runs}}), $j->{runs}[0]{recall}'; }
+	[ "$(r <<< "$output")" = "$(r <<< "$warm")" ]
+	[ "$(r <<< "$output")" = "1 1.000000" ]
+	run -0 vp-bench --help
+	[[ "$output" == *"--cold-start"* ]]
+}
+
 @test "--json writes the documented schema" {
 	bench_data
 	run -0 --separate-stderr vp-bench -i x.vpi -q query.fvecs -g gt.ivecs --json

@@ -112,3 +112,32 @@ warm_data() {
 	vp-build -o flat.vpi base.fvecs
 	run -0 vp-warmup --access-log h.log --dry-run flat.vpi
 }
+
+@test "--grain: hot HNSW regions brought in as whole blocks, within the budget" {
+	vp-gen -n 4000 -d 32 -c 16 -o b.fvecs
+	vp-gen -n 40 -d 32 -c 16 --first 4000 -o q.fvecs
+	vp-build -q -t HNSW -o h.vpi b.fvecs
+	vp-search -i h.vpi --access-log h.log q.fvecs > /dev/null
+	size=$(stat -c %s h.vpi)
+	ranges() { awk '$1 ~ /^[0-9]+$/ && NF == 3' <<< "$1"; }
+	run -0 vp-warmup --access-log h.log --budget 50% --grain 4K --dry-run h.vpi
+	[[ "$output" == *"grain 4096"* ]]
+	fine=$(ranges "$output" | wc -l)
+	[ "$(ranges "$output" | awk '{ s += $3 } END { print s }')" -le $((size / 2)) ]
+	run -0 vp-warmup --access-log h.log --budget 50% --dry-run h.vpi
+	[[ "$output" == *"grain 65536"* ]]   # the default
+	coarse=$(ranges "$output" | wc -l)
+	[ "$(ranges "$output" | awk '{ s += $3 } END { print s }')" -le $((size / 2)) ]
+	# fewer, larger ranges: some are whole aligned 64 KB blocks
+	[ "$coarse" -lt "$fine" ]
+	ranges "$output" | awk '$2 % 65536 == 0 && $3 >= 65536 { n++ } END { exit !(n > 0) }'
+	# room for less than a grain after the always-needed 64 KB: regions
+	# are still planned, page by page
+	run -0 vp-warmup --access-log h.log --budget 100K --dry-run h.vpi
+	[[ "$output" == *"hnsw regions planned"* ]]
+	run -2 vp-warmup --access-log h.log --grain 0 --dry-run h.vpi
+	run -2 vp-warmup --access-log h.log --grain 5% --dry-run h.vpi
+	run -2 vp-warmup --access-log h.log --grain 2G --dry-run h.vpi
+	run -2 vp-warmup --grain 64K h.vpi
+	[[ "$output" == *"--grain"* ]]
+}
