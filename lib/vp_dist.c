@@ -78,6 +78,22 @@ float vp_sq8_dot_portable(const float *qw, const uint8_t *c, size_t d)
 	return ((s[0] + s[1]) + (s[2] + s[3])) + ((s[4] + s[5]) + (s[6] + s[7]));
 }
 
+int64_t vp_sq8_idot_portable(const int16_t *qi, const uint8_t *c, size_t d)
+{
+	int64_t s = 0;
+	for (size_t i = 0; i < d; i++)
+		s += (int32_t)qi[i] * (int32_t)c[i];
+	return s;
+}
+
+int vp_sq8_qmax(size_t d)
+{
+	/* products a 32-bit lane sums: AVX2 2 floor(d/32) + 2, AVX-512
+	 * 2 floor(d/64) + 4 (the portable kernel sums in 64 bits) */
+	int64_t lane = (int64_t)((d + 15) / 16) + 4, q = INT32_MAX / (255 * lane);
+	return q > 32767 ? 32767 : q < 1 ? 1 : (int)q;
+}
+
 /* axpy passes over the transposed codebook, each term rounded after the
  * multiply as the SIMD kernels do it: never contracted to a fused
  * multiply-add, even in a build for a CPU that has one */
@@ -105,7 +121,7 @@ void vp_pq_qtable_portable(const float *cbt, const float *q, size_t m, size_t ds
 
 const struct vp_kernels vp_kernels_portable = {
 	"portable", VP_SIMD_PORTABLE, l2_portable, dot_portable,
-	dot_block_portable, vp_sq8_l2_portable, vp_sq8_dot_portable,
+	dot_block_portable, vp_sq8_l2_portable, vp_sq8_dot_portable, vp_sq8_idot_portable,
 	vp_pq4_scan_portable, vp_pq4_quant_portable, vp_pq_qtable_portable,
 };
 

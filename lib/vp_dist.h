@@ -38,6 +38,10 @@ struct vp_kernels {
 	float (*sq8_l2)(const float *qs, const uint8_t *c, const float *w,
 			size_t d);
 	float (*sq8_dot)(const float *qw, const uint8_t *c, size_t d);
+	/* the same codes against a query quantized to 16 bits: the exact
+	 * integer sum of qi[j] * c[j], with |qi[j]| <= vp_sq8_qmax(d) so that
+	 * no 32-bit lane of any level overflows; equal at every level */
+	int64_t (*sq8_idot)(const int16_t *qi, const uint8_t *c, size_t d);
 	/* 4-bit PQ fast scan (vp_pq4.h): the 16-bit table sums of nb blocks
 	 * of 32 entries with m sub-quantizers, 32 per block into out, and per
 	 * block a mask of the entries whose sum is at most thr */
@@ -63,6 +67,12 @@ void vp_pq_qtable_portable(const float *cbt, const float *q, size_t m, size_t ds
 float vp_sq8_l2_portable(const float *qs, const uint8_t *c, const float *w,
 			 size_t d);
 float vp_sq8_dot_portable(const float *qw, const uint8_t *c, size_t d);
+int64_t vp_sq8_idot_portable(const int16_t *qi, const uint8_t *c, size_t d);
+
+/* The largest |qi[j]| sq8_idot takes for dimension d: 32767, less from
+ * d = 4049 on (a 32-bit lane of the SIMD kernels sums at most ceil(d/16)
+ * + 4 products of at most 255 qmax, which must stay under 2^31). */
+int vp_sq8_qmax(size_t d);
 
 /* Returns the kernels in use: the best the CPU has, capped by VP_SIMD. */
 const struct vp_kernels *vp_kernels(void);

@@ -237,8 +237,39 @@ static void pq_qtable_avx2(const float *cbt, const float *q, size_t m, size_t ds
 		}
 }
 
+/* 16 codes widened to 16-bit lanes, multiplied by the query's and summed
+ * in pairs (vpmaddwd): 32-bit lanes, widened to 64 bits only at the end */
+static int64_t sq8_idot_avx2(const int16_t *qi, const uint8_t *c, size_t d)
+{
+	__m256i s0 = _mm256_setzero_si256(), s1 = _mm256_setzero_si256();
+	size_t i = 0;
+	int64_t t;
+	for (; i + 32 <= d; i += 32) {
+		__m256i c0 = _mm256_cvtepu8_epi16(_mm_loadu_si128((const __m128i *)(c + i)));
+		__m256i c1 = _mm256_cvtepu8_epi16(_mm_loadu_si128((const __m128i *)(c + i + 16)));
+		s0 = _mm256_add_epi32(s0, _mm256_madd_epi16(c0, _mm256_loadu_si256((const __m256i *)(qi + i))));
+		s1 = _mm256_add_epi32(s1, _mm256_madd_epi16(c1, _mm256_loadu_si256((const __m256i *)(qi + i + 16))));
+	}
+	for (; i + 16 <= d; i += 16) {
+		__m256i c0 = _mm256_cvtepu8_epi16(_mm_loadu_si128((const __m128i *)(c + i)));
+		s0 = _mm256_add_epi32(s0, _mm256_madd_epi16(c0, _mm256_loadu_si256((const __m256i *)(qi + i))));
+	}
+	{
+		__m256i w = _mm256_add_epi64(
+			_mm256_add_epi64(_mm256_cvtepi32_epi64(_mm256_castsi256_si128(s0)),
+					 _mm256_cvtepi32_epi64(_mm256_extracti128_si256(s0, 1))),
+			_mm256_add_epi64(_mm256_cvtepi32_epi64(_mm256_castsi256_si128(s1)),
+					 _mm256_cvtepi32_epi64(_mm256_extracti128_si256(s1, 1))));
+		__m128i h = _mm_add_epi64(_mm256_castsi256_si128(w), _mm256_extracti128_si256(w, 1));
+		t = _mm_cvtsi128_si64(h) + _mm_extract_epi64(h, 1);
+	}
+	for (; i < d; i++)
+		t += (int32_t)qi[i] * (int32_t)c[i];
+	return t;
+}
+
 const struct vp_kernels vp_kernels_avx2 = {
 	"avx2", VP_SIMD_AVX2, l2_avx2, dot_avx2, dot_block_avx2,
-	vp_sq8_l2_portable, vp_sq8_dot_portable, pq4_scan_avx2, pq4_quant_avx2, pq_qtable_avx2,
+	vp_sq8_l2_portable, vp_sq8_dot_portable, sq8_idot_avx2, pq4_scan_avx2, pq4_quant_avx2, pq_qtable_avx2,
 };
 #endif

@@ -321,8 +321,34 @@ static void pq_qtable_avx512(const float *cbt, const float *q, size_t m, size_t 
 		}
 }
 
+/* 32 codes widened to 16-bit lanes, multiplied by the query's and summed
+ * in pairs (vpmaddwd): about 3 instructions per 32 dimensions where the
+ * float kernel takes 10 (widen twice, convert, subtract, multiply, fused
+ * add); the tail through masks */
+static int64_t sq8_idot_avx512(const int16_t *qi, const uint8_t *c, size_t d)
+{
+	__m512i s0 = _mm512_setzero_si512(), s1 = _mm512_setzero_si512();
+	size_t i = 0;
+	for (; i + 64 <= d; i += 64) {
+		__m512i c0 = _mm512_cvtepu8_epi16(_mm256_loadu_si256((const __m256i *)(c + i)));
+		__m512i c1 = _mm512_cvtepu8_epi16(_mm256_loadu_si256((const __m256i *)(c + i + 32)));
+		s0 = _mm512_add_epi32(s0, _mm512_madd_epi16(c0, _mm512_loadu_si512(qi + i)));
+		s1 = _mm512_add_epi32(s1, _mm512_madd_epi16(c1, _mm512_loadu_si512(qi + i + 32)));
+	}
+	for (; i < d; i += 32) {
+		__mmask32 m = d - i >= 32 ? (__mmask32)0xffffffffu : (__mmask32)((1u << (d - i)) - 1);
+		__m512i c0 = _mm512_cvtepu8_epi16(_mm256_maskz_loadu_epi8(m, c + i));
+		s0 = _mm512_add_epi32(s0, _mm512_madd_epi16(c0, _mm512_maskz_loadu_epi16(m, qi + i)));
+	}
+	return _mm512_reduce_add_epi64(_mm512_add_epi64(
+		_mm512_add_epi64(_mm512_cvtepi32_epi64(_mm512_castsi512_si256(s0)),
+				 _mm512_cvtepi32_epi64(_mm512_extracti64x4_epi64(s0, 1))),
+		_mm512_add_epi64(_mm512_cvtepi32_epi64(_mm512_castsi512_si256(s1)),
+				 _mm512_cvtepi32_epi64(_mm512_extracti64x4_epi64(s1, 1)))));
+}
+
 const struct vp_kernels vp_kernels_avx512 = {
 	"avx512", VP_SIMD_AVX512, l2_avx512, dot_avx512, dot_block_avx512,
-	sq8_l2_avx512, sq8_dot_avx512, pq4_scan_avx512, pq4_quant_avx512, pq_qtable_avx512,
+	sq8_l2_avx512, sq8_dot_avx512, sq8_idot_avx512, pq4_scan_avx512, pq4_quant_avx512, pq_qtable_avx512,
 };
 #endif

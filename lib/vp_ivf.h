@@ -100,6 +100,11 @@ int vp_ivf_build(const float *x, size_t n, size_t d, int type, int metric,
 		 size_t nlist, size_t m, int keep, double aniso, int threads, uint64_t seed,
 		 struct vp_ivf_built *b, struct vp_error *err);
 
+/* IVF_SQ8's stored row norms (section ivf_norms): sum over j of
+ * (step[j] c[j])^2 for each of n rows of d codes, the part of the L2
+ * distance to the decoded row that does not depend on the query. */
+void vp_sq8_inorms(const uint8_t *codes, size_t n, size_t d, const float *step, float *out);
+
 /* SCANN's default m for dimension d: d/4 (sub-vectors of 4 dimensions,
  * codes an eighth of SQ8's bytes), else d/2, else d.  On Fashion-MNIST
  * d/4 reached recall 0.95 in less time than d/2 (which needs fewer

@@ -241,6 +241,18 @@ static void anisotropic_codes(const float *x, const uint32_t *ids, const float *
 	}
 }
 
+void vp_sq8_inorms(const uint8_t *codes, size_t n, size_t d, const float *step, float *out)
+{
+	for (size_t p = 0; p < n; p++) {
+		double t = 0;
+		for (size_t j = 0; j < d; j++) {
+			double e = (double)step[j] * codes[p * d + j];
+			t += e * e;
+		}
+		out[p] = (float)t;
+	}
+}
+
 int vp_ivf_build(const float *x, size_t n, size_t d, int type, int metric,
 		 size_t nlist, size_t m, int keep, double aniso, int threads, uint64_t seed,
 		 struct vp_ivf_built *b, struct vp_error *err)
@@ -309,6 +321,10 @@ int vp_ivf_build(const float *x, size_t n, size_t d, int type, int metric,
 			sq8_encode(x + (size_t)b->ids[p] * d, d, b->sq8_min, b->sq8_step,
 				   c + p * d);
 		b->data_bytes = n * d;
+		/* the codes' weighted norms, for the integer L2 scan */
+		if (!(b->norms = malloc(n * sizeof *b->norms)))
+			goto nomem;
+		vp_sq8_inorms(c, n, d, b->sq8_step, b->norms);
 	} else {
 		float *res = malloc(n * d * sizeof *res);
 		uint8_t *codes = malloc(n * m);

@@ -80,6 +80,13 @@ int vp_ivf_open(struct vp_ivf *v, const struct vp_index *ix, uint32_t seg,
 		code = d;
 		if ((rc = need_sq8(v, ix, seg, d, err)))
 			return rc;
+		/* the codes' weighted norms (vp_sq8_inorms), which the integer
+		 * scan needs; older files have none and scan in floats */
+		if (vp_index_find(ix, "ivf_norms", seg)) {
+			if ((rc = vp_index_need(ix, "ivf_norms", seg, n * 4, &p, err)))
+				return rc;
+			v->norms = p;
+		}
 	} else {
 		int scann = v->type == VP_TYPE_SCANN;
 		m = (uint64_t)ix->hdr.params[VP_P_PQ_M]; /* resolved at build */
@@ -253,6 +260,9 @@ struct istate {
 	float *bc;            /* their dot products with a block of rows */
 	float *bx, *bxn;      /* SQ8: a block of rows decoded, their norms */
 	float *dec;           /* one row decoded (exact final distances) */
+	int16_t *qi;          /* IVF_SQ8: the query's weights in 16 bits */
+	float qa, qc;         /* their scale; L2: sum (q - min)^2 */
+	int qint;             /* qi is prepared for this query */
 	size_t bnp;           /* np the arrays were made for */
 };
 
@@ -289,6 +299,7 @@ static void istate_free(struct istate *s)
 	free(s->bx);
 	free(s->bxn);
 	free(s->dec);
+	free(s->qi);
 	free(s);
 }
 
@@ -321,13 +332,14 @@ static struct istate *istate_new(const struct vp_ivf *v, size_t kk, size_t k,
 	s->rd = malloc(kk * sizeof *s->rd);
 	s->ri = malloc(kk * sizeof *s->ri);
 	s->dec = malloc(v->d * sizeof *s->dec);
+	s->qi = malloc(v->d * sizeof *s->qi);
 	s->qlut = malloc(vp_pq4_mp(v->m ? v->m : 1) * 16);
 	s->sums = malloc(SCANN_CHUNK * VP_PQ4_BLOCK * sizeof *s->sums);
 	s->alo = malloc((v->m ? v->m : 1) * sizeof *s->alo);
 	s->arng = malloc((v->m ? v->m : 1) * sizeof *s->arng);
 	s->lo = malloc((v->m ? v->m : 1) * sizeof *s->lo);
 	s->rng = malloc((v->m ? v->m : 1) * sizeof *s->rng);
-	if (s->c && s->qp && s->w && s->table && s->w2 && s->cd && s->ci && s->rd && s->ri &&
+	if (s->c && s->qp && s->w && s->qi && s->table && s->w2 && s->cd && s->ci && s->rd && s->ri &&
 	    s->dec && s->qlut && s->sums && s->alo && s->arng && s->lo && s->rng)
 		return s;
 fail:
@@ -340,6 +352,19 @@ static void scan_sq8(const struct vp_ivf *v, const struct vp_kernels *kern,
 		     struct istate *s, size_t l, float cst, const struct vp_fctx *fc)
 {
 	const size_t d = v->d;
+	if (s->qint) {
+		/* integer: L2 = sum (q - min)^2 + |code|^2_w - <u, c> */
+		const int l2 = v->metric == VP_METRIC_L2;
+		for (uint64_t p = v->offsets[l]; p < v->offsets[l + 1]; p++) {
+			float e;
+			if (fc && !vp_fctx_match(fc, v->ids[p]))
+				continue;
+			s->matched++;
+			e = s->qa * (float)kern->sq8_idot(s->qi, v->data + p * d, d);
+			vp_topk_push(&s->heap, l2 ? s->qc + v->norms[p] - e : -(cst + e), (int64_t)p);
+		}
+		return;
+	}
 	for (uint64_t p = v->offsets[l]; p < v->offsets[l + 1]; p++) {
 		const uint8_t *c = v->data + p * d;
 		if (fc && !vp_fctx_match(fc, v->ids[p]))
@@ -573,6 +598,37 @@ static float sq8_prepare(const struct vp_ivf *v, const float *q, struct istate *
 	return cst;
 }
 
+/* IVF_SQ8's integer scan: the query's weights on the codes, u = 2 step
+ * (q - min) for L2 (the rest of the distance is sum (q - min)^2 and the
+ * row's stored sum step^2 c^2), q step for inner product, quantized to 16
+ * bits with one scale (vp_sq8_qmax).  Each term is within half a scale
+ * step: the sums are exact to about 1e-5 of their size, as a float sum's
+ * rounding; the results' distances are recomputed exactly.  Files built
+ * before this scan have no norms (section ivf_norms) and scan in floats. */
+static void sq8_prepare_int(const struct vp_ivf *v, const float *q, struct istate *s)
+{
+	const size_t d = v->d;
+	const int l2 = v->metric == VP_METRIC_L2;
+	float mx = 0, qc = 0, inv;
+	s->qint = v->norms != NULL;
+	if (!s->qint)
+		return;
+	for (size_t j = 0; j < d; j++) {
+		float df = q[j] - v->sq8_min[j];
+		float u = l2 ? 2.0f * v->sq8_step[j] * df : q[j] * v->sq8_step[j];
+		s->qp[j] = u;
+		qc += df * df;
+		mx = fabsf(u) > mx ? fabsf(u) : mx;
+	}
+	s->qa = mx > 0 ? mx / (float)vp_sq8_qmax(d) : 0;
+	inv = mx > 0 ? 1.0f / s->qa : 0;
+	for (size_t j = 0; j < d; j++) {
+		long r = lrintf(s->qp[j] * inv);
+		s->qi[j] = (int16_t)(r > 32767 ? 32767 : r < -32767 ? -32767 : r);
+	}
+	s->qc = qc;
+}
+
 static void search_one(const struct vp_ivf *v, const struct vp_kernels *kern,
 		       struct istate *s, const float *q, size_t k,
 		       size_t nprobe, size_t refine, const struct vp_fctx *fc,
@@ -600,6 +656,7 @@ static void search_one(const struct vp_ivf *v, const struct vp_kernels *kern,
 	s->matched = 0;
 	if (v->type == VP_TYPE_IVF_SQ8) {
 		cst = sq8_prepare(v, q, s);
+		sq8_prepare_int(v, q, s);
 	} else if (v->codebooks) {
 		pq_query_table(v, kern, q, v->l2tab ? s->w2 : s->table);
 		if (v->boff) {

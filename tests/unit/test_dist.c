@@ -11,8 +11,46 @@ static int close_enough(float a, float b)
 	return fabsf(a - b) <= 1e-4f * (1.0f + fabsf(a) + fabsf(b));
 }
 
+/* IVF_SQ8's integer kernel: every level gives the exact sum, for lengths
+ * around every vector width and tail, at the largest values qmax allows
+ * (no 32-bit lane may overflow: d past 4100 lowers qmax) */
+static void test_sq8_idot(void)
+{
+	const size_t ds[] = { 1, 7, 15, 16, 17, 31, 32, 33, 63, 64, 65, 100, 784, 4048, 4049, 9000, 65536 };
+	uint64_t st = 7;
+	CHECK(vp_sq8_qmax(784) == 32767 && vp_sq8_qmax(4048) == 32767 && vp_sq8_qmax(4049) < 32767 &&
+	      vp_sq8_qmax(9000) >= 14000, "qmax %d %d %d", vp_sq8_qmax(784), vp_sq8_qmax(4049),
+	      vp_sq8_qmax(9000));
+	for (size_t a = 0; a < sizeof ds / sizeof *ds; a++) {
+		size_t d = ds[a];
+		int qm = vp_sq8_qmax(d);
+		int16_t *qi = malloc(d * sizeof *qi);
+		uint8_t *c = malloc(d);
+		for (int pass = 0; pass < 3; pass++) {
+			int64_t want = 0;
+			for (size_t j = 0; j < d; j++) {
+				st = st * 6364136223846793005ull + 1442695040888963407ull;
+				/* random; then the extremes, all positive and all negative */
+				qi[j] = pass == 0 ? (int16_t)((int)((st >> 33) % (2u * (unsigned)qm + 1)) - qm)
+					: (int16_t)(pass == 1 ? qm : -qm);
+				c[j] = pass == 0 ? (uint8_t)(st >> 56) : 255;
+				want += (int64_t)qi[j] * c[j];
+			}
+			for (int lv = VP_SIMD_PORTABLE; lv <= VP_SIMD_AVX512; lv++) {
+				const struct vp_kernels *k = vp_kernels_at((enum vp_simd)lv);
+				if (k)
+					CHECK(k->sq8_idot(qi, c, d) == want, "%s sq8_idot d=%zu pass %d: %lld, want %lld",
+					      k->name, d, pass, (long long)k->sq8_idot(qi, c, d), (long long)want);
+			}
+		}
+		free(qi);
+		free(c);
+	}
+}
+
 int main(void)
 {
+	test_sq8_idot();
 	const struct vp_kernels *ref = vp_kernels_at(VP_SIMD_PORTABLE);
 	static const size_t dims[] = { 1, 3, 7, 8, 15, 16, 17, 31, 33, 64, 100, 784 };
 	struct vp_rng r;
