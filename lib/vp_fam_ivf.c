@@ -43,6 +43,8 @@ static int ivf_build(struct vp_family_build *b, struct vp_error *err)
 	    (v.sq8_step && b->add(b->ctx, "sq8_step", seg, 64, v.sq8_step, dim * 4, 1)) ||
 	    (v.sq8_codes && b->add(b->ctx, "sq8_codes", seg, 64, v.sq8_codes,
 				   (uint64_t)b->n * dim, 1)) ||
+	    (v.pq4_bias && b->add(b->ctx, "pq4_bias", seg, 64, v.pq4_bias,
+				  (uint64_t)b->n * 4, 1)) ||
 	    (v.codebooks && o->type == VP_TYPE_IVF_PQ &&
 	     b->add(b->ctx, "pq_codebooks", seg, 64, v.codebooks,
 		    (uint64_t)dim * VP_PQ_KSUB * 4, 1)) ||
@@ -136,12 +138,13 @@ static int ivf_compact(const struct vp_searcher *s, size_t g, const uint32_t *ke
 	float *norms = v->norms ? malloc((nlive ? nlive : 1) * sizeof *norms) : NULL;
 	float *vecs = v->vectors ? malloc(nlive * v->d * sizeof *vecs + 1) : NULL;
 	uint8_t *sq8 = v->sq8_codes ? malloc(nlive * v->d + 1) : NULL;
+	float *pb = v->pbias ? malloc((nlive ? nlive : 1) * sizeof *pb) : NULL;
 	uint64_t q = 0;
 	(void)threads;
 	*rows = NULL;
 	if (!off || !ids || !data || (v->norms && !norms) || (v->vectors && !vecs) ||
-	    (v->sq8_codes && !sq8)) {
-		free(off), free(ids), free(data), free(norms), free(vecs), free(sq8);
+	    (v->sq8_codes && !sq8) || (v->pbias && !pb)) {
+		free(off), free(ids), free(data), free(norms), free(vecs), free(sq8), free(pb);
 		return vp_seterr(err, VP_E_NOMEM, "out of memory");
 	}
 	for (size_t l = 0; l < v->nlist; l++) {
@@ -159,6 +162,8 @@ static int ivf_compact(const struct vp_searcher *s, size_t g, const uint32_t *ke
 				memcpy(data + q * code, v->data + p * code, code);
 			if (norms)
 				norms[q] = v->norms[p];
+			if (pb)
+				pb[q] = v->pbias[p];
 			q++;
 		}
 		if (v->boff)
@@ -173,7 +178,7 @@ static int ivf_compact(const struct vp_searcher *s, size_t g, const uint32_t *ke
 			memcpy(sq8 + (size_t)keep[r] * v->d, v->sq8_codes + r * v->d, v->d);
 	if (v->boff) {
 		if (!(blk = malloc(nblk * bb + 1))) {
-			free(off), free(ids), free(data), free(norms), free(vecs), free(sq8);
+			free(off), free(ids), free(data), free(norms), free(vecs), free(sq8), free(pb);
 			return vp_seterr(err, VP_E_NOMEM, "out of memory");
 		}
 		nblk = 0;
@@ -192,6 +197,7 @@ static int ivf_compact(const struct vp_searcher *s, size_t g, const uint32_t *ke
 	    vp_sections_add(out, "ivf_data", seg, 4096, data,
 			    v->boff ? nblk * bb : nlive * code, 1) ||
 	    (sq8 && vp_sections_add(out, "sq8_codes", seg, 64, sq8, nlive * v->d, 1)) ||
+	    (pb && vp_sections_add(out, "pq4_bias", seg, 64, pb, nlive * 4, 1)) ||
 	    (norms && vp_sections_add(out, "ivf_norms", seg, 64, norms, nlive * 4, 1)) ||
 	    (v->sq8_min && vp_sections_add(out, "sq8_min", seg, 64, v->sq8_min, v->d * 4, 0)) ||
 	    (v->sq8_step && vp_sections_add(out, "sq8_step", seg, 64, v->sq8_step, v->d * 4, 0)) ||
@@ -255,8 +261,9 @@ static void ivf_warm_units(const struct vp_searcher *s, size_t g,
 	info->extlen[0] = v->n * 4;
 	info->ext[1] = v->data;
 	info->extlen[1] = v->boff ? v->boff[v->nlist] * bb : v->n * code;
-	if (v->norms) {
-		info->ext[2] = v->norms;
+	if (v->norms || v->pbias) {
+		/* IVF_FLAT's norms, IVF_SQ8's weighted norms, SCANN's biases */
+		info->ext[2] = v->norms ? (const void *)v->norms : (const void *)v->pbias;
 		info->extlen[2] = v->n * 4;
 	}
 	for (size_t l = 0; u && l < v->nlist; l++) {
@@ -266,8 +273,8 @@ static void ivf_warm_units(const struct vp_searcher *s, size_t g,
 		u[l].len[0] = (b - a) * 4;
 		u[l].p[1] = v->boff ? v->data + v->boff[l] * bb : v->data + a * code;
 		u[l].len[1] = v->boff ? (v->boff[l + 1] - v->boff[l]) * bb : (b - a) * code;
-		if (v->norms) {
-			u[l].p[2] = v->norms + a;
+		if (v->norms || v->pbias) {
+			u[l].p[2] = v->norms ? v->norms + a : v->pbias + a;
 			u[l].len[2] = (b - a) * 4;
 		}
 	}

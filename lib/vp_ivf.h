@@ -89,6 +89,8 @@ struct vp_ivf_built {
 	float *sq8_step;
 	float *codebooks; /* IVF_PQ, SCANN (16 a sub-quantizer) */
 	uint8_t *sq8_codes; /* SCANN keep=sq8: d per row, by row */
+	float *pq4_bias;    /* SCANN, L2 and cosine: per entry (list order),
+			     * sum over s of 2<c_s, y_s> + |y_s|^2 */
 };
 
 /* Builds an IVF index of type (VP_TYPE_IVF_FLAT, _SQ8, _PQ, VP_TYPE_SCANN)
@@ -139,6 +141,9 @@ struct vp_ivf {
 	float *plo, *prng; /* SCANN, L2: per list and sub-quantizer, the
 			    * minimum and range of ptab (nlist x m each) */
 	const uint8_t *sq8_codes; /* SCANN keep=sq8 */
+	const float *pbias; /* SCANN: pq4_bias (optional: older files go by
+			     * per-list tables) */
+	float *pbmin;       /* its minimum per list, made on open */
 	int64_t id_base;
 };
 

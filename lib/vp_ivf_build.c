@@ -37,6 +37,7 @@ void vp_ivf_built_release(struct vp_ivf_built *b)
 	free(b->sq8_step);
 	free(b->codebooks);
 	free(b->sq8_codes);
+	free(b->pq4_bias);
 	memset(b, 0, sizeof *b);
 }
 
@@ -143,10 +144,40 @@ static void sq8_encode(const float *v, size_t d, const float *mn, const float *s
  * fast-scan blocks, and what keep asks for beside them (the float rows
  * are the caller's "vectors" section).  Returns 0 or -1 (no memory). */
 static int scann_finish(const float *x, size_t n, size_t d, size_t m, int keep,
-			struct vp_ivf_built *b)
+			int l2tab, struct vp_ivf_built *b)
 {
-	size_t nb = 0, bb = vp_pq4_block_bytes(m);
+	size_t nb = 0, bb = vp_pq4_block_bytes(m), ds = d / m;
 	uint8_t *codes = b->data, *blk;
+	/* L2 (and cosine, ranked as L2): |q - c - y|^2 = |q - c|^2 - 2<q, y>
+	 * + (2<c, y> + |y|^2); the last term depends on the entry alone, so
+	 * it is summed here once, and a query's table is -2<q, y> alone: one
+	 * table a query instead of one a probed list */
+	if (l2tab) {
+		float *t = malloc(m * VP_PQ4_KSUB * sizeof *t);
+		b->pq4_bias = malloc((n ? n : 1) * sizeof *b->pq4_bias);
+		if (!t || !b->pq4_bias) {
+			free(t);
+			return -1;
+		}
+		for (size_t l = 0; l < b->nlist; l++) {
+			const float *c = b->centroids + l * d;
+			for (size_t sq = 0; sq < m; sq++)
+				for (size_t j = 0; j < VP_PQ4_KSUB; j++) {
+					const float *y = b->codebooks + (sq * VP_PQ4_KSUB + j) * ds;
+					double e = 0;
+					for (size_t u = 0; u < ds; u++)
+						e += (double)y[u] * (2.0 * c[sq * ds + u] + y[u]);
+					t[sq * VP_PQ4_KSUB + j] = (float)e;
+				}
+			for (uint64_t p = b->offsets[l]; p < b->offsets[l + 1]; p++) {
+				double e = 0;
+				for (size_t sq = 0; sq < m; sq++)
+					e += t[sq * VP_PQ4_KSUB + codes[p * m + sq]];
+				b->pq4_bias[p] = (float)e;
+			}
+		}
+		free(t);
+	}
 	for (size_t l = 0; l < b->nlist; l++)
 		nb += vp_pq4_blocks(b->offsets[l + 1] - b->offsets[l]);
 	if (!(blk = malloc(nb * bb + 1)))
@@ -262,7 +293,7 @@ int vp_ivf_build(const float *x, size_t n, size_t d, int type, int metric,
 	uint64_t *fill = NULL;
 	int rc;
 
-	(void)metric; /* lists are made with L2 for every metric */
+	/* lists are made with L2 for every metric */
 	memset(b, 0, sizeof *b);
 	if (nlist > n)
 		return vp_seterr(err, VP_E_ARG, "nlist %zu is more than the %zu "
@@ -351,7 +382,8 @@ int vp_ivf_build(const float *x, size_t n, size_t d, int type, int metric,
 		b->data_bytes = n * m;
 		if (rc)
 			goto fail;
-		if (type == VP_TYPE_SCANN && (rc = scann_finish(x, n, d, m, keep, b)))
+		if (type == VP_TYPE_SCANN &&
+		    (rc = scann_finish(x, n, d, m, keep, metric != VP_METRIC_IP, b)))
 			goto nomem;
 	}
 	free(assign);

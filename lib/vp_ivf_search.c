@@ -144,6 +144,11 @@ int vp_ivf_open(struct vp_ivf *v, const struct vp_index *ix, uint32_t seg,
 				err)))
 		return rc;
 	v->data = p;
+	if (v->boff && vp_index_find(ix, "pq4_bias", seg)) {
+		if ((rc = vp_index_need(ix, "pq4_bias", seg, n * 4, &p, err)))
+			return rc;
+		v->pbias = p;
+	}
 	v->n = n;
 	v->d = d;
 	v->nlist = nlist;
@@ -205,6 +210,19 @@ int vp_ivf_open(struct vp_ivf *v, const struct vp_index *ix, uint32_t seg,
 				vp_pq4_ranges(v->ptab, nlist * m, v->plo, v->prng);
 		}
 	}
+	if (v->pbias && !ix->layout_only) {
+		/* a list's smallest bias bounds what its entries can score
+		 * (NaN, from a hostile file, is passed over: no entry of it
+		 * ever enters a heap) */
+		if (!(v->pbmin = malloc(nlist * sizeof *v->pbmin)))
+			return vp_seterr(err, VP_E_NOMEM, "out of memory");
+		for (uint64_t l = 0; l < nlist; l++) {
+			float mn = INFINITY;
+			for (uint64_t e = v->offsets[l]; e < v->offsets[l + 1]; e++)
+				mn = v->pbias[e] < mn ? v->pbias[e] : mn;
+			v->pbmin[l] = mn;
+		}
+	}
 	return 0;
 bad:
 	return vp_seterr(err, VP_E_CORRUPT, "%s: corrupt index: inverted lists "
@@ -220,6 +238,8 @@ void vp_ivf_close(struct vp_ivf *v)
 	free(v->boff);
 	free(v->plo);
 	free(v->prng);
+	free(v->pbmin);
+	v->pbmin = NULL;
 	v->boff = NULL;
 	v->plo = v->prng = NULL;
 	v->ptab = NULL;
@@ -429,13 +449,17 @@ static void scan_pq4(const struct vp_ivf *v, const struct vp_kernels *kern,
 	const size_t bb = vp_pq4_block_bytes(v->m);
 	const uint64_t p0 = v->offsets[l], len = v->offsets[l + 1] - p0;
 	const uint8_t *b = v->data + v->boff[l] * bb;
+	/* with per-entry biases (pq4_bias) the 16-bit test is against the
+	 * list's smallest, and the float test adds the entry's own */
+	const float *eb = v->pbmin ? v->pbias + p0 : NULL;
 	float bias = s->qbias + cst, scale = s->qscale, inv = 1.0f / scale;
+	float lb = bias + (eb ? v->pbmin[l] : 0);
 	float bound = vp_topk_bound(&s->heap);
 	uint32_t thr;
 
-	if (bound < bias && !fc)
+	if (!(bound >= lb) && !fc)
 		return; /* nothing here can enter */
-	thr = scann_thr(bound, bias, scale);
+	thr = scann_thr(bound, lb, scale);
 	for (uint64_t e0 = 0; e0 < len; e0 += SCANN_CHUNK * VP_PQ4_BLOCK) {
 		uint64_t ne = len - e0 < SCANN_CHUNK * VP_PQ4_BLOCK ? len - e0
 								    : SCANN_CHUNK * VP_PQ4_BLOCK;
@@ -450,11 +474,11 @@ static void scan_pq4(const struct vp_ivf *v, const struct vp_kernels *kern,
 				s->matched++;
 				if (s->sums[i] > thr)
 					continue;
-				e = bias + (float)s->sums[i] * inv;
+				e = bias + (float)s->sums[i] * inv + (eb ? eb[e0 + i] : 0);
 				if (e <= bound) {
 					vp_topk_push(&s->heap, e, (int64_t)p);
 					bound = vp_topk_bound(&s->heap);
-					thr = scann_thr(bound, bias, scale);
+					thr = scann_thr(bound, lb, scale);
 				}
 			}
 			continue;
@@ -468,12 +492,12 @@ static void scan_pq4(const struct vp_ivf *v, const struct vp_kernels *kern,
 				mask &= (1u << (ne - g)) - 1u;
 			while (mask) {
 				int i = __builtin_ctz(mask);
-				float e = bias + (float)sg[i] * inv;
+				float e = bias + (float)sg[i] * inv + (eb ? eb[e0 + g + (uint64_t)i] : 0);
 				mask &= mask - 1;
 				if (e <= bound && sg[i] <= thr) {
 					vp_topk_push(&s->heap, e, (int64_t)(p0 + e0 + g + (uint64_t)i));
 					bound = vp_topk_bound(&s->heap);
-					thr = scann_thr(bound, bias, scale);
+					thr = scann_thr(bound, lb, scale);
 				}
 			}
 		}
@@ -662,9 +686,12 @@ static void search_one(const struct vp_ivf *v, const struct vp_kernels *kern,
 		if (v->boff) {
 			/* SCANN: the query part's ranges, once a query */
 			vp_pq4_ranges(v->l2tab ? s->w2 : s->table, v->m, s->alo, s->arng);
-			if (!v->l2tab) {
+			/* one quantized table a query: inner product, and L2
+			 * with the entries' own biases (pq4_bias) */
+			if (!v->l2tab || v->pbmin) {
 				s->qscale = vp_pq4_plan(s->alo, s->arng, v->m, &s->qbias);
-				kern->pq4_quant(s->table, NULL, s->alo, v->m, s->qscale, s->qlut);
+				kern->pq4_quant(v->l2tab ? s->w2 : s->table, NULL, s->alo, v->m,
+						s->qscale, s->qlut);
 			}
 		}
 	}
@@ -706,7 +733,7 @@ static void search_one(const struct vp_ivf *v, const struct vp_kernels *kern,
 				} else
 					pc = -kern->dot(q, v->centroids + l * d, d);
 				if (v->boff) {
-					if (pt)
+					if (pt && !v->pbmin)
 						scann_table(v, kern, s, l);
 					scan_pq4(v, kern, s, l, pc, fc);
 				} else {

@@ -145,6 +145,43 @@ at_least() { # at_least VALUE MIN WHAT
 	[[ "$output" == *"SCANN needs at least 16 vectors to train its codebooks"* ]]
 }
 
+@test "SCANN, L2 and cosine: per-entry biases, one table a query; older files without them still search" {
+	command -v xxhsum > /dev/null || skip "xxhsum (Debian xxhash) not installed"
+	scann_data
+	for m in l2 cosine; do
+		vp-build -q -t SCANN -m $m -p nlist=16 -o s.vpi base.fvecs
+		vp-diag --no-stats s.vpi | grep -q pq4_bias
+		# as a file written before the biases: one quantized table a list
+		cp s.vpi o.vpi
+		rename_section o.vpi pq4_bias pq4_biax
+		# the codes' estimates alone (reorder_k=k): the same ranking up
+		# to the tables' quantization (finer with one table a query)
+		r=$(recall_at s.vpi -p nprobe=4 -p reorder_k=10)
+		o=$(recall_at o.vpi -p nprobe=4 -p reorder_k=10)
+		awk -v r="$r" -v o="$o" 'BEGIN { exit !(r >= o - 0.02 && r > 0.1) }' ||
+			{ echo "$m: recall $r with biases, $o without"; false; }
+		# with a long reorder both are exact
+		vp-search -i s.vpi -k 10 -p nprobe=16 -p reorder_k=1000 query.fvecs > s.tsv
+		vp-search -i o.vpi -k 10 -p nprobe=16 -p reorder_k=1000 query.fvecs > o.tsv
+		cmp s.tsv o.tsv
+	done
+	# inner product needs none (its table is the query's alone)
+	vp-build -q -t SCANN -m ip -p nlist=16 -o i.vpi base.fvecs
+	! vp-diag --no-stats i.vpi | grep -q pq4_bias
+	# biases that are not numbers (a hostile file): those entries never
+	# rank, the others do, nothing breaks; all of them: no results
+	vp-build -q -t SCANN -p nlist=16 -p keep=none -o n.vpi base.fvecs
+	off=$(vp-diag --no-stats --no-verify n.vpi | awk '$1 == "pq4_bias" { print $3 }')
+	nan() { perl -e 'open(my $h, "+<:raw", $ARGV[0]) or die; seek($h, $ARGV[1], 0);
+		print $h pack("L<", 0x7fc00000) x $ARGV[2]' n.vpi "$off" "$1"; rehash n.vpi; }
+	nan 100
+	run -0 vp-search -i n.vpi -k 10 -p nprobe=16 query.fvecs
+	[ "$(printf '%s\n' "$output" | awk '$3 >= 0 && $4 !~ /nan/' | wc -l)" -eq 2000 ]
+	nan 5000
+	run -0 vp-search -i n.vpi -k 10 -p nprobe=16 query.fvecs
+	[ -z "$output" ]
+}
+
 @test "SCANN: hostile sections are refused on open" {
 	command -v xxhsum > /dev/null || skip "xxhsum (Debian xxhash) not installed"
 	scann_data
