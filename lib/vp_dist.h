@@ -63,7 +63,7 @@ struct vp_kernels {
 void vp_pq_qtable_portable(const float *cbt, const float *q, size_t m, size_t dsub,
 			   size_t ks, float f, float *out);
 
-/* The portable SQ8 kernels (also used by the AVX2 table). */
+/* The portable SQ8 kernels. */
 float vp_sq8_l2_portable(const float *qs, const uint8_t *c, const float *w,
 			 size_t d);
 float vp_sq8_dot_portable(const float *qw, const uint8_t *c, size_t d);

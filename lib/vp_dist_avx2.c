@@ -237,6 +237,54 @@ static void pq_qtable_avx2(const float *cbt, const float *q, size_t m, size_t ds
 		}
 }
 
+/* 8 codes widened to floats. */
+static inline __m256 load_codes8(const uint8_t *c)
+{
+	return _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)c)));
+}
+
+/* SQ8 against a prepared query in floats (files without IVF_SQ8's norms,
+ * SCANN's keep=sq8 reorder): two accumulators of 8; the tail scalar */
+static float sq8_l2_avx2(const float *qs, const uint8_t *c, const float *w, size_t d)
+{
+	__m256 s0 = _mm256_setzero_ps(), s1 = _mm256_setzero_ps();
+	size_t i = 0;
+	float t;
+	for (; i + 16 <= d; i += 16) {
+		__m256 t0 = _mm256_sub_ps(_mm256_loadu_ps(qs + i), load_codes8(c + i));
+		__m256 t1 = _mm256_sub_ps(_mm256_loadu_ps(qs + i + 8), load_codes8(c + i + 8));
+		s0 = _mm256_fmadd_ps(_mm256_mul_ps(t0, t0), _mm256_loadu_ps(w + i), s0);
+		s1 = _mm256_fmadd_ps(_mm256_mul_ps(t1, t1), _mm256_loadu_ps(w + i + 8), s1);
+	}
+	for (; i + 8 <= d; i += 8) {
+		__m256 t0 = _mm256_sub_ps(_mm256_loadu_ps(qs + i), load_codes8(c + i));
+		s0 = _mm256_fmadd_ps(_mm256_mul_ps(t0, t0), _mm256_loadu_ps(w + i), s0);
+	}
+	t = hsum(_mm256_add_ps(s0, s1));
+	for (; i < d; i++) {
+		float e = qs[i] - (float)c[i];
+		t += w[i] * e * e;
+	}
+	return t;
+}
+
+static float sq8_dot_avx2(const float *qw, const uint8_t *c, size_t d)
+{
+	__m256 s0 = _mm256_setzero_ps(), s1 = _mm256_setzero_ps();
+	size_t i = 0;
+	float t;
+	for (; i + 16 <= d; i += 16) {
+		s0 = _mm256_fmadd_ps(_mm256_loadu_ps(qw + i), load_codes8(c + i), s0);
+		s1 = _mm256_fmadd_ps(_mm256_loadu_ps(qw + i + 8), load_codes8(c + i + 8), s1);
+	}
+	for (; i + 8 <= d; i += 8)
+		s0 = _mm256_fmadd_ps(_mm256_loadu_ps(qw + i), load_codes8(c + i), s0);
+	t = hsum(_mm256_add_ps(s0, s1));
+	for (; i < d; i++)
+		t += qw[i] * (float)c[i];
+	return t;
+}
+
 /* 16 codes widened to 16-bit lanes, multiplied by the query's and summed
  * in pairs (vpmaddwd): 32-bit lanes, widened to 64 bits only at the end */
 static int64_t sq8_idot_avx2(const int16_t *qi, const uint8_t *c, size_t d)
@@ -270,6 +318,6 @@ static int64_t sq8_idot_avx2(const int16_t *qi, const uint8_t *c, size_t d)
 
 const struct vp_kernels vp_kernels_avx2 = {
 	"avx2", VP_SIMD_AVX2, l2_avx2, dot_avx2, dot_block_avx2,
-	vp_sq8_l2_portable, vp_sq8_dot_portable, sq8_idot_avx2, pq4_scan_avx2, pq4_quant_avx2, pq_qtable_avx2,
+	sq8_l2_avx2, sq8_dot_avx2, sq8_idot_avx2, pq4_scan_avx2, pq4_quant_avx2, pq_qtable_avx2,
 };
 #endif

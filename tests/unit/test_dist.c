@@ -48,9 +48,43 @@ static void test_sq8_idot(void)
 	}
 }
 
+/* The float SQ8 kernels: every level within rounding of the portable one
+ * (different summation orders), lengths around every width and tail. */
+static void test_sq8_float(void)
+{
+	const size_t ds[] = { 1, 7, 8, 9, 15, 16, 17, 31, 33, 100, 784 };
+	uint64_t st = 11;
+	const struct vp_kernels *ref = vp_kernels_at(VP_SIMD_PORTABLE);
+	for (size_t a = 0; a < sizeof ds / sizeof *ds; a++) {
+		size_t d = ds[a];
+		float *qs = malloc(d * sizeof *qs), *w = malloc(d * sizeof *w);
+		uint8_t *c = malloc(d);
+		for (size_t j = 0; j < d; j++) {
+			st = st * 6364136223846793005ull + 1442695040888963407ull;
+			qs[j] = (float)((st >> 33) % 25600) / 100.0f;
+			w[j] = (float)((st >> 20) % 1000) / 1000.0f;
+			c[j] = (uint8_t)(st >> 56);
+		}
+		for (int lv = VP_SIMD_AVX2; lv <= VP_SIMD_AVX512; lv++) {
+			const struct vp_kernels *k = vp_kernels_at((enum vp_simd)lv);
+			if (!k)
+				continue;
+			CHECK(close_enough(k->sq8_l2(qs, c, w, d), ref->sq8_l2(qs, c, w, d)),
+			      "%s sq8_l2 d=%zu: %g, portable %g", k->name, d, k->sq8_l2(qs, c, w, d),
+			      ref->sq8_l2(qs, c, w, d));
+			CHECK(close_enough(k->sq8_dot(w, c, d), ref->sq8_dot(w, c, d)),
+			      "%s sq8_dot d=%zu", k->name, d);
+		}
+		free(qs);
+		free(w);
+		free(c);
+	}
+}
+
 int main(void)
 {
 	test_sq8_idot();
+	test_sq8_float();
 	const struct vp_kernels *ref = vp_kernels_at(VP_SIMD_PORTABLE);
 	static const size_t dims[] = { 1, 3, 7, 8, 15, 16, 17, 31, 33, 64, 100, 784 };
 	struct vp_rng r;
