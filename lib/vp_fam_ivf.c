@@ -9,6 +9,7 @@
 
 #include "vp_alog.h"
 #include "vp_build.h"
+#include "vp_dist.h"
 #include "vp_family.h"
 #include "vp_ivf.h"
 #include "vp_pq4.h"
@@ -430,6 +431,12 @@ static void scann_describe(const struct vp_index *ix, FILE *out)
 		"%.1f bytes a vector in blocks of 32 (%.1fx smaller than the floats)\n",
 		(unsigned long long)m, (unsigned long long)(d / m), d / m > 1 ? "s" : "",
 		(double)vp_pq4_mp((size_t)m) / 2.0, 8.0 * (double)d / (double)vp_pq4_mp((size_t)m));
+	if (vp_index_find(ix, "pq4_bias", 0))
+		fprintf(out, "table          one a query, and a float32 bias a vector (its list and "
+			"codes' part of the estimate)\n");
+	else if (ix->hdr.metric != VP_METRIC_IP)
+		fprintf(out, "table          one a probed list (a file from before the biases: "
+			"rebuild for one a query)\n");
 	fprintf(out, "reorder        %s\n",
 		keep == VP_SCANN_KEEP_ORIGINALS ? "exact, with the float32 originals" :
 		keep == VP_SCANN_KEEP_SQ8 ? "with SQ8 codes of the originals (d bytes a vector)" :

@@ -154,6 +154,8 @@ at_least() { # at_least VALUE MIN WHAT
 		# as a file written before the biases: one quantized table a list
 		cp s.vpi o.vpi
 		rename_section o.vpi pq4_bias pq4_biax
+		vp-diag --no-stats s.vpi | grep -q "^table          one a query"
+		vp-diag --no-stats o.vpi | grep -q "^table          one a probed list"
 		# the codes' estimates alone (reorder_k=k): the same ranking up
 		# to the tables' quantization (finer with one table a query)
 		r=$(recall_at s.vpi -p nprobe=4 -p reorder_k=10)
