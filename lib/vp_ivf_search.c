@@ -644,8 +644,14 @@ static void sq8_prepare_int(const struct vp_ivf *v, const float *q, struct istat
 		qc += df * df;
 		mx = fabsf(u) > mx ? fabsf(u) : mx;
 	}
-	s->qa = mx > 0 ? mx / (float)vp_sq8_qmax(d) : 0;
-	inv = mx > 0 ? 1.0f / s->qa : 0;
+	if (!isfinite(mx) || !isfinite(qc)) {
+		/* a query or quantizer out of float range: the float scan */
+		s->qint = 0;
+		return;
+	}
+	/* weights too small to scale (1/scale would overflow) count as 0 */
+	s->qa = mx > 1e-30f ? mx / (float)vp_sq8_qmax(d) : 0;
+	inv = mx > 1e-30f ? 1.0f / s->qa : 0;
 	for (size_t j = 0; j < d; j++) {
 		long r = lrintf(s->qp[j] * inv);
 		s->qi[j] = (int16_t)(r > 32767 ? 32767 : r < -32767 ? -32767 : r);
