@@ -622,33 +622,35 @@ static float sq8_prepare(const struct vp_ivf *v, const float *q, struct istate *
 	return cst;
 }
 
-/* IVF_SQ8's integer scan: the query's weights on the codes, u = 2 step
+/* IVF_SQ8's integer scan (returns 1 when it applies, with the constant
+ * term in *cst): the query's weights on the codes, u = 2 step
  * (q - min) for L2 (the rest of the distance is sum (q - min)^2 and the
  * row's stored sum step^2 c^2), q step for inner product, quantized to 16
  * bits with one scale (vp_sq8_qmax).  Each term is within half a scale
  * step: the sums are exact to about 1e-5 of their size, as a float sum's
  * rounding; the results' distances are recomputed exactly.  Files built
  * before this scan have no norms (section ivf_norms) and scan in floats. */
-static void sq8_prepare_int(const struct vp_ivf *v, const float *q, struct istate *s)
+static int sq8_prepare_int(const struct vp_ivf *v, const float *q, struct istate *s,
+			   float *cst)
 {
 	const size_t d = v->d;
 	const int l2 = v->metric == VP_METRIC_L2;
-	float mx = 0, qc = 0, inv;
-	s->qint = v->norms != NULL;
-	if (!s->qint)
-		return;
+	float mx = 0, qc = 0, ip = 0, inv;
+	s->qint = 0;
+	if (!v->norms)
+		return 0;
 	for (size_t j = 0; j < d; j++) {
 		float df = q[j] - v->sq8_min[j];
 		float u = l2 ? 2.0f * v->sq8_step[j] * df : q[j] * v->sq8_step[j];
 		s->qp[j] = u;
 		qc += df * df;
+		if (!l2)
+			ip += q[j] * v->sq8_min[j];
 		mx = fabsf(u) > mx ? fabsf(u) : mx;
 	}
-	if (!isfinite(mx) || !isfinite(qc)) {
-		/* a query or quantizer out of float range: the float scan */
-		s->qint = 0;
-		return;
-	}
+	/* a query or quantizer out of float range: the float scan */
+	if (!isfinite(mx) || !isfinite(qc))
+		return 0;
 	/* weights too small to scale (1/scale would overflow) count as 0 */
 	s->qa = mx > 1e-30f ? mx / (float)vp_sq8_qmax(d) : 0;
 	inv = mx > 1e-30f ? 1.0f / s->qa : 0;
@@ -657,6 +659,9 @@ static void sq8_prepare_int(const struct vp_ivf *v, const float *q, struct istat
 		s->qi[j] = (int16_t)(r > 32767 ? 32767 : r < -32767 ? -32767 : r);
 	}
 	s->qc = qc;
+	*cst = ip; /* inner product: <q, min>, as sq8_prepare's */
+	s->qint = 1;
+	return 1;
 }
 
 static void search_one(const struct vp_ivf *v, const struct vp_kernels *kern,
@@ -685,8 +690,9 @@ static void search_one(const struct vp_ivf *v, const struct vp_kernels *kern,
 	 * still finds its nearest matches, where a fixed nprobe would not. */
 	s->matched = 0;
 	if (v->type == VP_TYPE_IVF_SQ8) {
-		cst = sq8_prepare(v, q, s);
-		sq8_prepare_int(v, q, s);
+		/* one preparation a query: the integer scan's, else the float's */
+		if (!sq8_prepare_int(v, q, s, &cst))
+			cst = sq8_prepare(v, q, s);
 	} else if (v->codebooks) {
 		pq_query_table(v, kern, q, v->l2tab ? s->w2 : s->table);
 		if (v->boff) {
