@@ -29,6 +29,14 @@ static int ivf_build(struct vp_family_build *b, struct vp_error *err)
 			      o->seed + seg, &v, err);
 	if (rc)
 		return rc;
+	/* IVF_FLAT's screen (quant=sq8, auto from 64 dimensions, as HNSW's
+	 * traversal codes): a quarter of the bytes read a query */
+	if (o->type == VP_TYPE_IVF_FLAT &&
+	    vp_hnsw_quant_resolve(o->params.val[VP_P_QUANT], dim) == VP_HNSW_QUANT_SQ8 &&
+	    (rc = vp_ivf_screen(b->data, b->n, dim, o->threads, &v, err))) {
+		vp_ivf_built_release(&v);
+		return rc;
+	}
 	if (o->type == VP_TYPE_IVF_PQ || o->type == VP_TYPE_SCANN)
 		b->params[VP_P_PQ_M] = v.m;  /* resolved from 0 (auto) */
 	/* every array becomes an owned section, freed with the build;
@@ -46,6 +54,11 @@ static int ivf_build(struct vp_family_build *b, struct vp_error *err)
 				   (uint64_t)b->n * dim, 1)) ||
 	    (v.pq4_bias && b->add(b->ctx, "pq4_bias", seg, 64, v.pq4_bias,
 				  (uint64_t)b->n * 4, 1)) ||
+	    (v.scodes && b->add(b->ctx, "ivf_screen", seg, 4096, v.scodes,
+				(uint64_t)b->n * dim, 1)) ||
+	    (v.snorms && b->add(b->ctx, "screen_norms", seg, 64, v.snorms,
+				(uint64_t)b->n * 4, 1)) ||
+	    (v.serr && b->add(b->ctx, "screen_err", seg, 64, v.serr, (uint64_t)b->n * 4, 1)) ||
 	    (v.codebooks && o->type == VP_TYPE_IVF_PQ &&
 	     b->add(b->ctx, "pq_codebooks", seg, 64, v.codebooks,
 		    (uint64_t)dim * VP_PQ_KSUB * 4, 1)) ||
@@ -140,12 +153,16 @@ static int ivf_compact(const struct vp_searcher *s, size_t g, const uint32_t *ke
 	float *vecs = v->vectors ? malloc(nlive * v->d * sizeof *vecs + 1) : NULL;
 	uint8_t *sq8 = v->sq8_codes ? malloc(nlive * v->d + 1) : NULL;
 	float *pb = v->pbias ? malloc((nlive ? nlive : 1) * sizeof *pb) : NULL;
+	/* IVF_FLAT's screen: codes, norms and errors by entry, as the rows */
+	uint8_t *sc = v->scodes ? malloc(nlive * v->d + 1) : NULL;
+	float *sn = v->scodes ? malloc((nlive ? nlive : 1) * 2 * sizeof *sn) : NULL;
 	uint64_t q = 0;
 	(void)threads;
 	*rows = NULL;
 	if (!off || !ids || !data || (v->norms && !norms) || (v->vectors && !vecs) ||
-	    (v->sq8_codes && !sq8) || (v->pbias && !pb)) {
+	    (v->sq8_codes && !sq8) || (v->pbias && !pb) || (v->scodes && (!sc || !sn))) {
 		free(off), free(ids), free(data), free(norms), free(vecs), free(sq8), free(pb);
+		free(sc), free(sn);
 		return vp_seterr(err, VP_E_NOMEM, "out of memory");
 	}
 	for (size_t l = 0; l < v->nlist; l++) {
@@ -165,6 +182,11 @@ static int ivf_compact(const struct vp_searcher *s, size_t g, const uint32_t *ke
 				norms[q] = v->norms[p];
 			if (pb)
 				pb[q] = v->pbias[p];
+			if (sc) {
+				memcpy(sc + q * v->d, v->scodes + p * v->d, v->d);
+				sn[q] = v->snorms[p];
+				sn[nlive + q] = v->serr[p];
+			}
 			q++;
 		}
 		if (v->boff)
@@ -180,6 +202,7 @@ static int ivf_compact(const struct vp_searcher *s, size_t g, const uint32_t *ke
 	if (v->boff) {
 		if (!(blk = malloc(nblk * bb + 1))) {
 			free(off), free(ids), free(data), free(norms), free(vecs), free(sq8), free(pb);
+			free(sc), free(sn);
 			return vp_seterr(err, VP_E_NOMEM, "out of memory");
 		}
 		nblk = 0;
@@ -200,6 +223,9 @@ static int ivf_compact(const struct vp_searcher *s, size_t g, const uint32_t *ke
 	    (sq8 && vp_sections_add(out, "sq8_codes", seg, 64, sq8, nlive * v->d, 1)) ||
 	    (pb && vp_sections_add(out, "pq4_bias", seg, 64, pb, nlive * 4, 1)) ||
 	    (norms && vp_sections_add(out, "ivf_norms", seg, 64, norms, nlive * 4, 1)) ||
+	    (sc && vp_sections_add(out, "ivf_screen", seg, 4096, sc, nlive * v->d, 1)) ||
+	    (sn && vp_sections_add(out, "screen_norms", seg, 64, sn, nlive * 4, 1)) ||
+	    (sn && vp_sections_add(out, "screen_err", seg, 64, sn + nlive, nlive * 4, 0)) ||
 	    (v->sq8_min && vp_sections_add(out, "sq8_min", seg, 64, v->sq8_min, v->d * 4, 0)) ||
 	    (v->sq8_step && vp_sections_add(out, "sq8_step", seg, 64, v->sq8_step, v->d * 4, 0)) ||
 	    (v->codebooks && vp_sections_add(out, v->boff ? "pq4_codebooks" : "pq_codebooks",
@@ -255,7 +281,8 @@ static void ivf_warm_units(const struct vp_searcher *s, size_t g,
 	int type = (int)s->ix.hdr.type;
 	size_t code = type == VP_TYPE_IVF_FLAT ? v->d * 4 : type == VP_TYPE_IVF_SQ8 ? v->d : v->m;
 	size_t bb = v->boff ? vp_pq4_block_bytes(v->m) : 0;
-	/* a unit is a list: its ids, its codes, its norms */
+	/* a unit is a list: its ids, its codes, its norms (and IVF_FLAT's
+	 * screen) */
 	memset(info, 0, sizeof *info);
 	info->n = v->nlist;
 	info->ext[0] = v->ids;
@@ -267,6 +294,15 @@ static void ivf_warm_units(const struct vp_searcher *s, size_t g,
 		info->ext[2] = v->norms ? (const void *)v->norms : (const void *)v->pbias;
 		info->extlen[2] = v->n * 4;
 	}
+	if (v->scodes) {
+		/* IVF_FLAT's screen: a list's codes, norms and errors */
+		info->ext[3] = v->scodes;
+		info->extlen[3] = v->n * v->d;
+		info->ext[4] = v->snorms;
+		info->extlen[4] = v->n * 4;
+		info->ext[5] = v->serr;
+		info->extlen[5] = v->n * 4;
+	}
 	for (size_t l = 0; u && l < v->nlist; l++) {
 		uint64_t a = v->offsets[l], b = v->offsets[l + 1];
 		memset(&u[l], 0, sizeof u[l]);
@@ -277,6 +313,14 @@ static void ivf_warm_units(const struct vp_searcher *s, size_t g,
 		if (v->norms || v->pbias) {
 			u[l].p[2] = v->norms ? v->norms + a : v->pbias + a;
 			u[l].len[2] = (b - a) * 4;
+		}
+		if (v->scodes) {
+			u[l].p[3] = v->scodes + a * v->d;
+			u[l].len[3] = (b - a) * v->d;
+			u[l].p[4] = v->snorms + a;
+			u[l].len[4] = (b - a) * 4;
+			u[l].p[5] = v->serr + a;
+			u[l].len[5] = (b - a) * 4;
 		}
 	}
 }
@@ -412,8 +456,28 @@ static const int64_t scann_reorder_k[] = { 1, 2, 4, 10 };
 
 /* IVF_FLAT lists hold the vectors themselves; SQ8 and PQ lists hold codes,
  * and PQ keeps the originals for its re-rank (refine) */
+/* IVF_FLAT's quant (the screen) is resolved as HNSW's traversal codes */
+static void flat_resolve(int64_t *params, uint32_t dim)
+{
+	params[VP_P_QUANT] = vp_hnsw_quant_resolve(params[VP_P_QUANT], dim);
+}
+
+/* IVF_FLAT's screen, or its absence */
+static void flat_describe(const struct vp_index *ix, FILE *out)
+{
+	if (vp_index_find(ix, "ivf_screen", 0))
+		fprintf(out, "screen         SQ8 codes of the rows (%u bytes a vector, quant=sq8): one "
+			"query at a time reads them and scores exactly only the rows they cannot "
+			"rule out\n", ix->hdr.dim);
+	else
+		fprintf(out, "screen         none (quant=none): one query at a time reads every row "
+			"of the lists it probes\n");
+}
+
 const struct vp_family vp_family_ivf_flat = {
 	IVF_ROW(VP_TYPE_IVF_FLAT, "IVF_FLAT", 0, 1.0),
+	.resolve = flat_resolve,
+	.describe = flat_describe,
 	.tune_candidates = flat_tune_candidates,
 };
 const struct vp_family vp_family_ivf_sq8 = {

@@ -60,7 +60,7 @@ struct vp_family_build {
  * what the family says about them all: their count, the shift that turns
  * a row into its item (HNSW regions of 2^shift rows; 0 otherwise), and the
  * extents of the file they cover (the rest is what every query needs). */
-#define VP_FAMILY_UNIT_RANGES 3
+#define VP_FAMILY_UNIT_RANGES 6
 struct vp_family_unit {
 	const void *p[VP_FAMILY_UNIT_RANGES];
 	uint64_t len[VP_FAMILY_UNIT_RANGES];
@@ -68,8 +68,8 @@ struct vp_family_unit {
 struct vp_family_units {
 	size_t n;
 	uint32_t shift;
-	const void *ext[3];
-	uint64_t extlen[3];
+	const void *ext[VP_FAMILY_UNIT_RANGES];
+	uint64_t extlen[VP_FAMILY_UNIT_RANGES];
 };
 
 struct vp_family {

@@ -26,6 +26,15 @@
  * originals, for refine), pq4_codebooks (SCANN, m x 16 x d/m f32) with
  * vectors (keep=originals, by row) or sq8_min, sq8_step and sq8_codes
  * (keep=sq8, d u8 per row).
+ *
+ * IVF_FLAT's screen (quant=sq8, optional): SQ8 codes of its rows in list
+ * order (ivf_screen, d u8 an entry, with sq8_min and sq8_step), their
+ * weighted norms (screen_norms, f32, as IVF_SQ8's ivf_norms) and each
+ * row's distance to its decoding (screen_err, f32, rounded up).  A query
+ * scans the codes, a quarter of the rows' bytes, and bounds each row's
+ * exact distance from them (the triangle inequality); only the rows whose
+ * bound lets them enter the k nearest are read and scored exactly, so the
+ * answers are the float scan's.
  */
 #ifndef VP_IVF_H
 #define VP_IVF_H
@@ -91,6 +100,9 @@ struct vp_ivf_built {
 	uint8_t *sq8_codes; /* SCANN keep=sq8: d per row, by row */
 	float *pq4_bias;    /* SCANN, L2 and cosine: per entry (list order),
 			     * sum over s of 2<c_s, y_s> + |y_s|^2 */
+	uint8_t *scodes;    /* IVF_FLAT's screen: codes in list order, */
+	float *snorms;      /* their weighted norms, */
+	float *serr;        /* |row - decoding| (vp_ivf_screen) */
 };
 
 /* Builds an IVF index of type (VP_TYPE_IVF_FLAT, _SQ8, _PQ, VP_TYPE_SCANN)
@@ -101,6 +113,13 @@ struct vp_ivf_built {
 int vp_ivf_build(const float *x, size_t n, size_t d, int type, int metric,
 		 size_t nlist, size_t m, int keep, double aniso, int threads, uint64_t seed,
 		 struct vp_ivf_built *b, struct vp_error *err);
+
+/* Adds IVF_FLAT's screen to b (built from the n rows of x): SQ8 ranges,
+ * codes of the rows in list order, their weighted norms and each row's
+ * distance to its decoding, computed in double and rounded up so that it
+ * bounds, on up to threads threads.  Returns 0 or VP_E_NOMEM. */
+int vp_ivf_screen(const float *x, size_t n, size_t d, int threads, struct vp_ivf_built *b,
+		  struct vp_error *err);
 
 /* IVF_SQ8's stored row norms (section ivf_norms): sum over j of
  * (step[j] c[j])^2 for each of n rows of d codes, the part of the L2
@@ -144,6 +163,8 @@ struct vp_ivf {
 	const float *pbias; /* SCANN: pq4_bias (optional: older files go by
 			     * per-list tables) */
 	float *pbmin;       /* its minimum per list, made on open */
+	const uint8_t *scodes; /* IVF_FLAT's screen (optional) */
+	const float *snorms, *serr;
 	int64_t id_base;
 };
 

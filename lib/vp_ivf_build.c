@@ -37,6 +37,9 @@ void vp_ivf_built_release(struct vp_ivf_built *b)
 	free(b->sq8_step);
 	free(b->codebooks);
 	free(b->sq8_codes);
+	free(b->scodes);
+	free(b->snorms);
+	free(b->serr);
 	free(b->pq4_bias);
 	memset(b, 0, sizeof *b);
 }
@@ -118,16 +121,20 @@ static int train_encode_pq(const float *res, size_t n, size_t d, size_t m, size_
  * step over the n rows of x; sq8_encode writes one row's d codes. */
 static void sq8_train(const float *x, size_t n, size_t d, float *mn, float *step)
 {
+	/* row by row, one pass in memory order (a column at a time read the
+	 * rows d times: 0.9 s on Fashion-MNIST) */
 	for (size_t j = 0; j < d; j++) {
-		float lo = INFINITY, hi = -INFINITY;
-		for (size_t i = 0; i < n; i++) {
-			float v = x[i * d + j];
-			lo = v < lo ? v : lo;
-			hi = v > hi ? v : hi;
-		}
-		mn[j] = lo;
-		step[j] = (hi - lo) / 255.0f;
+		mn[j] = INFINITY;
+		step[j] = -INFINITY; /* the maximum, until the end */
 	}
+	for (size_t i = 0; i < n; i++)
+		for (size_t j = 0; j < d; j++) {
+			float v = x[i * d + j];
+			mn[j] = v < mn[j] ? v : mn[j];
+			step[j] = v > step[j] ? v : step[j];
+		}
+	for (size_t j = 0; j < d; j++)
+		step[j] = (step[j] - mn[j]) / 255.0f;
 }
 
 static void sq8_encode(const float *v, size_t d, const float *mn, const float *step,
@@ -282,6 +289,37 @@ void vp_sq8_inorms(const uint8_t *codes, size_t n, size_t d, const float *step, 
 		}
 		out[p] = (float)t;
 	}
+}
+
+int vp_ivf_screen(const float *x, size_t n, size_t d, int threads, struct vp_ivf_built *b,
+		  struct vp_error *err)
+{
+	b->sq8_min = malloc(d * sizeof(float));
+	b->sq8_step = malloc(d * sizeof(float));
+	b->scodes = malloc(n * d + 1);
+	b->snorms = malloc((n ? n : 1) * sizeof *b->snorms);
+	b->serr = malloc((n ? n : 1) * sizeof *b->serr);
+	if (!b->sq8_min || !b->sq8_step || !b->scodes || !b->snorms || !b->serr)
+		return vp_seterr(err, VP_E_NOMEM, "out of memory");
+	sq8_train(x, n, d, b->sq8_min, b->sq8_step);
+#pragma omp parallel for num_threads(threads < 1 ? 1 : threads) schedule(static)
+	for (size_t p = 0; p < n; p++) {
+		const float *v = x + (size_t)b->ids[p] * d;
+		uint8_t *c = b->scodes + p * d;
+		double e = 0;
+		sq8_encode(v, d, b->sq8_min, b->sq8_step, c);
+		/* the decoding as the scan's bound takes it: min + step c,
+		 * exact in double (a float product fits) */
+		for (size_t j = 0; j < d; j++) {
+			double r = (double)v[j] - ((double)b->sq8_min[j] +
+						   (double)b->sq8_step[j] * c[j]);
+			e += r * r;
+		}
+		/* rounded up, so that it stays a bound in float */
+		b->serr[p] = nextafterf((float)(sqrt(e) * (1.0 + 1e-7)), INFINITY);
+	}
+	vp_sq8_inorms(b->scodes, n, d, b->sq8_step, b->snorms);
+	return 0;
 }
 
 int vp_ivf_build(const float *x, size_t n, size_t d, int type, int metric,

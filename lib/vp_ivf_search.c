@@ -40,6 +40,18 @@ static int need_sq8(struct vp_ivf *v, const struct vp_index *ix, uint32_t seg, u
 	return 0;
 }
 
+/* SQ8 ranges that are numbers, steps not negative */
+static int sq8_finite(const struct vp_ivf *v, const struct vp_index *ix, uint64_t d,
+		      struct vp_error *err)
+{
+	for (uint64_t j = 0; v->sq8_min && j < d; j++)
+		if (!isfinite(v->sq8_min[j]) || !isfinite(v->sq8_step[j]) || v->sq8_step[j] < 0)
+			return vp_seterr(err, VP_E_CORRUPT, "%s: corrupt index: SQ8 "
+					 "range of dimension %llu is not finite", ix->path,
+					 (unsigned long long)j);
+	return 0;
+}
+
 int vp_ivf_open(struct vp_ivf *v, const struct vp_index *ix, uint32_t seg,
 		uint64_t n, struct vp_error *err)
 {
@@ -76,9 +88,24 @@ int vp_ivf_open(struct vp_ivf *v, const struct vp_index *ix, uint32_t seg,
 		if ((rc = vp_index_need(ix, "ivf_norms", seg, n * 4, &p, err)))
 			return rc;
 		v->norms = p;
+		/* the screen (quant=sq8): all of its sections or none */
+		if (vp_index_find(ix, "ivf_screen", seg)) {
+			if ((rc = need_sq8(v, ix, seg, d, err)) ||
+			    (rc = vp_index_need(ix, "ivf_screen", seg, n * d, &p, err)))
+				return rc;
+			v->scodes = p;
+			if ((rc = vp_index_need(ix, "screen_norms", seg, n * 4, &p, err)))
+				return rc;
+			v->snorms = p;
+			if ((rc = vp_index_need(ix, "screen_err", seg, n * 4, &p, err)))
+				return rc;
+			v->serr = p;
+			if ((rc = sq8_finite(v, ix, d, err)))
+				return rc;
+		}
 	} else if (v->type == VP_TYPE_IVF_SQ8) {
 		code = d;
-		if ((rc = need_sq8(v, ix, seg, d, err)))
+		if ((rc = need_sq8(v, ix, seg, d, err)) || (rc = sq8_finite(v, ix, d, err)))
 			return rc;
 		/* the codes' weighted norms (vp_sq8_inorms), which the integer
 		 * scan needs; older files have none and scan in floats */
@@ -121,12 +148,8 @@ int vp_ivf_open(struct vp_ivf *v, const struct vp_index *ix, uint32_t seg,
 				return vp_seterr(err, VP_E_CORRUPT, "%s: corrupt index: "
 						 "pq4_codebooks holds a value that is not finite",
 						 ix->path);
-		for (uint64_t j = 0; v->sq8_min && j < d; j++)
-			if (!isfinite(v->sq8_min[j]) || !isfinite(v->sq8_step[j]) ||
-			    v->sq8_step[j] < 0)
-				return vp_seterr(err, VP_E_CORRUPT, "%s: corrupt index: SQ8 "
-						 "range of dimension %llu is not finite", ix->path,
-						 (unsigned long long)j);
+		if ((rc = sq8_finite(v, ix, d, err)))
+			return rc;
 		if (scann) {
 			/* the blocks of each list, from the list lengths */
 			v->boff = malloc((nlist + 1) * sizeof *v->boff);
@@ -283,8 +306,21 @@ struct istate {
 	int16_t *qi;          /* IVF_SQ8: the query's weights in 16 bits */
 	float qa, qc;         /* their scale; L2: sum (q - min)^2 */
 	int qint;             /* qi is prepared for this query */
+	/* IVF_FLAT's screen: the integer sum's error bound, |q|, the float
+	 * kernels' relative error, and the rows that may enter */
+	float seps, qnrm, krel;
+	struct scand *cand;
+	size_t ncand;
 	size_t bnp;           /* np the arrays were made for */
 };
+
+/* IVF_FLAT's screen: a row that may enter, by the lower bound of its
+ * distance; SCREEN_CAND of them are held before they are scored */
+struct scand {
+	float lb;
+	uint32_t p;
+};
+#define SCREEN_CAND 4096
 
 static void istate_free(struct istate *s)
 {
@@ -320,6 +356,7 @@ static void istate_free(struct istate *s)
 	free(s->bxn);
 	free(s->dec);
 	free(s->qi);
+	free(s->cand);
 	free(s);
 }
 
@@ -359,6 +396,8 @@ static struct istate *istate_new(const struct vp_ivf *v, size_t kk, size_t k,
 	s->arng = malloc((v->m ? v->m : 1) * sizeof *s->arng);
 	s->lo = malloc((v->m ? v->m : 1) * sizeof *s->lo);
 	s->rng = malloc((v->m ? v->m : 1) * sizeof *s->rng);
+	if (v->scodes && !(s->cand = malloc(SCREEN_CAND * sizeof *s->cand)))
+		goto fail;
 	if (s->c && s->qp && s->w && s->qi && s->table && s->w2 && s->cd && s->ci && s->rd && s->ri &&
 	    s->dec && s->qlut && s->sums && s->alo && s->arng && s->lo && s->rng)
 		return s;
@@ -635,21 +674,20 @@ static int sq8_prepare_int(const struct vp_ivf *v, const float *q, struct istate
 {
 	const size_t d = v->d;
 	const int l2 = v->metric == VP_METRIC_L2;
-	float mx = 0, qc = 0, ip = 0, inv;
+	double qc = 0, ip = 0;
+	float mx = 0, inv;
 	s->qint = 0;
-	if (!v->norms)
-		return 0;
 	for (size_t j = 0; j < d; j++) {
 		float df = q[j] - v->sq8_min[j];
 		float u = l2 ? 2.0f * v->sq8_step[j] * df : q[j] * v->sq8_step[j];
 		s->qp[j] = u;
-		qc += df * df;
+		qc += (double)df * df;
 		if (!l2)
-			ip += q[j] * v->sq8_min[j];
+			ip += (double)q[j] * v->sq8_min[j];
 		mx = fabsf(u) > mx ? fabsf(u) : mx;
 	}
 	/* a query or quantizer out of float range: the float scan */
-	if (!isfinite(mx) || !isfinite(qc))
+	if (!isfinite(mx) || !isfinite((float)qc) || !isfinite((float)ip))
 		return 0;
 	/* weights too small to scale (1/scale would overflow) count as 0 */
 	s->qa = mx > 1e-30f ? mx / (float)vp_sq8_qmax(d) : 0;
@@ -658,10 +696,118 @@ static int sq8_prepare_int(const struct vp_ivf *v, const float *q, struct istate
 		long r = lrintf(s->qp[j] * inv);
 		s->qi[j] = (int16_t)(r > 32767 ? 32767 : r < -32767 ? -32767 : r);
 	}
-	s->qc = qc;
-	*cst = ip; /* inner product: <q, min>, as sq8_prepare's */
+	s->qc = (float)qc;
+	*cst = (float)ip; /* inner product: <q, min>, as sq8_prepare's */
 	s->qint = 1;
 	return 1;
+}
+
+/* IVF_FLAT's screen, prepared once a query (returns 0 where the integer
+ * scan does not apply: the float scan then runs).  The integer sum differs
+ * from the exact sum over the decoded row by at most seps: each weight is
+ * within 0.51 of a scale step of its value (half a step, and the float
+ * rounding of u / step), and the weights' own float rounding is 1.2e-7 of
+ * the largest; the codes sum to at most 255 d. */
+static int screen_prepare(const struct vp_ivf *v, const float *q, struct istate *s,
+			  float qn, float *cst)
+{
+	const size_t d = v->d;
+	float mx;
+	if (!sq8_prepare_int(v, q, s, cst))
+		return 0;
+	mx = s->qa * (float)vp_sq8_qmax(d);
+	s->seps = (0.51f * s->qa + 1.2e-7f * mx) * 255.0f * (float)d;
+	s->qnrm = sqrtf(qn);
+	/* a float kernel's sum of d products is within about d x 6e-8 of
+	 * the exact one (relative to the sum of their sizes) */
+	s->krel = 1e-4f + 1.2e-7f * (float)d;
+	s->ncand = 0;
+	return isfinite(s->seps) && isfinite(s->qnrm);
+}
+
+/* The candidates scored exactly into s->fin, by lower bound, until the
+ * next bound is past the k-th exact distance.  Rows are read only here. */
+static int scand_cmp(const void *a, const void *b)
+{
+	const struct scand *x = a, *y = b;
+	return x->lb < y->lb ? -1 : x->lb > y->lb ? 1 : (x->p > y->p) - (x->p < y->p);
+}
+
+static void screen_score(const struct vp_ivf *v, const struct vp_kernels *kern,
+			 struct istate *s, const float *q)
+{
+	const size_t d = v->d;
+	const float *x = (const float *)v->data;
+	float tau = vp_topk_bound(&s->heap);
+	size_t n = 0;
+	/* what the upper bounds left out since it was held */
+	for (size_t i = 0; i < s->ncand; i++)
+		if (s->cand[i].lb <= tau)
+			s->cand[n++] = s->cand[i];
+	qsort(s->cand, n, sizeof *s->cand, scand_cmp);
+	for (size_t i = 0; i < n && i < 4; i++)
+		__builtin_prefetch(x + (size_t)s->cand[i].p * d);
+	for (size_t i = 0; i < n; i++) {
+		const float *r = x + (size_t)s->cand[i].p * d;
+		float key;
+		if (s->cand[i].lb > vp_topk_bound(&s->fin))
+			break;
+		if (i + 4 < n)
+			__builtin_prefetch(x + (size_t)s->cand[i + 4].p * d);
+		key = v->metric == VP_METRIC_L2 ? kern->l2(q, r, d) : -kern->dot(q, r, d);
+		vp_topk_push(&s->fin, key, (int64_t)s->cand[i].p);
+	}
+	s->ncand = 0;
+}
+
+/* IVF_FLAT's screen over list l: each row's distance bounded from its
+ * code, |q - x^| -+ |x - x^| with |q - x^|^2 from the integer scan (L2),
+ * <q, x^> -+ |q| |x - x^| (inner product; cst is <q, min>), widened by
+ * the float kernels' error.  The upper bounds keep the k-th smallest in
+ * s->heap; a row whose lower bound is not past it is held to be scored. */
+static void screen_list(const struct vp_ivf *v, const struct vp_kernels *kern,
+			struct istate *s, const float *q, size_t l, float cst,
+			const struct vp_fctx *fc)
+{
+	const size_t d = v->d;
+	const int l2 = v->metric == VP_METRIC_L2;
+	const float kr = s->krel;
+	float tau = vp_topk_bound(&s->heap);
+	for (uint64_t p = v->offsets[l]; p < v->offsets[l + 1]; p++) {
+		float est, e = v->serr[p], lb, ub;
+		if (fc && !vp_fctx_match(fc, v->ids[p]))
+			continue;
+		s->matched++;
+		est = s->qa * (float)kern->sq8_idot(s->qi, v->scodes + p * d, d);
+		if (!(e >= 0))
+			e = INFINITY; /* a hostile file's: no bound */
+		if (l2) {
+			float dd = s->qc + v->snorms[p] - est;
+			float m = s->seps + 1e-6f * (s->qc + fabsf(v->snorms[p]) + fabsf(est));
+			float lo = dd - m, r = (lo > 0 ? sqrtf(lo) : 0) - e;
+			float ru = sqrtf(dd + m > 0 ? dd + m : 0) + e;
+			lb = r > 0 ? r * r * (1.0f - kr) : 0;
+			ub = ru * ru * (1.0f + kr);
+		} else {
+			float g = cst + est, ke = kr * s->qnrm * sqrtf(fabsf(v->norms[p]));
+			float m = s->seps + 1e-6f * (fabsf(cst) + fabsf(est)) + s->qnrm * e + ke;
+			lb = -(g + m);
+			ub = -(g - m);
+		}
+		if (isnan(lb) || isnan(ub)) {
+			lb = -INFINITY; /* hostile norms: scored, never bounded */
+			ub = INFINITY;
+		}
+		if (ub < tau) {
+			vp_topk_push(&s->heap, ub, (int64_t)p);
+			tau = vp_topk_bound(&s->heap);
+		}
+		if (lb <= tau) {
+			if (s->ncand == SCREEN_CAND)
+				screen_score(v, kern, s, q);
+			s->cand[s->ncand++] = (struct scand){ lb, (uint32_t)p };
+		}
+	}
 }
 
 static void search_one(const struct vp_ivf *v, const struct vp_kernels *kern,
@@ -672,6 +818,7 @@ static void search_one(const struct vp_ivf *v, const struct vp_kernels *kern,
 	const size_t d = v->d;
 	size_t np, got;
 	float qn = kern->dot(q, q, d), cst = 0;
+	int scr = 0; /* IVF_FLAT's screen is used */
 
 	/* coarse: the nprobe centroids nearest in L2 */
 	kern->dot_block(q, 1, v->centroids, v->nlist, d, s->c, v->nlist);
@@ -690,9 +837,13 @@ static void search_one(const struct vp_ivf *v, const struct vp_kernels *kern,
 	 * still finds its nearest matches, where a fixed nprobe would not. */
 	s->matched = 0;
 	if (v->type == VP_TYPE_IVF_SQ8) {
-		/* one preparation a query: the integer scan's, else the float's */
-		if (!sq8_prepare_int(v, q, s, &cst))
+		/* one preparation a query: the integer scan's (files with the
+		 * codes' norms), else the float's */
+		if (!v->norms || !sq8_prepare_int(v, q, s, &cst))
 			cst = sq8_prepare(v, q, s);
+	} else if (v->scodes) {
+		scr = screen_prepare(v, q, s, qn, &cst);
+		vp_topk_reset(&s->fin);
 	} else if (v->codebooks) {
 		pq_query_table(v, kern, q, v->l2tab ? s->w2 : s->table);
 		if (v->boff) {
@@ -719,15 +870,17 @@ static void search_one(const struct vp_ivf *v, const struct vp_kernels *kern,
 				 * k-th result: with a filter, the nearest matches
 				 * may lie beyond the nprobe nearest lists */
 				float kth = vp_topk_bound(&s->heap), cfull = s->cd[i] + qn;
-				if (v->type == VP_TYPE_IVF_FLAT && v->metric == VP_METRIC_L2)
-					kth += qn;
+				if (v->type == VP_TYPE_IVF_FLAT && v->metric == VP_METRIC_L2 && !scr)
+					kth += qn; /* the scan's partial distances */
 				/* deletes alone do not move the nearest live
 				 * rows: nprobe lists, as without them */
 				if (!fc || !fc->f || v->metric != VP_METRIC_L2 ||
 				    cfull >= 1.5f * kth)
 					break;
 			}
-			if (v->type == VP_TYPE_IVF_FLAT) {
+			if (scr) {
+				screen_list(v, kern, s, q, l, cst, fc);
+			} else if (v->type == VP_TYPE_IVF_FLAT) {
 				if (fc)
 					scan_flat_filtered(v, kern, s, q, l, fc);
 				else
@@ -757,6 +910,19 @@ static void search_one(const struct vp_ivf *v, const struct vp_kernels *kern,
 		}
 		if (trace)
 			trace[0] = (uint32_t)i;
+	}
+	if (scr) {
+		/* the held rows scored exactly: the float scan's answers */
+		screen_score(v, kern, s, q);
+		vp_topk_reset(&s->heap);
+		got = vp_topk_extract(&s->fin, dist, ids);
+		for (size_t r = 0; r < got; r++) {
+			if (v->metric != VP_METRIC_L2)
+				dist[r] = vp_flat_dist(v->metric, dist[r], 0);
+			ids[r] = v->id_base + v->ids[ids[r]];
+		}
+		vp_topk_sort_pad(dist, ids, got, k);
+		return;
 	}
 	got = vp_topk_extract(&s->heap, s->rd, s->ri);
 	if (v->codebooks && refine > 0 && v->keep != VP_SCANN_KEEP_NONE) {

@@ -63,10 +63,11 @@ enum vp_stage { VP_STAGE_BUILD = 1, VP_STAGE_SEARCH = 2 };
 	X(EF, "ef", VP_STAGE_SEARCH, VP_T(5), VP_HNSW_EF_DEFAULT,              \
 	  VP_HNSW_EF_MIN, VP_HNSW_EF_MAX,                                     \
 	  "HNSW candidate list while searching")                              \
-	X(QUANT, "quant", VP_STAGE_BUILD, VP_T(5), VP_HNSW_QUANT_DEFAULT,      \
+	X(QUANT, "quant", VP_STAGE_BUILD, VP_T(2) | VP_T(5), VP_HNSW_QUANT_DEFAULT, \
 	  VP_HNSW_QUANT_NONE, VP_HNSW_QUANT_SQ8,                              \
-	  "HNSW traversal codes: sq8 (8-bit, re-ranked exactly), none, or "   \
-	  "auto (sq8 from 64 dimensions)")                                    \
+	  "8-bit codes that HNSW traverses with and IVF_FLAT screens its "    \
+	  "rows with (answers exact either way): sq8, none, or auto (sq8 "    \
+	  "from 64 dimensions)")                                              \
 	X(KEEP, "keep", VP_STAGE_BUILD, VP_T(6), VP_SCANN_KEEP_ORIGINALS,      \
 	  VP_SCANN_KEEP_ORIGINALS, VP_SCANN_KEEP_NONE,                        \
 	  "SCANN: what the reorder re-ranks with: originals (float32), sq8 "  \

@@ -143,7 +143,7 @@ static int make_units(struct ctx *c, struct vp_warm_range **ext, size_t *next)
 		most = info.n > most ? info.n : most;
 	}
 	c->u = calloc(total ? total : 1, sizeof *c->u);
-	e = calloc(3 * (s->nseg ? s->nseg : 1), sizeof *e);
+	e = calloc(VP_FAMILY_UNIT_RANGES * (s->nseg ? s->nseg : 1), sizeof *e);
 	fu = calloc(most ? most : 1, sizeof *fu);
 	if (!c->u || !e || !fu) {
 		free(e);
@@ -161,7 +161,7 @@ static int make_units(struct ctx *c, struct vp_warm_range **ext, size_t *next)
 			for (int j = 0; j < VP_FAMILY_UNIT_RANGES; j++)
 				add_range(&u[r], s, fu[r].p[j], fu[r].len[j]);
 		}
-		for (int j = 0; j < 3; j++)
+		for (int j = 0; j < VP_FAMILY_UNIT_RANGES; j++)
 			if (info.ext[j] && info.extlen[j])
 				e[ne++] = (struct vp_warm_range){ off_of(s, info.ext[j]), info.extlen[j] };
 	}

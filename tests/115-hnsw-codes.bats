@@ -84,8 +84,8 @@ codes_data() { # codes_data DIM
 	run -2 vp-build -t HNSW -p quant=sq4 -o x.vpi base.fvecs
 	[[ "$output" == *"'sq4' is not one of auto, none, sq8"* ]]
 	run -2 vp-build -t HNSW -p quant=8 -o x.vpi base.fvecs
-	run -2 vp-build -t IVF_FLAT -p quant=sq8 -o x.vpi base.fvecs
-	[[ "$output" == *"does not apply to IVF_FLAT"* ]]
+	run -2 vp-build -t IVF_SQ8 -p quant=sq8 -o x.vpi base.fvecs
+	[[ "$output" == *"does not apply to IVF_SQ8"* ]]
 	[ ! -e x.vpi ]
 	printf 'index:\n  type: HNSW\n  quant: none\n' > none.yaml
 	vp-build -c none.yaml -o n.vpi base.fvecs

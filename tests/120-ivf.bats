@@ -91,6 +91,106 @@ recall_of() { # recall_of PARAM JSON
 	done
 }
 
+@test "IVF_FLAT's screen (quant=sq8) answers exactly as the float scan, every metric, filtered, deleted" {
+	ivf_data
+	seq 0 4999 | awk '{ print $1 % 7 }' > labels.txt
+	seq 3 11 4999 > del.txt
+	for m in l2 ip cosine; do
+		vp-build -q -t IVF_FLAT -m $m -p nlist=32 -p quant=sq8 --labels labels.txt --segment-size 2000 -o s.vpi base.fvecs
+		vp-build -q -t IVF_FLAT -m $m -p nlist=32 -p quant=none --labels labels.txt --segment-size 2000 -o n.vpi base.fvecs
+		vp-diag --no-stats s.vpi | grep -q '^screen  *SQ8 codes'
+		vp-diag --no-stats n.vpi | grep -q '^screen  *none'
+		[ "$(vp-diag --no-stats s.vpi | grep -c '^  ivf_screen ')" -eq 3 ]
+		! vp-diag --no-stats n.vpi | grep -q ivf_screen
+		# one query at a time (-b 1) goes through the screen
+		for args in "-p nprobe=5" "-p nprobe=1" "-p nprobe=32" "-p nprobe=3 --filter label<3" \
+			    "-p nprobe=3 --filter label==5 -k 50"; do
+			vp-search -i s.vpi -k 10 -b 1 $args query.fvecs > s.tsv
+			vp-search -i n.vpi -k 10 -b 1 $args query.fvecs > n.tsv
+			[ -s s.tsv ]
+			cmp s.tsv n.tsv || { echo "$m $args differs"; false; }
+		done
+		# a batch goes by list, on the floats: the same answers
+		vp-search -i s.vpi -k 10 -b 200 -p nprobe=5 query.fvecs > b.tsv
+		vp-search -i s.vpi -k 10 -b 1 -p nprobe=5 query.fvecs > s.tsv
+		cmp s.tsv b.tsv
+		# deletes: skipped, as by the float scan
+		vp-build -q --delete del.txt -o s.vpi
+		vp-build -q --delete del.txt -o n.vpi
+		vp-search -i s.vpi -k 10 -b 1 -p nprobe=5 query.fvecs > s.tsv
+		vp-search -i n.vpi -k 10 -b 1 -p nprobe=5 query.fvecs > n.tsv
+		cmp s.tsv n.tsv
+		! awk '($3 - 3) % 11 == 0' s.tsv | grep -q .
+		# compaction carries the screen: the same answers after it
+		vp-build -q --compact s.vpi
+		[ "$(vp-diag --no-stats s.vpi | grep -c '^  screen_err ')" -eq 3 ]
+		vp-search -i s.vpi -k 10 -b 1 -p nprobe=5 query.fvecs > c.tsv
+		cmp s.tsv c.tsv
+	done
+	# all lists: FLAT's exact answers
+	vp-build -q -t IVF_FLAT -p nlist=16 -p quant=sq8 -o a.vpi base.fvecs
+	[ "$(vp-search -i a.vpi -p nprobe=16 -k 10 -b 1 -f ivecs query.fvecs | cksum)" = "$(cksum < gt.ivecs)" ]
+	# an append gets a screen of its own; a file from before the screen
+	# (its sections renamed) scans in floats, with the same answers
+	head -c $(( 3000 * (4 + 32 * 4) )) base.fvecs > a.fvecs
+	tail -c $(( 2000 * (4 + 32 * 4) )) base.fvecs > b.fvecs
+	vp-build -q -t IVF_FLAT -p nlist=16 -p quant=sq8 -o p.vpi a.fvecs
+	vp-build -q --append -o p.vpi b.fvecs
+	[ "$(vp-diag --no-stats p.vpi | grep -c '^  ivf_screen ')" -eq 2 ]
+	vp-search -i p.vpi -k 10 -b 1 -p nprobe=4 query.fvecs > s.tsv
+	cp p.vpi o.vpi
+	rename_section o.vpi ivf_screen ivf_screex
+	rename_section o.vpi ivf_screen ivf_screex
+	vp-search -i o.vpi -k 10 -b 1 -p nprobe=4 query.fvecs > o.tsv
+	cmp s.tsv o.tsv
+}
+
+@test "IVF_FLAT's screen: on from 64 dimensions (quant=auto), and hostile sections" {
+	vp-gen -n 3000 -d 64 -c 20 -o base.fvecs
+	vp-gen -n 100 -d 64 -c 20 --first 3000 -o query.fvecs
+	vp-build -q -t IVF_FLAT -p nlist=16 -o s.vpi base.fvecs
+	run -0 vp-diag --no-stats s.vpi
+	[[ "$output" == *"quant=sq8"* && "$output" == *"screen         SQ8 codes"* ]]
+	vp-build -q -t IVF_FLAT -p nlist=16 -p quant=none -o n.vpi base.fvecs
+	vp-search -i n.vpi -k 10 -b 1 -p nprobe=4 query.fvecs > n.tsv
+	# one of the sections missing: refused, naming it
+	cp s.vpi a.vpi
+	rename_section a.vpi screen_err screen_erx
+	run -3 vp-search -i a.vpi query.fvecs
+	[[ "$output" == *"a.vpi: corrupt index: section 'screen_err'"* ]]
+	# errors that are not numbers or negative (a hostile file): those
+	# rows are scored as if unbounded, the answers stay the float scan's
+	command -v xxhsum > /dev/null || skip "xxhsum (Debian xxhash) not installed"
+	off=$(vp-diag --no-stats --no-verify s.vpi | awk '$1 == "screen_err" { print $3 }')
+	perl -e 'open(my $h, "+<:raw", $ARGV[0]) or die; seek($h, $ARGV[1], 0);
+		print $h pack("L<", 0x7fc00000) x 1000; print $h pack("f<", -1) x 1000' s.vpi "$off"
+	rehash s.vpi
+	vp-search -i s.vpi -k 10 -b 1 -p nprobe=4 query.fvecs > s.tsv
+	cmp s.tsv n.tsv
+	# weighted norms that are not numbers: the same
+	off=$(vp-diag --no-stats --no-verify s.vpi | awk '$1 == "screen_norms" { print $3 }')
+	perl -e 'open(my $h, "+<:raw", $ARGV[0]) or die; seek($h, $ARGV[1], 0);
+		print $h pack("L<", 0x7fc00000) x 3000' s.vpi "$off"
+	rehash s.vpi
+	vp-search -i s.vpi -k 10 -b 1 -p nprobe=4 query.fvecs > s.tsv
+	cmp s.tsv n.tsv
+	# an SQ8 range that is not a number: refused on open
+	off=$(vp-diag --no-stats --no-verify s.vpi | awk '$1 == "sq8_step" { print $3 }')
+	perl -e 'open(my $h, "+<:raw", $ARGV[0]) or die; seek($h, $ARGV[1] + 8, 0);
+		print $h pack("L<", 0x7fc00000)' s.vpi "$off"
+	rehash s.vpi
+	run -3 vp-search -i s.vpi query.fvecs
+	[[ "$output" == *"s.vpi: corrupt index: SQ8 range of dimension 2 is not finite"* ]]
+	# as IVF_SQ8's
+	vp-build -q -t IVF_SQ8 -p nlist=16 -o q.vpi base.fvecs
+	off=$(vp-diag --no-stats --no-verify q.vpi | awk '$1 == "sq8_min" { print $3 }')
+	perl -e 'open(my $h, "+<:raw", $ARGV[0]) or die; seek($h, $ARGV[1] + 20, 0);
+		print $h pack("L<", 0x7f800000)' q.vpi "$off"
+	rehash q.vpi
+	run -3 vp-search -i q.vpi query.fvecs
+	[[ "$output" == *"q.vpi: corrupt index: SQ8 range of dimension 5 is not finite"* ]]
+}
+
 @test "IVF_FLAT and IVF_SQ8 batches searched by list answer exactly as one query at a time" {
 	ivf_data
 	for tm in IVF_FLAT:l2 IVF_FLAT:ip IVF_FLAT:cosine IVF_SQ8:l2 IVF_SQ8:ip IVF_SQ8:cosine; do

@@ -33,6 +33,40 @@ int main(void)
 		free(dd);
 	}
 
+	/* IVF_FLAT's screen: each row's stored error bounds its distance to
+	 * its decoding, closely; codes and norms follow the lists' order */
+	{
+		struct vp_ivf_built b;
+		int ok = 1, close = 1, nrm = 1;
+		float *xo = malloc(n * d * 4);
+		memcpy(xo, x, n * d * 4);
+		/* one far row, so that steps are coarse and errors large */
+		for (size_t j = 0; j < d; j++)
+			xo[(n - 1) * d + j] = 300.0f;
+		CHECK(vp_ivf_build(xo, n, d, VP_TYPE_IVF_FLAT, VP_METRIC_L2, 16, 0, 0, 0, 2, 1, &b, &err) == 0 &&
+		      vp_ivf_screen(xo, n, d, 2, &b, &err) == 0, "screen build");
+		for (size_t p = 0; p < n; p++) {
+			const uint8_t *c = b.scodes + p * d;
+			const float *v = xo + (size_t)b.ids[p] * d;
+			double e = 0, w = 0;
+			for (size_t j = 0; j < d; j++) {
+				double r = (double)v[j] - ((double)b.sq8_min[j] + (double)b.sq8_step[j] * c[j]);
+				double sc = (double)b.sq8_step[j] * c[j];
+				e += r * r;
+				w += sc * sc;
+			}
+			e = sqrt(e);
+			ok &= b.serr[p] >= e;
+			close &= b.serr[p] <= e * 1.0001 + 1e-30;
+			nrm &= fabs(b.snorms[p] - w) <= 1e-6 * w + 1e-30;
+		}
+		CHECK(ok, "screen: every stored error bounds the row's distance to its decoding");
+		CHECK(close, "screen: and is within 1e-4 of it");
+		CHECK(nrm, "screen: weighted norms of the codes in list order");
+		vp_ivf_built_release(&b);
+		free(xo);
+	}
+
 	/* SQ8 decodes within half a step of the original */
 	{
 		struct vp_ivf_built b;
