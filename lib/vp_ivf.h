@@ -165,6 +165,7 @@ struct vp_ivf {
 	float *pbmin;       /* its minimum per list, made on open */
 	const uint8_t *scodes; /* IVF_FLAT's screen (optional) */
 	const float *snorms, *serr;
+	uintptr_t pgmask;      /* its rows mapped for scattered reads: ~(page - 1) */
 	int64_t id_base;
 };
 

@@ -16,6 +16,8 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
 #ifdef _OPENMP
 #include <omp.h>
 #endif
@@ -167,6 +169,17 @@ int vp_ivf_open(struct vp_ivf *v, const struct vp_index *ix, uint32_t seg,
 				err)))
 		return rc;
 	v->data = p;
+	if (v->scodes && !ix->layout_only) {
+		/* one query reads the rows its screen cannot rule out, a few
+		 * scattered ones: a fault on a cold row should read its page,
+		 * not the readahead window around it (read_ahead_kb, 8 MB on
+		 * the disk measured).  Batches ask for each list whole
+		 * (search_bylist); the section is page-aligned. */
+		uintptr_t a = (uintptr_t)v->data, e = a + n * code;
+		uintptr_t pg = (uintptr_t)sysconf(_SC_PAGESIZE);
+		madvise((void *)(a & ~(pg - 1)), e - (a & ~(pg - 1)), MADV_RANDOM);
+		v->pgmask = ~(pg - 1);
+	}
 	if (v->boff && vp_index_find(ix, "pq4_bias", seg)) {
 		if ((rc = vp_index_need(ix, "pq4_bias", seg, n * 4, &p, err)))
 			return rc;
@@ -1058,6 +1071,12 @@ static void search_bylist(const struct vp_ivf *v, const struct vp_kernels *kern,
 	for (size_t l = nlist; l-- > 0;) {
 		uint32_t qe = s->bcnt[l], qb = l ? s->bcnt[l - 1] : 0;
 		uint64_t lo = v->offsets[l], hi = v->offsets[l + 1];
+		if (v->scodes && qe > qb && hi > lo) {
+			/* the rows are mapped for scattered reads (vp_ivf_open):
+			 * a list read whole is asked for whole */
+			uintptr_t a = (uintptr_t)(v->data + lo * d * 4) & v->pgmask;
+			madvise((void *)a, (uintptr_t)(v->data + hi * d * 4) - a, MADV_WILLNEED);
+		}
 		for (uint32_t q0 = qb; q0 < qe && lo < hi; q0 += VP_IVF_LISTQ) {
 			size_t nql = qe - q0 < VP_IVF_LISTQ ? qe - q0 : VP_IVF_LISTQ;
 			for (size_t t = 0; t < nql; t++)
