@@ -127,6 +127,16 @@ recall_of() { # recall_of PARAM JSON
 		vp-search -i s.vpi -k 10 -b 1 -p nprobe=5 query.fvecs > c.tsv
 		cmp s.tsv c.tsv
 	done
+	# every SIMD level: the screen's answers are that level's float scan's
+	for m in l2 ip; do
+		vp-build -q -t IVF_FLAT -m $m -p nlist=32 -p quant=sq8 -o s.vpi base.fvecs
+		vp-build -q -t IVF_FLAT -m $m -p nlist=32 -p quant=none -o n.vpi base.fvecs
+		for lv in portable avx2 native; do
+			VP_SIMD=$lv vp-search -i s.vpi -k 10 -b 1 -p nprobe=5 query.fvecs > s.tsv
+			VP_SIMD=$lv vp-search -i n.vpi -k 10 -b 1 -p nprobe=5 query.fvecs > n.tsv
+			cmp s.tsv n.tsv || { echo "$m $lv differs"; false; }
+		done
+	done
 	# all lists: FLAT's exact answers
 	vp-build -q -t IVF_FLAT -p nlist=16 -p quant=sq8 -o a.vpi base.fvecs
 	[ "$(vp-search -i a.vpi -p nprobe=16 -k 10 -b 1 -f ivecs query.fvecs | cksum)" = "$(cksum < gt.ivecs)" ]
