@@ -121,6 +121,35 @@ static void tile3x4(const float *Q, const float *X, size_t d, float *C,
 			C[i * ldc + j] = hsum(c[i][j]);
 }
 
+/* One query against TX base rows, each sum accumulated as tile3x4's is,
+ * so that a query's dot products do not depend on how many queries came
+ * with it (IVF's coarse step ranks centroids with them, one query at a
+ * time or a block of them: the same lists either way). */
+static void tile1x4(const float *q, const float *X, size_t d, float *C)
+{
+	__m256 c[TX];
+	size_t k = 0;
+#pragma GCC unroll 4
+	for (int j = 0; j < TX; j++)
+		c[j] = _mm256_setzero_ps();
+	for (; k + 8 <= d; k += 8) {
+		__m256 qv = _mm256_loadu_ps(q + k);
+#pragma GCC unroll 4
+		for (int j = 0; j < TX; j++)
+			c[j] = _mm256_fmadd_ps(qv, _mm256_loadu_ps(X + j * d + k), c[j]);
+	}
+	if (k < d) {
+		__m256i m = tail_mask(d - k);
+		__m256 qv = _mm256_maskload_ps(q + k, m);
+#pragma GCC unroll 4
+		for (int j = 0; j < TX; j++)
+			c[j] = _mm256_fmadd_ps(qv, _mm256_maskload_ps(X + j * d + k, m), c[j]);
+	}
+#pragma GCC unroll 4
+	for (int j = 0; j < TX; j++)
+		C[j] = hsum(c[j]);
+}
+
 static void dot_block_avx2(const float *Q, size_t nq, const float *X,
 			   size_t nx, size_t d, float *C, size_t ldc)
 {
@@ -130,8 +159,7 @@ static void dot_block_avx2(const float *Q, size_t nq, const float *X,
 		for (; i + TQ <= nq; i += TQ)
 			tile3x4(Q + i * d, X + j * d, d, C + i * ldc + j, ldc);
 		for (; i < nq; i++)
-			for (int t = 0; t < TX; t++)
-				C[i * ldc + j + t] = dot_avx2(Q + i * d, X + (j + t) * d, d);
+			tile1x4(Q + i * d, X + j * d, d, C + i * ldc + j);
 	}
 	for (; j < nx; j++)
 		for (size_t i = 0; i < nq; i++)

@@ -137,6 +137,16 @@ int main(void)
 			for (size_t i = 0; i < nx; i++)
 				ok &= close_enough(c1[i], c2[i]);
 			CHECK(ok, "%s dot_block nq=1 d=%zu", k->name, d);
+			/* a query's row is the same bits alone and in a block
+			 * (IVF's coarse ranking must not depend on the batch) */
+			k->dot_block(a, nq, b, nx, d, c2, nx);
+			ok = 1;
+			for (size_t i = 0; i < nq; i++) {
+				k->dot_block(a + i * d, 1, b, nx, d, c1, nx);
+				ok &= memcmp(c1, c2 + i * nx, nx * sizeof *c1) == 0;
+			}
+			CHECK(ok, "%s dot_block: each query's row alone equals its row in a block, d=%zu",
+			      k->name, d);
 		}
 	}
 	printf("# SIMD levels checked against portable: %d (cpu best: %d)\n", levels,
