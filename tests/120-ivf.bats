@@ -140,6 +140,13 @@ recall_of() { # recall_of PARAM JSON
 	# all lists: FLAT's exact answers
 	vp-build -q -t IVF_FLAT -p nlist=16 -p quant=sq8 -o a.vpi base.fvecs
 	[ "$(vp-search -i a.vpi -p nprobe=16 -k 10 -b 1 -f ivecs query.fvecs | cksum)" = "$(cksum < gt.ivecs)" ]
+	# more rows held than the screen keeps at once (4096): scored in turns
+	vp-build -q -t IVF_FLAT -p nlist=16 -p quant=none -o an.vpi base.fvecs
+	head -c $(( 20 * (4 + 32 * 4) )) query.fvecs > q20.fvecs
+	vp-search -i a.vpi -p nprobe=16 -k 4500 -b 1 q20.fvecs > s.tsv
+	vp-search -i an.vpi -p nprobe=16 -k 4500 -b 1 q20.fvecs > n.tsv
+	[ "$(wc -l < s.tsv)" -eq 90000 ]
+	cmp s.tsv n.tsv
 	# an append gets a screen of its own; a file from before the screen
 	# (its sections renamed) scans in floats, with the same answers
 	head -c $(( 3000 * (4 + 32 * 4) )) base.fvecs > a.fvecs
