@@ -946,7 +946,6 @@ static void search_one(const struct vp_ivf *v, const struct vp_kernels *kern,
 	if (scr) {
 		/* the held rows scored exactly: the float scan's answers */
 		screen_score(v, kern, s, q);
-		vp_topk_reset(&s->heap);
 		got = vp_topk_extract(&s->fin, dist, ids);
 		for (size_t r = 0; r < got; r++) {
 			if (v->metric != VP_METRIC_L2)
