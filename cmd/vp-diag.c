@@ -58,7 +58,7 @@ static void usage(void)
 /* Access-log summary: records, queries, the time span, and the most
  * touched lists or regions per kind. */
 struct alog_sum {
-	uint64_t records, items, maxq, kinds[6], item_bytes, queries;
+	uint64_t records, items, maxq, kinds[7], item_bytes, queries, rows;
 	uint64_t t_min, t_max;
 	uint32_t maxseg, shift;
 	uint64_t *count; /* per (kind, item) for items < 65536: IVF, HNSW */
@@ -71,7 +71,7 @@ static void alog_add(void *ctx, uint32_t query, uint16_t seg, uint16_t kind,
 	uint32_t first = 0;
 	int slot = kind == VP_ALOG_IVF ? 1 : kind == VP_ALOG_HNSW || kind == VP_ALOG_HNSW_REGIONS ? 2 : -1;
 	s->records++;
-	if (kind < 6)
+	if (kind < 7)
 		s->kinds[kind]++;
 	if (kind == VP_ALOG_TIME) {
 		uint64_t t = n >= 2 ? items[0] | (uint64_t)items[1] << 32 : 0;
@@ -85,6 +85,8 @@ static void alog_add(void *ctx, uint32_t query, uint16_t seg, uint16_t kind,
 		s->queries++;
 		return;
 	}
+	if (kind == VP_ALOG_ROWS)
+		s->rows += n;
 	s->items += n;
 	if (query + 1ull > s->maxq)
 		s->maxq = query + 1ull;
@@ -131,6 +133,10 @@ static void alog_report(const char *path, struct alog_sum *s, long n)
 		printf("query vectors  %llu (--log-queries)\n", (unsigned long long)s->queries);
 	if (s->kinds[VP_ALOG_HNSW_REGIONS])
 		printf("hnsw regions   %u nodes each\n", 1u << s->shift);
+	if (s->kinds[VP_ALOG_ROWS])
+		printf("rows read      %llu records, %.1f rows a record (floats read one by one; a batch by list: its results)\n",
+		       (unsigned long long)s->kinds[VP_ALOG_ROWS],
+		       (double)s->rows / (double)s->kinds[VP_ALOG_ROWS]);
 	for (int k = 0; k < 3; k++) {
 		if (!kc[k])
 			continue;

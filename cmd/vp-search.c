@@ -471,8 +471,11 @@ int main(int argc, char **argv)
 					uint16_t kind;
 					const uint32_t *items;
 					uint32_t cnt = vp_searcher_trace(&s, g, j, &kind, &items);
-					if (vp_alog_add(&alog, (uint32_t)(done + (rows ? rows[j] : j)),
-							(uint16_t)g, kind, items, cnt, &err))
+					uint32_t qn = (uint32_t)(done + (rows ? rows[j] : j));
+					if (vp_alog_add(&alog, qn, (uint16_t)g, kind, items, cnt, &err))
+						vp_die_err(&err);
+					if ((cnt = vp_searcher_trace_rows(&s, g, j, &items)) &&
+					    vp_alog_add(&alog, qn, (uint16_t)g, VP_ALOG_ROWS, items, cnt, &err))
 						vp_die_err(&err);
 				}
 		}

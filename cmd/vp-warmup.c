@@ -85,10 +85,11 @@ static int parse_hhmm(const char *s)
 static void print_plan(const char *path, const char *log, const struct vp_warm_plan *p,
 		       const struct vp_warm_opts *o, uint64_t size, const char *budget)
 {
-	static const char *const kn[] = { "flat segments", "ivf lists", "", "hnsw regions" };
-	size_t per_kind[4] = { 0 };
+	static const char *const kn[] = { "flat segments", "ivf lists", "", "hnsw regions", "",
+					  "", "pages of rows" };
+	size_t per_kind[VP_WARM_KINDS] = { 0 };
 	for (size_t i = 0; i < p->nunits; i++)
-		if (p->units[i].kind < 4)
+		if (p->units[i].kind < VP_WARM_KINDS)
 			per_kind[p->units[i].kind]++;
 	printf("plan           %s from %s, strategy %s", path, log, vp_warm_strategy_name(o->strategy));
 	if (o->strategy == VP_WARM_RECENCY || o->strategy == VP_WARM_ALL) {
@@ -104,10 +105,10 @@ static void print_plan(const char *path, const char *log, const struct vp_warm_p
 	       p->nranges);
 	printf("always         %llu bytes (header, table, centroids, offsets, upper levels, "
 	       "quantizer)\n", (unsigned long long)p->always_bytes);
-	for (int k = 0; k < 4; k++)
+	for (int k = 0; k < VP_WARM_KINDS; k++)
 		if (per_kind[k])
 			printf("units          %zu %s planned, of %zu (%zu in the log)\n", per_kind[k],
-			       kn[k], p->units_total, p->units_seen);
+			       kn[k], p->kind_total[k], p->kind_seen[k]);
 	if (!p->nunits)
 		printf("units          none planned, of %zu (%zu in the log)\n", p->units_total,
 		       p->units_seen);
@@ -125,7 +126,8 @@ static void print_plan(const char *path, const char *log, const struct vp_warm_p
 	for (size_t i = 0; i < p->nunits && i < 20; i++)
 		printf("  %s %u, segment %u: %llu bytes, score %.3g\n",
 		       p->units[i].kind == VP_ALOG_IVF ? "list" :
-		       p->units[i].kind == VP_ALOG_FLAT ? "segment" : "region", p->units[i].item,
+		       p->units[i].kind == VP_ALOG_FLAT ? "segment" :
+		       p->units[i].kind == VP_ALOG_ROWS ? "page of rows" : "region", p->units[i].item,
 		       p->units[i].seg, (unsigned long long)p->units[i].bytes, p->units[i].score);
 }
 
@@ -286,8 +288,8 @@ int main(int argc, char **argv)
 	struct vp_error err = { 0 };
 	size_t total;
 	long before, after, ps = sysconf(_SC_PAGESIZE);
-	volatile unsigned char sink = 0;
 	uint64_t t0;
+	volatile unsigned char sink = 0;
 
 	vp_cli_init(argc, argv);
 	vp_metrics_cli_init(&mc);
@@ -384,11 +386,9 @@ int main(int argc, char **argv)
 		vp_close_stdout();
 		return 0;
 	}
-	map = ix.map;
 	full = (struct vp_warm_range){ 0, ix.size };
 	if (alogpath) {
 		struct vp_searcher sr;
-		int fd;
 		if (budget_s && vp_warm_budget_parse(budget_s, ix.size, &wo.budget, &err))
 			vp_usage_error("%s", err.msg);
 		wo.now = (uint64_t)time(NULL);
@@ -408,24 +408,15 @@ int main(int argc, char **argv)
 		}
 		ranges = plan.ranges;
 		nranges = plan.nranges;
-		/* a plain mapping, random access: the index's own is made for huge
-		 * pages and readahead, which would bring in more than planned */
-		if ((fd = open(argv[optind], O_RDONLY)) < 0)
-			vp_die(VP_EXIT_IO, "%s: %s", argv[optind], strerror(errno));
-		own = mmap(NULL, ix.size, PROT_READ, MAP_SHARED, fd, 0);
-		close(fd);
-		if (own == MAP_FAILED)
-			vp_die(VP_EXIT_IO, "%s: mmap: %s", argv[optind], strerror(errno));
-		madvise(own, ix.size, MADV_RANDOM);
-		map = own;
 	}
-	for (size_t r = 0; r < nranges; r++)
-		madvise((void *)(map + ranges[r].off), ranges[r].len, MADV_WILLNEED);
-	/* WILLNEED is only a hint: reading a byte of every page makes it so;
-	 * in file order, so the disk reads sequentially */
-	for (size_t r = 0; r < nranges; r++)
-		for (uint64_t off = ranges[r].off; off < ranges[r].off + ranges[r].len;
-		     off += (uint64_t)ps) {
+	if (!alogpath) {
+		/* the whole file: through the index's own mapping (huge pages,
+		 * readahead), asked for at once, then a byte of every page
+		 * touched: WILLNEED is only a hint.  Measured against reading it
+		 * as the plans do (below): 0.11-0.19 s against 0.18-0.31 s */
+		map = ix.map;
+		madvise((void *)map, ix.size, MADV_WILLNEED);
+		for (uint64_t off = 0; off < ix.size; off += (uint64_t)ps) {
 			sink ^= map[off];
 			touched++;
 			if ((touched & 4095) == 0 && vp_metrics_cli_due(&mc))
@@ -435,6 +426,60 @@ int main(int argc, char **argv)
 			if ((touched & 16383) == 0)
 				vp_progress("%.0f%%", 100.0 * (double)off / (double)ix.size);
 		}
+	} else {
+		int wfd = open(argv[optind], O_RDONLY);
+		enum { CHUNK = 1 << 20 };
+		unsigned char *buf = malloc(CHUNK);
+		uint64_t done = 0;
+		if (wfd < 0)
+			vp_die(VP_EXIT_IO, "%s: %s", argv[optind], strerror(errno));
+		if (!buf)
+			vp_die(VP_EXIT_IO, "out of memory");
+		/* the planned ranges, all asked for at once so the disk has them
+		 * queued, then read in file order: the hint may drop some, a
+		 * read makes it so.  Reads on a random-access descriptor, not
+		 * touches of a mapping, so that a page the hint did not bring in
+		 * costs its own read and no readahead window around it (the
+		 * index's mapping is made for huge pages and readahead: it would
+		 * bring in more than planned).  Measured (Linux 6.18, virtio
+		 * disk, a 50% plan of 5740 ranges): 0.09 s this way; touching a
+		 * random-access mapping after madvise(MADV_WILLNEED), as before,
+		 * 0.41-0.94 s, a major fault a range. */
+		for (size_t r = 0; r < nranges; r++)
+			posix_fadvise(wfd, (off_t)ranges[r].off, (off_t)ranges[r].len,
+				      POSIX_FADV_WILLNEED);
+		posix_fadvise(wfd, 0, 0, POSIX_FADV_RANDOM);
+		for (size_t r = 0; r < nranges; r++)
+			for (uint64_t off = ranges[r].off; off < ranges[r].off + ranges[r].len;) {
+				uint64_t left = ranges[r].off + ranges[r].len - off;
+				ssize_t got = pread(wfd, buf, left < CHUNK ? left : CHUNK, (off_t)off);
+				if (got < 0 && errno == EINTR)
+					continue;
+				if (got < 0)
+					vp_die(VP_EXIT_IO, "%s: read at %llu: %s", argv[optind],
+					       (unsigned long long)off, strerror(errno));
+				if (got == 0)
+					break; /* the file shrank under us */
+				off += (uint64_t)got;
+				done += (uint64_t)got;
+				touched = (done + (uint64_t)ps - 1) / (uint64_t)ps;
+				if (vp_metrics_cli_due(&mc))
+					write_metrics(&mc, &met, argv[optind], &ix, total, before,
+						      vp_resident_pages(ix.map, ix.size, &total),
+						      touched * (uint64_t)ps,
+						      (double)(vp_now_usec() - t0) / 1e6);
+				vp_progress("%.0f%%", 100.0 * (double)off / (double)ix.size);
+			}
+		free(buf);
+		/* --lock: a plain mapping of our own, random access */
+		own = lock ? mmap(NULL, ix.size, PROT_READ, MAP_SHARED, wfd, 0) : NULL;
+		close(wfd);
+		if (own == MAP_FAILED)
+			vp_die(VP_EXIT_IO, "%s: mmap: %s", argv[optind], strerror(errno));
+		if (own)
+			madvise(own, ix.size, MADV_RANDOM);
+		map = own;
+	}
 	vp_progress_done();
 	for (size_t r = 0; lock && r < nranges; r++)
 		if (mlock(map + ranges[r].off, ranges[r].len)) {

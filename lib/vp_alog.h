@@ -14,6 +14,13 @@
  *   4 TIME      items[0..1]: Unix time in seconds (low, high 32 bits) of
  *               the records that follow, written once per batch
  *   5 QUERY     the query vector's float bits (vp-search --log-queries)
+ *   6 ROWS      the stored rows (a segment's row numbers, in the order
+ *               the file keeps them) whose float vectors the search read
+ *               one by one: what an IVF_FLAT screen scored, what a coded
+ *               HNSW walk re-ranked; at most VP_TRACE_ROWS a query.  The
+ *               rest of such a search reads compact structures (codes,
+ *               links) that the kinds above name; the floats, three
+ *               quarters of the file, it reads only here.
  * Readers skip kinds they do not know.  Blocks are appended under an
  * exclusive flock, so concurrent searches may share one log.
  */
@@ -30,8 +37,27 @@
 
 enum vp_alog_kind {
 	VP_ALOG_FLAT = 0, VP_ALOG_IVF = 1, VP_ALOG_HNSW = 2, VP_ALOG_HNSW_REGIONS = 3,
-	VP_ALOG_TIME = 4, VP_ALOG_QUERY = 5,
+	VP_ALOG_TIME = 4, VP_ALOG_QUERY = 5, VP_ALOG_ROWS = 6,
 };
+
+/* A search's trace row (vp_searcher: one a query and segment) ends with
+ * room for the rows it read one by one: a count, then up to
+ * VP_TRACE_ROWS rows.  The family's own items come first. */
+#define VP_TRACE_ROWS 64
+
+/* The rows part of the trace row t of stride slots; NULL when t is. */
+static inline uint32_t *vp_trace_rows(uint32_t *t, size_t stride)
+{
+	return t ? t + stride - 1 - VP_TRACE_ROWS : NULL;
+}
+
+/* Records row r in the rows part rt (NULL: not tracing); past
+ * VP_TRACE_ROWS rows a query, the rest are not recorded. */
+static inline void vp_trace_row(uint32_t *rt, uint32_t r)
+{
+	if (rt && rt[0] < VP_TRACE_ROWS)
+		rt[1 + rt[0]++] = r;
+}
 
 struct vp_alog {
 	int fd;

@@ -303,6 +303,7 @@ static void hnsw_warm_units(const struct vp_searcher *s, size_t g,
 	 * walk reads a region's codes; its floats only for the candidates
 	 * it re-ranks) */
 	memset(info, 0, sizeof *info);
+	info->rows_range = -1;
 	info->n = (h->n + (1u << sh) - 1) >> sh;
 	info->shift = sh;
 	info->ext[0] = h->x;
@@ -312,6 +313,11 @@ static void hnsw_warm_units(const struct vp_searcher *s, size_t g,
 	if (h->codes) {
 		info->ext[2] = h->codes;
 		info->extlen[2] = h->n * h->gc.stride;
+		/* the walk reads codes; floats only for what it re-ranks */
+		info->rows = h->x;
+		info->rowbytes = rowx;
+		info->nrows = h->n;
+		info->rows_range = 0;
 	}
 	for (size_t r = 0; u && r < info->n; r++) {
 		size_t lo = r << sh, hi = (r + 1) << sh;

@@ -284,6 +284,7 @@ static void ivf_warm_units(const struct vp_searcher *s, size_t g,
 	/* a unit is a list: its ids, its codes, its norms (and IVF_FLAT's
 	 * screen) */
 	memset(info, 0, sizeof *info);
+	info->rows_range = -1;
 	info->n = v->nlist;
 	info->ext[0] = v->ids;
 	info->extlen[0] = v->n * 4;
@@ -302,6 +303,11 @@ static void ivf_warm_units(const struct vp_searcher *s, size_t g,
 		info->extlen[4] = v->n * 4;
 		info->ext[5] = v->serr;
 		info->extlen[5] = v->n * 4;
+		/* one query at a time reads only the rows the screen holds */
+		info->rows = v->data;
+		info->rowbytes = v->d * 4;
+		info->nrows = v->n;
+		info->rows_range = 1;
 	}
 	for (size_t l = 0; u && l < v->nlist; l++) {
 		uint64_t a = v->offsets[l], b = v->offsets[l + 1];

@@ -70,6 +70,13 @@ struct vp_family_units {
 	uint32_t shift;
 	const void *ext[VP_FAMILY_UNIT_RANGES];
 	uint64_t extlen[VP_FAMILY_UNIT_RANGES];
+	/* a search that reads its float rows one by one (and logs them,
+	 * VP_ALOG_ROWS): where the rows are, and which of a unit's ranges
+	 * holds its rows (rows_range; -1 with rows NULL otherwise), so that
+	 * a log with rows plans them apart from the unit's compact part */
+	const void *rows;
+	uint64_t rowbytes, nrows;
+	int rows_range;
 };
 
 struct vp_family {

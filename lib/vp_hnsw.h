@@ -114,6 +114,7 @@ struct vp_hnsw {
 	const uint8_t *codes;  /* NULL: walked on floats */
 	struct vp_gcode gc;
 	float refine_ratio;    /* candidates re-ranked per result (measured) */
+	struct vp_prefetch pf; /* their rows asked for at once (vp_index.h) */
 	uint32_t po, pl;       /* prefetch: rows ahead, lines per row */
 };
 

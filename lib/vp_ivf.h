@@ -166,6 +166,7 @@ struct vp_ivf {
 	const uint8_t *scodes; /* IVF_FLAT's screen (optional) */
 	const float *snorms, *serr;
 	uintptr_t pgmask;      /* its rows mapped for scattered reads: ~(page - 1) */
+	struct vp_prefetch pf; /* and the cold ones asked for at once (vp_index.h) */
 	int64_t id_base;
 };
 

@@ -110,6 +110,10 @@ int vp_searcher_open(struct vp_searcher *s, const char *path, int verify,
 	s->label_locality = -1;
 	if ((rc = vp_index_open(&s->ix, path, err)))
 		return rc;
+	if (!(verify & VP_OPEN_LAYOUT) && (rc = vp_prefetch_ready(&s->ix))) {
+		vp_index_close(&s->ix);
+		return vp_seterr(err, rc, "out of memory");
+	}
 	s->ix.layout_only = (verify & VP_OPEN_LAYOUT) != 0;
 	s->fam = vp_family_of((int)s->ix.hdr.type);
 	if (!s->fam) {
@@ -201,7 +205,8 @@ static int search_segment(struct vp_searcher *s, struct vp_segment *g,
 
 	g->traced = 0;
 	if (s->tracing && fam->trace_stride) {
-		size_t stride = fam->trace_stride(g);
+		/* the family's items, then the rows it read one by one */
+		size_t stride = fam->trace_stride(g) + 1 + VP_TRACE_ROWS;
 		if (nq * stride > g->tcap) {
 			uint32_t *t = realloc(g->trace, nq * stride * sizeof *t);
 			if (!t)
@@ -212,8 +217,10 @@ static int search_segment(struct vp_searcher *s, struct vp_segment *g,
 		g->tstride = stride;
 		/* each query's count only: an HNSW trace row is 8 KB, and a
 		 * search writes what it records */
-		for (size_t i = 0; i < nq; i++)
+		for (size_t i = 0; i < nq; i++) {
 			g->trace[i * stride] = 0;
+			vp_trace_rows(g->trace + i * stride, stride)[0] = 0;
+		}
 		fam->trace_attach(g, g->trace, stride);
 		g->traced = 1;
 	}
@@ -240,6 +247,19 @@ uint32_t vp_searcher_trace(const struct vp_searcher *s, size_t g, size_t i,
 		return 0;
 	*items = sg->trace + i * sg->tstride + 1;
 	return sg->trace[i * sg->tstride];
+}
+
+uint32_t vp_searcher_trace_rows(const struct vp_searcher *s, size_t g, size_t i,
+				const uint32_t **rows)
+{
+	const struct vp_segment *sg = &s->seg[g];
+	const uint32_t *rt;
+	*rows = NULL;
+	if (!sg->traced)
+		return 0;
+	rt = vp_trace_rows(sg->trace + i * sg->tstride, sg->tstride);
+	*rows = rt + 1;
+	return rt[0];
 }
 
 static const char *const plan_names[VP_PLAN_COUNT] = {

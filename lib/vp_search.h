@@ -84,10 +84,18 @@ struct vp_searcher {
 };
 
 /* What query i of the last batch touched in segment g: kind (enum
- * vp_alog_kind), and for IVF the lists probed, for HNSW the level-0 entry
- * node.  Returns the item count (0 when nothing was recorded). */
+ * vp_alog_kind), and for IVF the lists probed, for HNSW the level-0
+ * regions (a shift first).  Returns the item count (0 when nothing was
+ * recorded). */
 uint32_t vp_searcher_trace(const struct vp_searcher *s, size_t g, size_t i,
 			   uint16_t *kind, const uint32_t **items);
+
+/* The stored rows whose floats query i of the last batch read one by one
+ * in segment g (VP_ALOG_ROWS: an IVF_FLAT screen's scored rows, a coded
+ * HNSW walk's re-ranked candidates).  Returns their count (0: none, or a
+ * search that reads its rows otherwise, e.g. whole lists). */
+uint32_t vp_searcher_trace_rows(const struct vp_searcher *s, size_t g, size_t i,
+				const uint32_t **rows);
 
 /* Opens and validates an index (bounds always; checksums when verify has
  * VP_OPEN_VERIFY).  VP_OPEN_LAYOUT skips the per-row checks that read

@@ -73,6 +73,8 @@ struct unit {
 	uint32_t item;
 	struct vp_warm_range r[MAXR];
 	int nr;
+	int rowr;           /* which of r is the unit's float rows, or -1 */
+	size_t stamp;       /* row pages: the query group that last counted it */
 	uint64_t bytes;
 	double freq, rec, co;
 	int planned;
@@ -82,6 +84,12 @@ struct seg_units {
 	size_t base, n;     /* units base .. base + n */
 	int kind;
 	uint32_t shift;     /* HNSW */
+	/* a family that reads its rows one by one: a unit per page of the
+	 * rows, units rbase .. rbase + rn, planned from VP_ALOG_ROWS records
+	 * (has_rows) apart from the other units' compact parts */
+	size_t rbase, rn;
+	uint64_t roff, rowbytes, nrows, rpage0;
+	int has_rows;
 };
 
 struct ctx {
@@ -101,6 +109,7 @@ struct ctx {
 	size_t nq, capq;
 	int oom;
 	uint64_t accesses;
+	uint64_t ps;              /* page size */
 };
 
 static uint64_t off_of(const struct vp_searcher *s, const void *p)
@@ -141,6 +150,16 @@ static int make_units(struct ctx *c, struct vp_warm_range **ext, size_t *next)
 		c->su[g].shift = info.shift;
 		total += info.n;
 		most = info.n > most ? info.n : most;
+		if (info.rows && info.nrows && info.rowbytes) {
+			struct seg_units *su = &c->su[g];
+			su->roff = off_of(s, info.rows);
+			su->rowbytes = info.rowbytes;
+			su->nrows = info.nrows;
+			su->rpage0 = su->roff / c->ps;
+			su->rbase = total;
+			su->rn = (su->roff + su->nrows * su->rowbytes - 1) / c->ps - su->rpage0 + 1;
+			total += su->rn;
+		}
 	}
 	c->u = calloc(total ? total : 1, sizeof *c->u);
 	e = calloc(VP_FAMILY_UNIT_RANGES * (s->nseg ? s->nseg : 1), sizeof *e);
@@ -158,8 +177,22 @@ static int make_units(struct ctx *c, struct vp_warm_range **ext, size_t *next)
 			u[r].seg = (uint16_t)g;
 			u[r].kind = (uint16_t)fam->trace_kind;
 			u[r].item = (uint32_t)r;
-			for (int j = 0; j < VP_FAMILY_UNIT_RANGES; j++)
+			u[r].rowr = -1;
+			for (int j = 0; j < VP_FAMILY_UNIT_RANGES; j++) {
+				if (j == info.rows_range && fu[r].p[j] && fu[r].len[j])
+					u[r].rowr = u[r].nr;
 				add_range(&u[r], s, fu[r].p[j], fu[r].len[j]);
+			}
+		}
+		for (size_t r = 0; r < c->su[g].rn; r++) {
+			struct unit *w = &c->u[c->su[g].rbase + r];
+			w->seg = (uint16_t)g;
+			w->kind = VP_ALOG_ROWS;
+			w->item = (uint32_t)r;
+			w->rowr = -1;
+			w->r[0] = (struct vp_warm_range){ (c->su[g].rpage0 + r) * c->ps, c->ps };
+			w->nr = 1;
+			w->bytes = c->ps;
 		}
 		for (int j = 0; j < VP_FAMILY_UNIT_RANGES; j++)
 			if (info.ext[j] && info.extlen[j])
@@ -221,7 +254,7 @@ static void on_record(void *ctx, uint32_t query, uint16_t seg, uint16_t kind,
 		      const uint32_t *items, uint32_t n)
 {
 	struct ctx *c = ctx;
-	const struct seg_units *su;
+	struct seg_units *su;
 	double w;
 
 	if (c->oom)
@@ -233,7 +266,7 @@ static void on_record(void *ctx, uint32_t query, uint16_t seg, uint16_t kind,
 		}
 		return;
 	}
-	if (kind == VP_ALOG_QUERY || kind > VP_ALOG_QUERY)
+	if (kind == VP_ALOG_QUERY || kind > VP_ALOG_ROWS)
 		return;
 	if (seg >= c->s->nseg)
 		return; /* a log of another index: what matches is used */
@@ -248,7 +281,24 @@ static void on_record(void *ctx, uint32_t query, uint16_t seg, uint16_t kind,
 	}
 	su = &c->su[seg];
 	w = rec_weight(c);
-	if (kind == VP_ALOG_FLAT && su->kind == VP_ALOG_FLAT) {
+	if (kind == VP_ALOG_ROWS) {
+		/* each page of the rows read, once a query */
+		if (!su->rn)
+			return;
+		su->has_rows = 1;
+		for (uint32_t i = 0; i < n; i++) {
+			uint64_t a, b;
+			if (items[i] >= su->nrows)
+				continue;
+			a = (su->roff + items[i] * su->rowbytes) / c->ps - su->rpage0;
+			b = (su->roff + (items[i] + 1) * su->rowbytes - 1) / c->ps - su->rpage0;
+			for (uint64_t q = a; q <= b && q < su->rn; q++)
+				if (c->u[su->rbase + q].stamp != c->nq) {
+					c->u[su->rbase + q].stamp = c->nq;
+					push_unit(c, su->rbase + q, w);
+				}
+		}
+	} else if (kind == VP_ALOG_FLAT && su->kind == VP_ALOG_FLAT) {
 		push_unit(c, su->base, w);
 	} else if (kind == VP_ALOG_IVF && su->kind == VP_ALOG_IVF) {
 		for (uint32_t i = 0; i < n; i++)
@@ -412,6 +462,7 @@ int vp_warm_plan(const struct vp_searcher *s, const char *logpath,
 	memset(&c, 0, sizeof c);
 	c.s = s;
 	c.o = o;
+	c.ps = pg.ps;
 	if (make_units(&c, &ext, &next)) {
 		rc = vp_seterr(err, VP_E_NOMEM, "out of memory");
 		goto out;
@@ -427,6 +478,16 @@ int vp_warm_plan(const struct vp_searcher *s, const char *logpath,
 	}
 	if (c.nq)
 		c.qstart[c.nq] = c.nqu;
+	/* a segment whose log names the rows read: its units are their
+	 * compact parts (codes, links, screens), the rows planned by page */
+	for (size_t g = 0; g < s->nseg; g++)
+		for (size_t i = 0; c.su[g].has_rows && i < c.su[g].n; i++) {
+			struct unit *u = &c.u[c.su[g].base + i];
+			if (u->rowr >= 0) {
+				u->bytes -= u->r[u->rowr].len;
+				u->r[u->rowr].len = 0;
+			}
+		}
 	p->records = (uint64_t)nrec;
 	p->timed = c.timed;
 	p->accesses = c.accesses;
@@ -484,6 +545,10 @@ int vp_warm_plan(const struct vp_searcher *s, const char *logpath,
 			fmax = c.u[i].freq > fmax ? c.u[i].freq : fmax;
 			rmax = c.u[i].rec > rmax ? c.u[i].rec : rmax;
 			p->units_seen += c.u[i].freq > 0;
+			if (c.u[i].kind < VP_WARM_KINDS) {
+				p->kind_total[c.u[i].kind]++;
+				p->kind_seen[c.u[i].kind] += c.u[i].freq > 0;
+			}
 		}
 		for (size_t i = 0; i < c.nu; i++) {
 			const struct unit *u = &c.u[i];

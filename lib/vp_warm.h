@@ -67,6 +67,8 @@ struct vp_warm_opts {
 
 void vp_warm_opts_init(struct vp_warm_opts *o);
 
+#define VP_WARM_KINDS 7 /* unit kinds: enum vp_alog_kind up to VP_ALOG_ROWS */
+
 struct vp_warm_range {
 	uint64_t off, len;
 };
@@ -84,6 +86,8 @@ struct vp_warm_plan {
 	uint64_t bytes, always_bytes;  /* planned in all, of which always-needed */
 	struct vp_warm_unit *units;    /* planned units, in the order chosen */
 	size_t nunits, units_total, units_seen;
+	/* of those, per kind (VP_ALOG_FLAT .. VP_ALOG_ROWS: pages of rows) */
+	size_t kind_total[VP_WARM_KINDS], kind_seen[VP_WARM_KINDS];
 	uint64_t accesses, accesses_covered;  /* unit accesses in the log */
 	uint64_t queries, queries_covered;    /* queries whose units are all planned */
 	uint64_t records;

@@ -8,6 +8,8 @@
 #include "check.h"
 #include "vp.h"
 #include "vp_alog.h"
+#include "vp_ivf.h"
+#include "vp_params.h"
 
 #define SEGS 8
 #define ROWS 64
@@ -47,6 +49,118 @@ static const char *plan(const struct vp_searcher *s, int strategy, uint64_t budg
 		out[n++] = (char)('0' + p->units[i].seg);
 	out[n] = 0;
 	return out;
+}
+
+/* Is the byte at off in one of the plan's ranges? */
+static int planned(const struct vp_warm_plan *p, uint64_t off)
+{
+	for (size_t i = 0; i < p->nranges; i++)
+		if (off >= p->ranges[i].off && off < p->ranges[i].off + p->ranges[i].len)
+			return 1;
+	return 0;
+}
+
+/* An IVF_FLAT index with a screen: a log that names the rows a search read
+ * (VP_ALOG_ROWS) plans the lists without their rows, and the rows by page,
+ * hottest first; a log without them plans whole lists. */
+static void rows_plan(void)
+{
+	enum { N = 4000, DR = 64, NL = 4 };
+	struct vp_build_opts o;
+	struct vp_index_writer w;
+	struct vp_searcher s;
+	struct vp_error err = { 0 };
+	struct vp_alog a;
+	struct vp_warm_plan p;
+	struct vp_warm_opts wo;
+	const struct vp_ivf *v;
+	float *x = malloc(sizeof(float) * N * DR);
+	uint64_t rows_off, list_rows, list_bytes;
+	/* rows hot (1000 and 1001, read by 30 queries), warm (2000, by 10),
+	 * never read (1500, 3000): row numbers in the file's order, whichever
+	 * list holds them (the planner reads pages, not lists, for rows) */
+	const uint32_t hot[2] = { 1000, 1001 }, warm = 2000;
+
+	for (size_t i = 0; i < (size_t)N * DR; i++)
+		x[i] = (float)((i * 2654435761u) % 1000) / 1000.0f + (float)(i / DR % NL);
+	vp_build_opts_init(&o);
+	o.type = VP_TYPE_IVF_FLAT;
+	CHECK(vp_params_parse(&o.params, "nlist=4", o.type, VP_STAGE_BUILD, &err) == 0 &&
+	      vp_params_parse(&o.params, "quant=sq8", o.type, VP_STAGE_BUILD, &err) == 0,
+	      "params: %s", err.msg);
+	CHECK(vp_index_writer_open(&w, ipath, &err) == 0 &&
+	      vp_build_index(&w, x, N, DR, &o, &err) == 0, "build: %s", err.msg);
+	CHECK(vp_searcher_open(&s, ipath, VP_OPEN_LAYOUT, &err) == 0, "open: %s", err.msg);
+	v = &s.seg[0].ivf;
+	CHECK(v->scodes != NULL, "the screen is there");
+	rows_off = (uint64_t)((const unsigned char *)v->data - s.ix.map);
+	list_rows = (v->offsets[1] - v->offsets[0]) * DR * 4;
+
+	/* 40 queries probe list 0; 30 read rows 1000 and 1001, 10 row 2000 */
+	CHECK(vp_alog_open(&a, lpath, &err) == 0, "log open: %s", err.msg);
+	for (uint32_t q = 0; q < 40; q++) {
+		uint32_t l = 0;
+		CHECK(vp_alog_add(&a, q, 0, VP_ALOG_IVF, &l, 1, &err) == 0 &&
+		      vp_alog_add(&a, q, 0, VP_ALOG_ROWS, q < 30 ? hot : &warm, q < 30 ? 2 : 1,
+				  &err) == 0, "log: %s", err.msg);
+	}
+	CHECK(vp_alog_close(&a, &err) == 0, "log close: %s", err.msg);
+	vp_warm_opts_init(&wo);
+	wo.strategy = VP_WARM_FREQUENCY;
+	CHECK(vp_warm_plan(&s, lpath, &wo, &p, &err) == 0, "plan: %s", err.msg);
+	/* list 0 first (40), then the hot rows' pages (30), then the warm */
+	CHECK(p.nunits >= 3 && p.units[0].kind == VP_ALOG_IVF && p.units[0].item == 0 &&
+	      p.units[1].kind == VP_ALOG_ROWS && p.units[p.nunits - 1].kind == VP_ALOG_ROWS,
+	      "order: %u %u", p.nunits ? p.units[0].kind : 99, p.nunits > 1 ? p.units[1].kind : 99);
+	list_bytes = p.units[0].bytes;
+	/* the list without its rows: ids, norms, codes, their norms, errors */
+	CHECK(list_bytes == (v->offsets[1] - v->offsets[0]) * (4 + 4 + DR + 4 + 4),
+	      "list 0 without its rows: %llu bytes", (unsigned long long)list_bytes);
+	/* rows of 256 bytes: 1000 and 1001 share a page */
+	CHECK(p.kind_seen[VP_ALOG_ROWS] == 2 && p.kind_total[VP_ALOG_IVF] == NL,
+	      "kinds: %zu pages of rows seen, %zu lists", p.kind_seen[VP_ALOG_ROWS],
+	      p.kind_total[VP_ALOG_IVF]);
+	CHECK(planned(&p, rows_off + 1000 * DR * 4) && planned(&p, rows_off + 1001 * DR * 4 + 255) &&
+	      planned(&p, rows_off + 2000 * DR * 4), "the rows read are planned");
+	CHECK(!planned(&p, rows_off + 1500 * DR * 4) && !planned(&p, rows_off + 3000 * DR * 4),
+	      "rows never read are not");
+	CHECK(p.queries_covered == 40 && p.accesses_covered == p.accesses,
+	      "covered %llu", (unsigned long long)p.queries_covered);
+	vp_warm_plan_free(&p);
+	/* a page short of all that: the hot page, not the warm one */
+	{
+		struct vp_warm_plan all;
+		vp_warm_opts_init(&wo);
+		wo.strategy = VP_WARM_FREQUENCY;
+		CHECK(vp_warm_plan(&s, lpath, &wo, &all, &err) == 0, "plan: %s", err.msg);
+		wo.budget = (all.bytes + 4095) / 4096 * 4096 - 4096; /* pages: the last is cut at the end */
+		vp_warm_plan_free(&all);
+	}
+	CHECK(vp_warm_plan(&s, lpath, &wo, &p, &err) == 0 && p.bytes <= wo.budget, "plan: %s", err.msg);
+	CHECK(planned(&p, rows_off + 1000 * DR * 4) && !planned(&p, rows_off + 2000 * DR * 4),
+	      "tight budget: the hot rows, not the warm one (%d %d, %llu bytes of %llu, %zu units)",
+	      planned(&p, rows_off + 1000 * DR * 4), planned(&p, rows_off + 2000 * DR * 4),
+	      (unsigned long long)p.bytes, (unsigned long long)wo.budget, p.nunits);
+	vp_warm_plan_free(&p);
+
+	/* the same lists without row records (an older log): whole lists */
+	unlink(lpath);
+	CHECK(vp_alog_open(&a, lpath, &err) == 0, "log open: %s", err.msg);
+	for (uint32_t q = 0; q < 40; q++) {
+		uint32_t l = 0;
+		CHECK(vp_alog_add(&a, q, 0, VP_ALOG_IVF, &l, 1, &err) == 0, "log: %s", err.msg);
+	}
+	CHECK(vp_alog_close(&a, &err) == 0, "log close: %s", err.msg);
+	vp_warm_opts_init(&wo);
+	CHECK(vp_warm_plan(&s, lpath, &wo, &p, &err) == 0 && p.nunits == 1 &&
+	      p.units[0].bytes == list_bytes + list_rows && planned(&p, rows_off + 500 * DR * 4) &&
+	      !planned(&p, rows_off + 1500 * DR * 4),
+	      "no rows in the log: list 0 whole, rows 0-999 (%zu units)", p.nunits);
+	vp_warm_plan_free(&p);
+	vp_searcher_close(&s);
+	unlink(ipath);
+	unlink(lpath);
+	free(x);
 }
 
 int main(void)
@@ -181,6 +295,7 @@ int main(void)
 	vp_searcher_close(&s);
 	unlink(ipath);
 	unlink(lpath);
+	rows_plan();
 	rmdir(dir);
 	free(x);
 	return check_done("test_warm");
