@@ -17,10 +17,10 @@
  *   6 ROWS      the stored rows (a segment's row numbers, in the order
  *               the file keeps them) whose float vectors the search read
  *               one by one: what an IVF_FLAT screen scored, what a coded
- *               HNSW walk re-ranked; at most VP_TRACE_ROWS a query.  The
- *               rest of such a search reads compact structures (codes,
- *               links) that the kinds above name; the floats, three
- *               quarters of the file, it reads only here.
+ *               HNSW walk or a SCANN / IVF_PQ refine re-ranked; at most
+ *               VP_TRACE_ROWS a query.  The rest of such a search reads
+ *               compact structures (codes, links) that the kinds above
+ *               name; the rows, most of the file, it reads only here.
  * Readers skip kinds they do not know.  Blocks are appended under an
  * exclusive flock, so concurrent searches may share one log.
  */

@@ -308,6 +308,15 @@ static void ivf_warm_units(const struct vp_searcher *s, size_t g,
 		info->rowbytes = v->d * 4;
 		info->nrows = v->n;
 		info->rows_range = 1;
+	} else if (v->codebooks && (v->vectors || v->sq8_codes)) {
+		/* IVF_PQ's and SCANN's refine: what they kept of the rows (the
+		 * originals, or SQ8 codes), by row, read a few a query and in
+		 * no list's unit */
+		info->rows = v->vectors ? (const void *)v->vectors : (const void *)v->sq8_codes;
+		info->rowbytes = v->vectors ? v->d * 4 : v->d;
+		info->nrows = v->n;
+		info->ext[3] = info->rows;
+		info->extlen[3] = v->n * info->rowbytes;
 	}
 	for (size_t l = 0; u && l < v->nlist; l++) {
 		uint64_t a = v->offsets[l], b = v->offsets[l + 1];

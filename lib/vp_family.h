@@ -70,10 +70,13 @@ struct vp_family_units {
 	uint32_t shift;
 	const void *ext[VP_FAMILY_UNIT_RANGES];
 	uint64_t extlen[VP_FAMILY_UNIT_RANGES];
-	/* a search that reads its float rows one by one (and logs them,
+	/* a search that reads its rows one by one (and logs them,
 	 * VP_ALOG_ROWS): where the rows are, and which of a unit's ranges
-	 * holds its rows (rows_range; -1 with rows NULL otherwise), so that
-	 * a log with rows plans them apart from the unit's compact part */
+	 * holds a unit's rows (rows_range), so that a log with rows plans
+	 * them apart from the unit's compact part.  rows_range -1 with rows
+	 * set: no unit holds them (IVF_PQ's and SCANN's refine rows, one of
+	 * the extents); a log without rows then plans them with what every
+	 * query needs, as the rest outside the units */
 	const void *rows;
 	uint64_t rowbytes, nrows;
 	int rows_range;

@@ -153,6 +153,16 @@ int vp_ivf_open(struct vp_ivf *v, const struct vp_index *ix, uint32_t seg,
 						 ix->path);
 		if ((rc = sq8_finite(v, ix, d, err)))
 			return rc;
+		if ((v->vectors || v->sq8_codes) && !ix->layout_only) {
+			/* the refine reads a few scattered rows a query: a cold one
+			 * should cost its page, not a readahead window around it,
+			 * and the cold ones are asked for together (vp_prefetch) */
+			uintptr_t pg = (uintptr_t)sysconf(_SC_PAGESIZE);
+			uintptr_t a = v->vectors ? (uintptr_t)v->vectors : (uintptr_t)v->sq8_codes;
+			uintptr_t e = a + n * (v->vectors ? d * 4 : d);
+			madvise((void *)(a & ~(pg - 1)), e - (a & ~(pg - 1)), MADV_RANDOM);
+			v->pf = ix->pf;
+		}
 		if (scann) {
 			/* the blocks of each list, from the list lengths */
 			v->boff = malloc((nlist + 1) * sizeof *v->boff);
@@ -971,7 +981,14 @@ static void search_one(const struct vp_ivf *v, const struct vp_kernels *kern,
 		float c8 = v->sq8_codes ? sq8_prepare(v, q, s) : 0;
 		vp_topk_reset(&s->fin);
 		/* the rows are far apart in the file: ask for all of them
-		 * before the first distance, so their misses overlap */
+		 * before the first distance, so their misses overlap (those
+		 * not in memory, from the disk; the access log names them) */
+		for (size_t r = 0; r < got; r++) {
+			const char *x = v->vectors ? (const char *)(v->vectors + (size_t)v->ids[s->ri[r]] * d)
+						   : (const char *)(v->sq8_codes + (size_t)v->ids[s->ri[r]] * d);
+			vp_trace_row(s->rt, v->ids[s->ri[r]]);
+			vp_prefetch(&v->pf, x, v->vectors ? d * 4 : d);
+		}
 		if (v->boff)
 			for (size_t r = 0; r < got; r++) {
 				const char *x = v->vectors ? (const char *)(v->vectors + (size_t)v->ids[s->ri[r]] * d)

@@ -90,6 +90,7 @@ struct seg_units {
 	size_t rbase, rn;
 	uint64_t roff, rowbytes, nrows, rpage0;
 	int has_rows;
+	int carried;        /* the units hold the rows (rows_range >= 0) */
 };
 
 struct ctx {
@@ -158,6 +159,7 @@ static int make_units(struct ctx *c, struct vp_warm_range **ext, size_t *next)
 			su->rpage0 = su->roff / c->ps;
 			su->rbase = total;
 			su->rn = (su->roff + su->nrows * su->rowbytes - 1) / c->ps - su->rpage0 + 1;
+			su->carried = info.rows_range >= 0;
 			total += su->rn;
 		}
 	}
@@ -502,6 +504,16 @@ int vp_warm_plan(const struct vp_searcher *s, const char *logpath,
 	if (!always || !pg.bits || !key) {
 		rc = vp_seterr(err, VP_E_NOMEM, "out of memory");
 		goto out;
+	}
+	/* rows no unit holds (a refine's) are always needed unless the log
+	 * names them: then they are planned by page */
+	for (size_t g = 0; g < s->nseg; g++) {
+		const struct seg_units *su = &c.su[g];
+		if (!su->rn || su->carried || su->has_rows)
+			continue;
+		for (size_t i = 0; i < next; i++)
+			if (ext[i].off == su->roff && ext[i].len == su->nrows * su->rowbytes)
+				ext[i--] = ext[--next];
 	}
 	qsort(ext, next, sizeof *ext, cmp_range);
 	{

@@ -186,6 +186,21 @@ warm_data() {
 	run -0 vp-warmup --access-log h.log --budget 50% --dry-run h.vpi
 	[[ "$output" == *"hnsw regions planned"* ]]
 	[[ "$output" == *"pages of rows planned"* ]]
+	# SCANN's reorder reads reorder_k originals a query: logged, and
+	# planned by page; a log without rows plans the originals with what
+	# every query needs, as before
+	vp-build -q -t SCANN -p nlist=64 -o sc.vpi b.fvecs
+	vp-search -i sc.vpi -k 10 -b 1 -p reorder_k=40 --access-log sc.log q.fvecs > /dev/null
+	run -0 vp-diag --access-log sc.log
+	[[ "$output" == *"rows read      50 records, 40.0 rows a record"* ]]
+	run -0 vp-warmup --access-log sc.log --budget 50% --dry-run sc.vpi
+	[[ "$output" == *"ivf lists planned"* && "$output" == *"pages of rows planned"* ]]
+	[[ "$output" == *"100.0% of queries served whole"* ]]
+	rows=$(echo "$output" | perl -ne 'print $1 if /^bytes +(\d+) of/')
+	run -0 vp-warmup --access-log fn.log --dry-run sc.vpi
+	always=$(echo "$output" | perl -ne 'print $1 if /^always +(\d+) bytes/')
+	[ "$always" -gt $((20000 * 64 * 4)) ]   # the originals
+	[ "$rows" -lt "$always" ]
 	# a log of the rows of another index: rows past its end are ignored
 	vp-gen -n 2000 -d 64 -c 32 -o small.fvecs
 	vp-build -q -t IVF_FLAT -p nlist=8 -o small.vpi small.fvecs
