@@ -988,16 +988,13 @@ static void search_one(const struct vp_ivf *v, const struct vp_kernels *kern,
 						   : (const char *)(v->sq8_codes + (size_t)v->ids[s->ri[r]] * d);
 			vp_trace_row(s->rt, v->ids[s->ri[r]]);
 			vp_prefetch(&v->pf, x, v->vectors ? d * 4 : d);
-		}
-		if (v->boff)
-			for (size_t r = 0; r < got; r++) {
-				const char *x = v->vectors ? (const char *)(v->vectors + (size_t)v->ids[s->ri[r]] * d)
-							   : (const char *)(v->sq8_codes + (size_t)v->ids[s->ri[r]] * d);
+			if (v->boff) {
 				__builtin_prefetch(x);
 				__builtin_prefetch(x + 64);
 				__builtin_prefetch(x + 128);
 				__builtin_prefetch(x + 192);
 			}
+		}
 		for (size_t r = 0; r < got; r++) {
 			uint32_t row = v->ids[s->ri[r]];
 			vp_topk_push(&s->fin, v->boff ? scann_exact(v, kern, s, q, row, c8)
