@@ -205,6 +205,7 @@ int main(int argc, char **argv)
 	struct vp_filter filter;
 	uint64_t search_ns = 0, read_ns = 0, write_ns = 0, allocs_warm = 0, warm_q = 0;
 	const char *cachedir = NULL, *alogpath = NULL, *l3url = NULL;
+	unsigned char *apart = NULL; /* vp_searcher_rows_apart, a segment each */
 	struct vp_l3 *l3 = NULL;
 	struct vp_alog alog;
 	struct vp_cache *cache = NULL;
@@ -416,6 +417,11 @@ int main(int argc, char **argv)
 		if (vp_alog_open(&alog, alogpath, &err))
 			vp_die_err(&err);
 		s.tracing = 1;
+		apart = calloc(s.nseg ? s.nseg : 1, 1);
+		if (!apart)
+			vp_die(VP_EXIT_IO, "out of memory");
+		for (size_t g = 0; g < s.nseg; g++)
+			apart[g] = (unsigned char)vp_searcher_rows_apart(&s, g);
 	}
 	q = malloc(batch * (r.dim ? r.dim : 1) * sizeof *q);
 	dist = malloc(batch * k * sizeof *dist);
@@ -474,7 +480,8 @@ int main(int argc, char **argv)
 					uint32_t qn = (uint32_t)(done + (rows ? rows[j] : j));
 					if (vp_alog_add(&alog, qn, (uint16_t)g, kind, items, cnt, &err))
 						vp_die_err(&err);
-					if ((cnt = vp_searcher_trace_rows(&s, g, j, &items)) &&
+					cnt = vp_searcher_trace_rows(&s, g, j, &items);
+					if ((cnt || apart[g]) &&
 					    vp_alog_add(&alog, qn, (uint16_t)g, VP_ALOG_ROWS, items, cnt, &err))
 						vp_die_err(&err);
 				}
@@ -535,6 +542,7 @@ int main(int argc, char **argv)
 	}
 	if (alogpath && vp_alog_close(&alog, &err))
 		vp_die_err(&err);
+	free(apart);
 	if (mc.path) {
 		fill_metrics(&met, &ms, &s, index, threads, cache);
 		vp_metrics_cli_write(&mc, &met, 1);

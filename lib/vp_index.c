@@ -584,6 +584,60 @@ void vp_prefetch(const struct vp_prefetch *pf, const void *p, size_t len)
 	}
 }
 
+int vp_blocks_open(struct vp_blocks *b, const struct vp_index *ix)
+{
+	int fd;
+	memset(b, 0, sizeof *b);
+	if (!vp_hw_huge_pages() || ix->tight || ix->size < 2 * VP_BLOCK ||
+	    sysconf(_SC_PAGESIZE) != 4096)
+		return -1;
+	fd = open(ix->path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -1;
+	b->map = map_index(fd, ix->size, 0);
+	close(fd);
+	if (b->map == MAP_FAILED) {
+		b->map = NULL;
+		return -1;
+	}
+	b->size = ix->size;
+	/* map_index advised MADV_HUGEPAGE, which fails without transparent
+	 * huge pages: then a fault would read a page, not a block */
+	if (((uintptr_t)b->map & (VP_BLOCK - 1)) ||
+	    madvise(b->map, b->size & ~(VP_BLOCK - 1), MADV_HUGEPAGE) ||
+	    madvise(b->map, b->size, MADV_RANDOM)) {
+		vp_blocks_close(b);
+		return -1;
+	}
+	return 0;
+}
+
+void vp_blocks_read(const struct vp_blocks *b, uint64_t off)
+{
+	enum { PAGES = VP_BLOCK / 4096 };
+	const unsigned char *p = b->map + off;
+	unsigned char in[PAGES];
+	volatile unsigned char sink;
+	if (!b->map || off % VP_BLOCK || off + VP_BLOCK > b->size)
+		return;
+	/* MADV_RANDOM: the huge-page path of a fault reads the next block
+	 * too without it */
+	sink = p[0];
+	if (mincore((void *)p, VP_BLOCK, in))
+		memset(in, 0, sizeof in);
+	for (size_t i = 1; i < PAGES; i++)
+		if (!(in[i] & 1))
+			sink = p[i * 4096];
+	(void)sink;
+}
+
+void vp_blocks_close(struct vp_blocks *b)
+{
+	if (b->map)
+		munmap(b->map, b->size);
+	memset(b, 0, sizeof *b);
+}
+
 void vp_index_close(struct vp_index *ix)
 {
 	free(ix->pf.seen);

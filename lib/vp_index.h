@@ -136,6 +136,36 @@ void vp_prefetch(const struct vp_prefetch *pf, const void *p, size_t len);
  * Returns 0 or VP_E_NOMEM. */
 int vp_prefetch_ready(struct vp_index *ix);
 
+/* A second mapping of an index for reading it in 2 MB blocks, each into
+ * the page cache as one 2 MB folio: a fault through a mapping advised
+ * MADV_HUGEPAGE and MADV_RANDOM reads that block and nothing around it.
+ * A process that maps the index later maps such a block with one 2 MB
+ * entry: a fault a block, not one every 64 KB, and fewer TLB misses.
+ * Reading by page (a plan's scattered ranges) makes 4 KB folios, mapped
+ * 4 KB at a time.  Measured (Fashion-MNIST HNSW, 247 MB, a 50% plan,
+ * Linux 6.18): 52 MB of it mapped in 2 MB entries afterwards, none
+ * before. */
+struct vp_blocks {
+	unsigned char *map;
+	size_t size;
+};
+
+#define VP_BLOCK ((size_t)2 << 20)
+
+/* Maps ix's file for vp_blocks_read.  Returns 0, or -1 where blocks are
+ * not to be had (huge pages off, an index that does not fit memory
+ * (ix->tight), a kernel without transparent huge pages, a file under two
+ * blocks): read the usual way then. */
+int vp_blocks_open(struct vp_blocks *b, const struct vp_index *ix);
+
+/* Reads the block at off (a multiple of VP_BLOCK, wholly inside the file).
+ * Pages the fault did not bring in (a block partly resident before, a
+ * file system without large folios) are touched one by one, so the block
+ * is resident when this returns. */
+void vp_blocks_read(const struct vp_blocks *b, uint64_t off);
+
+void vp_blocks_close(struct vp_blocks *b);
+
 /* Checks every section's xxHash64.  Returns 0 or VP_E_CORRUPT naming the
  * first bad section. */
 int vp_index_verify(const struct vp_index *ix, struct vp_error *err);

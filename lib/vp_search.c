@@ -262,6 +262,16 @@ uint32_t vp_searcher_trace_rows(const struct vp_searcher *s, size_t g, size_t i,
 	return rt[0];
 }
 
+int vp_searcher_rows_apart(const struct vp_searcher *s, size_t g)
+{
+	struct vp_family_units info;
+	if (g >= s->nseg || !s->fam->warm_units)
+		return 0;
+	memset(&info, 0, sizeof info);
+	s->fam->warm_units(s, g, &info, NULL);
+	return info.rows && info.nrows && info.rowbytes && info.rows_range < 0;
+}
+
 static const char *const plan_names[VP_PLAN_COUNT] = {
 	"auto", "index", "prefilter", "ivf-wide",
 };

@@ -97,6 +97,13 @@ uint32_t vp_searcher_trace(const struct vp_searcher *s, size_t g, size_t i,
 uint32_t vp_searcher_trace_rows(const struct vp_searcher *s, size_t g, size_t i,
 				const uint32_t **rows);
 
+/* 1 when segment g keeps rows that only a refine reads (the originals of
+ * IVF_PQ and SCANN): a query that read none of them says so in the log
+ * (an empty VP_ALOG_ROWS record), so that vp-warmup leaves them out of a
+ * plan for searches without refine, instead of counting them as needed by
+ * every query. */
+int vp_searcher_rows_apart(const struct vp_searcher *s, size_t g);
+
 /* Opens and validates an index (bounds always; checksums when verify has
  * VP_OPEN_VERIFY).  VP_OPEN_LAYOUT skips the per-row checks that read
  * whole sections (HNSW links, IVF ids): the searcher then knows where

@@ -201,6 +201,22 @@ warm_data() {
 	always=$(echo "$output" | perl -ne 'print $1 if /^always +(\d+) bytes/')
 	[ "$always" -gt $((20000 * 64 * 4)) ]   # the originals
 	[ "$rows" -lt "$always" ]
+	# IVF_PQ without refine reads none of its originals and says so (an
+	# empty row record a query): its plan leaves them out, where they took
+	# the whole budget as "always needed"
+	vp-build -q -t IVF_PQ -p nlist=64 -o pq.vpi b.fvecs
+	vp-search -i pq.vpi -k 10 -b 1 -p nprobe=4 --access-log pq.log q.fvecs > /dev/null
+	run -0 vp-diag --access-log pq.log
+	[[ "$output" == *"rows read      50 records, 0.0 rows a record"* ]]
+	run -0 vp-warmup --access-log pq.log --budget 50% --dry-run pq.vpi
+	always=$(echo "$output" | perl -ne 'print $1 if /^always +(\d+) bytes/')
+	[ "$always" -lt $((20000 * 64 * 4)) ]
+	[[ "$output" == *"hit rate 100.0% of accesses, 100.0% of queries served whole"* ]]
+	[[ "$output" != *"pages of rows planned"* ]]
+	# with refine, the rows it read
+	vp-search -i pq.vpi -k 10 -b 1 -p nprobe=4 -p refine=20 --access-log pqr.log q.fvecs > /dev/null
+	run -0 vp-diag --access-log pqr.log
+	[[ "$output" == *"rows read      50 records, 20.0 rows a record"* ]]
 	# a log of the rows of another index: rows past its end are ignored
 	vp-gen -n 2000 -d 64 -c 32 -o small.fvecs
 	vp-build -q -t IVF_FLAT -p nlist=8 -o small.vpi small.fvecs
@@ -222,4 +238,33 @@ warm_data() {
 	# reaches 4 MB back into it: 28% here.)
 	pct=$(vp-diag --residency h.vpi | perl -ne 'print int($1) if /^  vectors .* ([0-9.]+)%$/')
 	[ "$pct" -lt 50 ]
+}
+
+@test "a plan's whole 2 MB blocks come in as 2 MB folios, and nothing past the plan" {
+	command -v fincore > /dev/null || skip "fincore (util-linux) is not installed"
+	vp-gen -n 60000 -d 64 -c 32 -o b.fvecs
+	vp-gen -n 300 -d 64 -c 32 --first 60000 -o q.fvecs
+	vp-build -q -t HNSW -o h.vpi b.fvecs
+	vp-search -i h.vpi --access-log a.log q.fvecs > /dev/null
+	run -0 vp-warmup --evict h.vpi
+	left=$(echo "$output" | perl -ne 'print int($1) if /after eviction ([0-9.]+)%/')
+	[ "$left" -lt 50 ] || skip "this filesystem keeps the file in memory after DONTNEED ($left% left)"
+	# can this kernel and file system map page cache in 2 MB entries at
+	# all?  A whole warm-up reads through a mapping made for it
+	vp-warmup -q h.vpi
+	whole=$(vp-search -i h.vpi --huge-pages off --stats q.fvecs 2>&1 > /dev/null |
+		perl -ne 'print int($1) if /([0-9.]+) MB of mapped files/')
+	run -0 vp-warmup --evict h.vpi
+	bytes=$(vp-warmup --dry-run --access-log a.log --budget 60% h.vpi | perl -ne 'print $1 if /^bytes +(\d+) of/')
+	# the codes and links every walk reads (12 MB) are planned whole
+	[ "$bytes" -gt 10000000 ]
+	run -0 vp-warmup --access-log a.log --budget 60% h.vpi
+	# exactly the plan: its ranges are pages, the last one the file's end
+	res=$(fincore --bytes --noheadings --output RES h.vpi)
+	[ "$res" -ge "$bytes" ] && [ "$res" -lt $((bytes + 4096)) ]
+	[ "${whole:-0}" -gt 0 ] || skip "no 2 MB mappings of the page cache here, even after a whole warm-up"
+	mapped=$(vp-search -i h.vpi --huge-pages off --stats q.fvecs 2>&1 > /dev/null |
+		perl -ne 'print int($1) if /([0-9.]+) MB of mapped files/')
+	# read by page, a plan's blocks were mapped 4 KB at a time (0 MB)
+	[ "$mapped" -ge 4 ]
 }
