@@ -81,7 +81,7 @@ static size_t hash_rows(const struct vp_index *ix, const unsigned char *rows,
 	enum { CHUNK = 1 << 20, PG = 4096 };
 	const size_t per = rowbytes < CHUNK ? CHUNK / rowbytes : 1;
 	unsigned char *buf = NULL, *in = NULL;
-	size_t nh = 0, bufcap = 0;
+	size_t nh = 0, bufcap = 0, incap = 0;
 	int fd = -1;
 
 	if (n > room)
@@ -93,11 +93,17 @@ static size_t hash_rows(const struct vp_index *ix, const unsigned char *rows,
 		uint64_t a = off / PG * PG, b = (off + m * rowbytes + PG - 1) / PG * PG;
 		const unsigned char *src = rows + i * rowbytes;
 		size_t np = (size_t)((b - a) / PG), j = 0;
-		if (fd >= 0 && (in = realloc(in, np ? np : 1)) &&
-		    !mincore((void *)(ix->map + a), (size_t)(b - a), in))
+		if (fd >= 0 && np > incap) {
+			unsigned char *t = realloc(in, np);
+			if (t) {
+				in = t;
+				incap = np;
+			}
+		}
+		if (fd >= 0 && incap >= np && !mincore((void *)(ix->map + a), (size_t)(b - a), in))
 			for (; j < np && (in[j] & 1); j++)
 				;
-		if (fd >= 0 && in && j < np) {
+		if (fd >= 0 && incap >= np && j < np) {
 			/* cold pages in it: one direct read of the chunk */
 			ssize_t got = -1;
 			if (bufcap < b - a) {
