@@ -12,6 +12,7 @@
 #include "vp_edit.h"
 #include "vp_metrics.h"
 #include "vp_search.h"
+#include "vp_warm.h"
 
 static void usage(void)
 {
@@ -19,6 +20,7 @@ static void usage(void)
 	       "       %s --delete IDS -o INDEX\n"
 	       "       %s --upsert VECTORS --ids IDS -o INDEX\n"
 	       "       %s --compact [--retrain] INDEX\n"
+	       "       %s --relayout LOG INDEX\n"
 	       "Build an index from fvecs, bvecs, fbin or u8bin vectors, or a dataset\n"
 	       "of an HDF5 file as FILE.hdf5:DATASET (stdin when INPUT is - or\n"
 	       "missing); or change one.  The index is written to a temporary file and\n"
@@ -39,6 +41,9 @@ static void usage(void)
 	       "      --upsert VECTORS replace or add VECTORS under the ids of --ids\n"
 	       "      --compact        rewrite INDEX with its live rows only\n"
 	       "      --retrain        with --compact: IVF gets new centroids\n"
+	       "      --relayout LOG   rewrite HNSW INDEX with the rows its access log\n"
+	       "                       (vp-search --access-log) read most first, so\n"
+	       "                       that vp-warmup reads them in whole blocks\n"
 	       "      --shard I/N      build only shard I (0..N-1) of the input; results\n"
 	       "                       keep the global ids\n"
 	       "      --shard-by B     range (default: contiguous ids) or hash\n"
@@ -58,7 +63,7 @@ static void usage(void)
 	       "  -V, --version        print the version\n\n"
 	       "Exit status: 0 built, 2 usage, 3 bad input data (an id to delete that\n"
 	       "is not in the index), 4 I/O error.\n",
-	       vp_prog, vp_prog, vp_prog, vp_prog, VP_SEED_DEFAULT);
+	       vp_prog, vp_prog, vp_prog, vp_prog, vp_prog, VP_SEED_DEFAULT);
 }
 
 /* The temporary file to remove if a signal ends the build. */
@@ -256,10 +261,13 @@ static void build_progress(void *ctx, size_t done, size_t total)
 		build_metrics(0, 0);
 }
 
-/* --delete and --compact: a change to INDEX written like a build. */
-static int edit_main(const char *out, const char *delpath, int retrain,
+/* --delete, --compact and --relayout: a change to INDEX written like a
+ * build. */
+static int edit_main(const char *out, const char *delpath, const char *relpath, int retrain,
 		     const struct vp_build_opts *o, int nparams)
 {
+	const char *what = delpath ? "delete" : relpath ? "relayout" : "compact";
+	struct vp_heat *heat = NULL;
 	struct vp_error err = { 0 };
 	struct vp_searcher s;
 	struct vp_index_writer w;
@@ -269,8 +277,7 @@ static int edit_main(const char *out, const char *delpath, int retrain,
 	int rc;
 
 	if (nparams)
-		vp_usage_error("--%s keeps the index's build parameters; no -p",
-			       delpath ? "delete" : "compact");
+		vp_usage_error("--%s keeps the index's build parameters; no -p", what);
 	if (vp_searcher_open(&s, out, 0, &err))
 		vp_die_err(&err);
 	if (delpath) {
@@ -278,12 +285,28 @@ static int edit_main(const char *out, const char *delpath, int retrain,
 		if (nids == 0)
 			vp_die(VP_EXIT_DATA, "%s: no ids to delete", delpath);
 	}
+	if (relpath) {
+		/* the heat of every row and list, from the log */
+		struct vp_warm_opts wo;
+		uint64_t nacc = 0;
+		vp_warm_opts_init(&wo);
+		wo.now = (uint64_t)time(NULL);
+		if (vp_edit_can_relayout(&s, &err) || vp_warm_heat(&s, relpath, &wo, &heat, &nacc, &err))
+			vp_die_err(&err);
+		if (!nacc)
+			vp_die(VP_EXIT_DATA, "%s: names no rows or lists of %s (a log of "
+			       "vp-search --access-log on this index)", relpath, out);
+	}
 	before = vp_edit_nlive(&s);
 	writer_start(&w, out);
 	t0 = vp_now_usec();
 	if (delpath)
 		rc = vp_edit_delete(&w, &s, ids, nids, &done, &err);
-	else {
+	else if (relpath) {
+		vp_progress("laying out %s by %s", out, relpath);
+		rc = vp_edit_relayout(&w, &s, heat, o->threads, &err);
+		vp_progress_done();
+	} else {
 		vp_progress("compacting %s: %llu live rows", out, (unsigned long long)before);
 		rc = vp_edit_compact(&w, &s, o, retrain, &err);
 		vp_progress_done();
@@ -294,11 +317,15 @@ static int edit_main(const char *out, const char *delpath, int retrain,
 		if (delpath)
 			vp_warn("%s: %zu ids deleted, %llu live rows left (%.3f s)", out, done,
 				(unsigned long long)(before - done), secs);
+		else if (relpath)
+			vp_warn("%s: %llu rows laid out by heat (%.3f s)", out,
+				(unsigned long long)s.ix.hdr.count, secs);
 		else
 			vp_warn("%s: compacted to %llu live rows of %llu (%.3f s)", out,
 				(unsigned long long)before,
 				(unsigned long long)s.ix.hdr.count, secs);
 	}
+	vp_warm_heat_free(&s, heat);
 	vp_searcher_close(&s);
 	free(ids);
 	vp_close_stdout();
@@ -325,6 +352,7 @@ int main(int argc, char **argv)
 		{ "delete", required_argument, NULL, 'D' },
 		{ "upsert", required_argument, NULL, 'U' },
 		{ "compact", no_argument, NULL, 'C' },
+		{ "relayout", required_argument, NULL, 'L' },
 		{ "retrain", no_argument, NULL, 'R' },
 		{ "shard", required_argument, NULL, 'H' },
 		{ "shard-by", required_argument, NULL, 'B' },
@@ -350,7 +378,7 @@ int main(int argc, char **argv)
 	size_t cfglen = 0;
 	struct vp_searcher olds;
 	const struct vp_index *oldp = NULL;
-	const char *idspath = NULL, *delpath = NULL, *upspath = NULL;
+	const char *idspath = NULL, *delpath = NULL, *upspath = NULL, *relpath = NULL;
 	int compact = 0, retrain = 0, shard_hash = 0, shard_given = 0;
 	unsigned shard_i = 0, shard_n = 1;
 	int64_t *ids = NULL;
@@ -406,6 +434,7 @@ int main(int argc, char **argv)
 		case 'D': delpath = optarg; break;
 		case 'U': upspath = optarg; append = 1; break;
 		case 'C': compact = 1; break;
+		case 'L': relpath = optarg; break;
 		case 'R': retrain = 1; break;
 		case 'H': {
 			char *end;
@@ -442,15 +471,16 @@ int main(int argc, char **argv)
 		in = argv[optind++];
 	if (optind < argc)
 		vp_usage_error("unexpected argument '%s'", argv[optind]);
-	if ((delpath != NULL) + compact + (upspath != NULL) > 1)
-		vp_usage_error("--delete, --upsert and --compact are separate changes: one at a time");
-	if ((delpath || compact) && !out && optind > 1 && strcmp(in, "-")) {
+	if ((delpath != NULL) + compact + (upspath != NULL) + (relpath != NULL) > 1)
+		vp_usage_error("--delete, --upsert, --compact and --relayout are separate "
+			       "changes: one at a time");
+	if ((delpath || compact || relpath) && !out && optind > 1 && strcmp(in, "-")) {
 		/* "vp-build --compact INDEX" */
 		out = in;
 		in = NULL;
-	} else if ((delpath || compact) && strcmp(in, "-"))
+	} else if ((delpath || compact || relpath) && strcmp(in, "-"))
 		vp_usage_error("--%s changes INDEX and reads no vectors: unexpected '%s'",
-			       delpath ? "delete" : "compact", in);
+			       delpath ? "delete" : relpath ? "relayout" : "compact", in);
 	if (upspath) {
 		if (strcmp(in, "-"))
 			vp_usage_error("--upsert reads VECTORS: unexpected argument '%s'", in);
@@ -460,10 +490,12 @@ int main(int argc, char **argv)
 	}
 	if (retrain && !compact)
 		vp_usage_error("--retrain goes with --compact");
-	if (shard_given && (append || delpath || compact))
+	if (shard_given && (append || delpath || compact || relpath))
 		vp_usage_error("--shard builds a new index; not with --append, --upsert, "
-			       "--delete or --compact");
-	if (idspath && (delpath || compact))
+			       "--delete, --compact or --relayout");
+	if (append && relpath)
+		vp_usage_error("--append adds rows; --relayout orders those INDEX has: one at a time");
+	if (idspath && (delpath || compact || relpath))
 		vp_usage_error("--ids names the ids of new vectors; --delete takes its own list");
 	if (!out)
 		vp_usage_error("-o INDEX is required");
@@ -491,8 +523,8 @@ int main(int argc, char **argv)
 				vp_die(VP_EXIT_DATA, "%s: %s", cfgpath, err.msg);
 	}
 	o.threads = vp_hw_cli_start(&hwc, o.threads, threads_given);
-	if (delpath || compact)
-		return edit_main(out, delpath, retrain, &o, nparams);
+	if (delpath || compact || relpath)
+		return edit_main(out, delpath, relpath, retrain, &o, nparams);
 	if (append) {
 		/* the index decides type, metric and parameters; opened with
 		 * the per-type checks of a search, so that nothing is ever

@@ -40,6 +40,10 @@ static void usage(void)
 	       "                       an hour of HH:MM (UTC) on any day count\n"
 	       "      --dry-run        print the plan (ranges, bytes, expected hit rate)\n"
 	       "                       and bring nothing in\n"
+	       "      --save-plan FILE with --access-log: write the plan to FILE and bring\n"
+	       "                       nothing in (plan ahead, from cron)\n"
+	       "      --plan FILE      bring in the ranges of a saved plan: no log read,\n"
+	       "                       no planning before traffic\n"
 	       "      --cache DIR      with --access-log: instead, fill the result cache\n"
 	       "                       DIR/vp-cache.bin by searching the most frequent\n"
 	       "                       queries the log kept (vp-search --log-queries)\n"
@@ -259,6 +263,8 @@ int main(int argc, char **argv)
 		{ "grain", required_argument, NULL, 'G' },
 		{ "at", required_argument, NULL, 't' },
 		{ "dry-run", no_argument, NULL, 'n' },
+		{ "save-plan", required_argument, NULL, 'W' },
+		{ "plan", required_argument, NULL, 'P' },
 		{ "cache", required_argument, NULL, 'C' },
 		{ "top", required_argument, NULL, 'N' },
 		{ "k", required_argument, NULL, 'k' },
@@ -275,6 +281,8 @@ int main(int argc, char **argv)
 	const char *cachedir = NULL, *l3url = NULL, *params[64];
 	size_t top = 1000, k = VP_K_DEFAULT;
 	const char *alogpath = NULL, *budget_s = NULL, *grain_s = NULL;
+	const char *savepath = NULL, *planpath = NULL;
+	int tuned = 0; /* a planning option given */
 	struct vp_warm_opts wo;
 	struct vp_warm_plan plan;
 	struct vp_warm_range full, *ranges = &full;
@@ -304,13 +312,16 @@ int main(int argc, char **argv)
 		case 'A': alogpath = optarg; break;
 		case 'B': budget_s = optarg; break;
 		case 'G': grain_s = optarg; break;
+		case 'W': savepath = optarg; break;
+		case 'P': planpath = optarg; break;
 		case 'S':
+			tuned = 1;
 			if ((wo.strategy = vp_warm_strategy_parse(optarg)) < 0)
 				vp_usage_error("--strategy: '%s' is not frequency, recency, correlation "
 					       "or all", optarg);
 			break;
-		case 'T': wo.half_life = parse_duration(optarg); break;
-		case 't': wo.at_minute = parse_hhmm(optarg); break;
+		case 'T': wo.half_life = parse_duration(optarg); tuned = 1; break;
+		case 't': wo.at_minute = parse_hhmm(optarg); tuned = 1; break;
 		case 'n': dry = 1; break;
 		case 'C': cachedir = optarg; break;
 		case 'N': top = (size_t)vp_opt_int("--top", optarg, 1, 100000000); break;
@@ -335,8 +346,15 @@ int main(int argc, char **argv)
 		vp_usage_error("expected one INDEX");
 	if (lock && evict)
 		vp_usage_error("--lock and --evict are opposites");
-	if (!alogpath && (budget_s || dry || grain_s))
-		vp_usage_error("--budget, --grain and --dry-run go with --access-log");
+	if (planpath && (alogpath || budget_s || dry || grain_s || tuned || savepath || evict))
+		vp_usage_error("--plan brings in a saved plan: no --access-log, --budget, "
+			       "--grain, --strategy, --half-life, --at, --dry-run, --save-plan "
+			       "or --evict");
+	if (!alogpath && (budget_s || dry || grain_s || savepath))
+		vp_usage_error("--budget, --grain, --dry-run and --save-plan go with --access-log");
+	if (savepath && (dry || lock))
+		vp_usage_error("--save-plan writes the plan and brings nothing in: no --dry-run "
+			       "or --lock");
 	if (grain_s && (strchr(grain_s, '%') ||
 			vp_warm_budget_parse(grain_s, 0, &wo.grain, &err) ||
 			wo.grain < 1 || wo.grain > (1u << 30)))
@@ -356,7 +374,7 @@ int main(int argc, char **argv)
 	/* a planned warm-up reads only its ranges: no 2 MB folios around the
 	 * header and table when the index is opened */
 	huge = vp_hw_huge_pages();
-	if (alogpath)
+	if (alogpath || planpath)
 		vp_hw_set_huge_pages(0);
 	if (vp_index_open(&ix, argv[optind], &err))
 		vp_die_err(&err);
@@ -402,6 +420,25 @@ int main(int argc, char **argv)
 		if (vp_warm_plan(&sr, alogpath, &wo, &plan, &err))
 			vp_die_err(&err);
 		vp_searcher_close(&sr);
+		if (savepath) {
+			if (vp_warm_plan_save(&plan, &ix, savepath, &err))
+				vp_die_err(&err);
+			if (vp_verbose)
+				printf("%s: a plan of %.1f MB of %.1f MB (%.1f%%) in %zu ranges, "
+				       "from %s: expected hit rate %.1f%% of accesses, %.1f%% of "
+				       "queries whole\n", savepath, (double)plan.bytes / 1e6,
+				       (double)ix.size / 1e6,
+				       100.0 * (double)plan.bytes / (double)ix.size, plan.nranges,
+				       alogpath,
+				       plan.accesses ? 100.0 * (double)plan.accesses_covered /
+						       (double)plan.accesses : 0.0,
+				       plan.queries ? 100.0 * (double)plan.queries_covered /
+						      (double)plan.queries : 0.0);
+			vp_warm_plan_free(&plan);
+			vp_index_close(&ix);
+			vp_close_stdout();
+			return 0;
+		}
 		if (dry) {
 			print_plan(argv[optind], alogpath, &plan, &wo, ix.size, budget_s);
 			vp_warm_plan_free(&plan);
@@ -411,8 +448,13 @@ int main(int argc, char **argv)
 		}
 		ranges = plan.ranges;
 		nranges = plan.nranges;
+	} else if (planpath) {
+		if (vp_warm_plan_load(&ix, planpath, &plan, &err))
+			vp_die_err(&err);
+		ranges = plan.ranges;
+		nranges = plan.nranges;
 	}
-	if (!alogpath) {
+	if (!alogpath && !planpath) {
 		/* the whole file: through the index's own mapping (huge pages,
 		 * readahead), asked for at once, then a byte of every page
 		 * touched: WILLNEED is only a hint.  Measured against reading it
@@ -544,6 +586,10 @@ int main(int argc, char **argv)
 		       vp_warm_strategy_name(wo.strategy),
 		       plan.accesses ? 100.0 * (double)plan.accesses_covered / (double)plan.accesses : 0.0,
 		       plan.queries ? 100.0 * (double)plan.queries_covered / (double)plan.queries : 0.0);
+	if (planpath && vp_verbose)
+		printf("%s: brought in %.1f MB of %.1f MB (%.1f%%) in %zu ranges from the plan "
+		       "%s\n", argv[optind], (double)plan.bytes / 1e6, (double)ix.size / 1e6,
+		       100.0 * (double)plan.bytes / (double)ix.size, plan.nranges, planpath);
 	after = vp_resident_pages(ix.map, ix.size, &total);
 	if (vp_verbose)
 		printf("%s: %zu pages, resident before %.1f%%, after %.1f%% (%.2f s)%s\n",

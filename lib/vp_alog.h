@@ -43,7 +43,9 @@ enum vp_alog_kind {
 /* A search's trace row (vp_searcher: one a query and segment) ends with
  * room for the rows it read one by one: a count, then up to
  * VP_TRACE_ROWS rows.  The family's own items come first. */
-#define VP_TRACE_ROWS 64
+#define VP_TRACE_ROWS 256  /* 64 cut IVF_FLAT's screen (52 a query on
+			    * vp-gen 64-d rows, some past 64): a plan of
+			    * the log left their pages to fault in */
 
 /* The rows part of the trace row t of stride slots; NULL when t is. */
 static inline uint32_t *vp_trace_rows(uint32_t *t, size_t stride)

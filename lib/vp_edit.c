@@ -7,6 +7,7 @@
 
 #include "vp_family.h"
 #include "vp_sys.h"
+#include "vp_warm.h"
 
 static inline int is_dead(const struct vp_segment *g, uint64_t off)
 {
@@ -365,7 +366,7 @@ out:
 /* Compaction by the family's own rewrite of each segment (IVF lists
  * without their deleted entries); segments left empty disappear. */
 static int compact_segments(struct vp_index_writer *w, struct vp_searcher *s,
-			    int threads, struct vp_error *err)
+			    int threads, const struct vp_heat *heat, struct vp_error *err)
 {
 	struct vp_index_header h = s->ix.hdr;
 	struct vp_sections ss = { 0 };
@@ -408,7 +409,8 @@ static int compact_segments(struct vp_index_writer *w, struct vp_searcher *s,
 				if (labels && !sg->rowid)
 					labels[keep[off]] = sg->labels[off];
 			}
-		rc = s->fam->compact(s, g, keep, nl, nseg, threads, &ss, &rows, err);
+		rc = s->fam->compact(s, g, keep, nl, nseg, threads, heat ? &heat[g] : NULL, &ss,
+				     &rows, err);
 		if (!rc && rows) {
 			/* rows in the family's own order: each one's offset, and
 			 * the labels in that order */
@@ -474,8 +476,33 @@ int vp_edit_compact(struct vp_index_writer *w, struct vp_searcher *s,
 		mend = (double)s->seg[g].ndead <=
 		       s->fam->compact_max_dead * (double)s->seg[g].meta.count;
 	if (mend)
-		return compact_segments(w, s, o->threads, err);
+		return compact_segments(w, s, o->threads, NULL, err);
 	return compact_rebuild(w, s, o, err);
+}
+
+int vp_edit_can_relayout(const struct vp_searcher *s, struct vp_error *err)
+{
+	if (!s->fam->compact || !s->fam->relayout)
+		return vp_seterr(err, VP_E_UNSUPP, "%s: a relayout orders HNSW rows and IVF "
+				 "lists; %s has neither", s->ix.path, s->fam->name);
+	return 0;
+}
+
+int vp_edit_relayout(struct vp_index_writer *w, struct vp_searcher *s,
+		     const struct vp_heat *heat, int threads, struct vp_error *err)
+{
+	int rc = vp_edit_can_relayout(s, err);
+	if (rc)
+		return rc;
+	/* a graph mended around many holes is worse than a new one: the
+	 * rebuild of --compact first */
+	for (size_t g = 0; g < s->nseg; g++)
+		if ((double)s->seg[g].ndead > s->fam->compact_max_dead * (double)s->seg[g].meta.count)
+			return vp_seterr(err, VP_E_UNSUPP, "%s: segment %zu has %llu of %llu rows "
+					 "deleted; compact it first (vp-build --compact)",
+					 s->ix.path, g, (unsigned long long)s->seg[g].ndead,
+					 (unsigned long long)s->seg[g].meta.count);
+	return compact_segments(w, s, threads, heat, err);
 }
 
 int vp_shard_has(int64_t id, uint64_t count, uint32_t i, uint32_t n, int by_hash)

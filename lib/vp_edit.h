@@ -69,6 +69,21 @@ int vp_edit_append(struct vp_index_writer *w, const struct vp_searcher *s,
 int vp_edit_compact(struct vp_index_writer *w, struct vp_searcher *s,
 		    const struct vp_build_opts *o, int retrain, struct vp_error *err);
 
+/* Writes the index of s with each segment laid out by its heat in an
+ * access log (heat[g], vp_warm_heat), so that what traffic reads is a few
+ * runs of the file, not pages scattered over it: HNSW puts the rows read
+ * first, then the rows linked from them (vp_hnsw_reorder); IVF puts the
+ * lists probed first and, IVF_FLAT, in each list the rows read first.
+ * The graph, the lists' contents, ids, labels and answers are unchanged;
+ * deleted rows are dropped as by a compaction.  VP_E_UNSUPP for FLAT, or
+ * an HNSW segment with too many deleted rows to mend.  Returns 0 or a
+ * negative VP_E_*. */
+struct vp_heat;
+int vp_edit_relayout(struct vp_index_writer *w, struct vp_searcher *s,
+		     const struct vp_heat *heat, int threads, struct vp_error *err);
+/* 0 when the family of s can be laid out, else VP_E_UNSUPP (why). */
+int vp_edit_can_relayout(const struct vp_searcher *s, struct vp_error *err);
+
 /* Shards: does the row with id belong to shard i of n?  by_hash: a hash of
  * the id (spreads any id pattern); else id is a row number of the input and
  * its count rows are split in n contiguous parts. */

@@ -13,6 +13,7 @@
 #include "vp_family.h"
 #include "vp_gcode.h"
 #include "vp_hnsw.h"
+#include "vp_warm.h"
 #include "vp_search.h"
 #include "vp_tune.h"
 
@@ -85,7 +86,7 @@ static int hnsw_build(struct vp_family_build *b, struct vp_error *err)
 	}
 	/* rows in breadth-first order of the graph: neighbours near */
 	if (vp_hnsw_reorder(&g, b->data, b->dim, (uint8_t *)(uintptr_t)codes,
-			    vp_gcode_stride(b->dim), &b->order)) {
+			    vp_gcode_stride(b->dim), NULL, NULL, &b->order)) {
 		vp_hnsw_graph_release(&g);
 		return vp_seterr(err, VP_E_NOMEM, "out of memory");
 	}
@@ -114,14 +115,27 @@ static int hnsw_open(struct vp_searcher *s, uint32_t seg, struct vp_error *err)
 	return 0;
 }
 
+/* "hnsw_hot": uint32 the rows a relayout put first (the access log's
+ * queries read them), uint32 those and the rows linked from them, which
+ * follow (vp_hnsw_reorder); for vp-diag and tests, searches ignore it. */
+static int hot_section(struct vp_sections *out, uint32_t seg, const uint32_t *nhot)
+{
+	uint32_t *p = calloc(2, sizeof *p);
+	if (!p)
+		return -1;
+	p[0] = nhot[0];
+	p[1] = nhot[1];
+	return vp_sections_add(out, "hnsw_hot", seg, 64, p, 8, 1);
+}
+
 /* Compaction by repair (vp_hnsw_repair): the graph of the live rows,
  * their links mended around the deleted ones, in breadth-first order again
  * (which also links rows the deletes left unreachable); the codes' scale
  * and re-rank ratio are kept (the rows they were measured on are mostly
  * still there). */
 static int hnsw_compact(const struct vp_searcher *s, size_t gi, const uint32_t *keep,
-			uint64_t nlive, uint32_t seg, int threads, struct vp_sections *out,
-			uint32_t **rows_out, struct vp_error *err)
+			uint64_t nlive, uint32_t seg, int threads, const struct vp_heat *heat,
+			struct vp_sections *out, uint32_t **rows_out, struct vp_error *err)
 {
 	const struct vp_segment *sg = &s->seg[gi];
 	const struct vp_hnsw *h = &sg->hnsw;
@@ -129,7 +143,8 @@ static int hnsw_compact(const struct vp_searcher *s, size_t gi, const uint32_t *
 	size_t d = h->d, stride = h->gc.stride, n = h->n;
 	uint8_t *dead = malloc(n ? n : 1), *codes = NULL;
 	float *x = malloc(nlive * d * sizeof *x + 1);
-	uint32_t *rows = NULL, *order = NULL, *hm = calloc(4, sizeof *hm);
+	uint32_t *rows = NULL, *order = NULL, *hm = calloc(4, sizeof *hm), nhot[2] = { 0, 0 };
+	double *gheat = NULL;
 	struct vp_hnsw_graph g;
 	int rc;
 
@@ -148,11 +163,19 @@ static int hnsw_compact(const struct vp_searcher *s, size_t gi, const uint32_t *
 		free(x), free(codes), free(hm);
 		return rc;
 	}
-	if (vp_hnsw_reorder(&g, x, d, codes, stride, &order)) {
+	/* the heat of the graph's rows (each one's row in the old segment) */
+	if (heat && !heat->rows)
+		heat = NULL; /* the log read no rows of this segment: as it was */
+	if (heat && (gheat = malloc((nlive ? nlive : 1) * sizeof *gheat)) != NULL)
+		for (size_t r = 0; r < nlive; r++)
+			gheat[r] = heat->rows[rows[r]];
+	if ((heat && !gheat) ||
+	    vp_hnsw_reorder(&g, x, d, codes, stride, gheat, nhot, &order)) {
 		vp_hnsw_graph_release(&g);
-		free(x), free(codes), free(hm), free(rows);
+		free(x), free(codes), free(hm), free(rows), free(gheat);
 		return vp_seterr(err, VP_E_NOMEM, "out of memory");
 	}
+	free(gheat);
 	/* each final row's row in the old segment */
 	for (size_t r = 0; r < nlive; r++)
 		order[r] = rows[order[r]];
@@ -169,7 +192,8 @@ static int hnsw_compact(const struct vp_searcher *s, size_t gi, const uint32_t *
 	    vp_sections_add(out, "hnsw_levels", seg, 64, g.levels, nlive, 1) ||
 	    vp_sections_add(out, "hnsw_l0", seg, 4096, g.l0, nlive * (1 + g.M0) * 4, 1) ||
 	    vp_sections_add(out, "hnsw_upoff", seg, 64, g.upoff, nlive * 4, 1) ||
-	    vp_sections_add(out, "hnsw_upper", seg, 64, g.upper, g.nblocks * (1 + g.M) * 4, 1)) {
+	    vp_sections_add(out, "hnsw_upper", seg, 64, g.upper, g.nblocks * (1 + g.M) * 4, 1) ||
+	    (heat && hot_section(out, seg, nhot))) {
 		free(order);
 		return vp_seterr(err, VP_E_NOMEM, "out of memory");
 	}
@@ -352,6 +376,21 @@ static void hnsw_describe(const struct vp_index *ix, FILE *out)
 	} else
 		fprintf(out, "traversal      float32 vectors (no codes: built with quant=none "
 			"or before codes existed)\n");
+	/* a relayout's order (vp-build --relayout), segment by segment */
+	for (uint32_t g = 0; vp_index_find(ix, "segment", g); g++) {
+		const struct vp_section *hs = vp_index_find(ix, "hnsw_hot", g);
+		const struct vp_section *sg = vp_index_find(ix, "segment", g);
+		uint32_t hot[2];
+		uint64_t cnt;
+		if (!hs || hs->length < 8 || sg->length < 8)
+			continue;
+		memcpy(hot, vp_index_data(ix, hs), 8);
+		memcpy(&cnt, vp_index_data(ix, sg), 8);
+		fprintf(out, "layout         segment %u by an access log: %u rows it read first, "
+			"then %u linked from them, then %llu more\n", g, hot[0],
+			hot[1] >= hot[0] ? hot[1] - hot[0] : 0,
+			(unsigned long long)(cnt >= hot[1] ? cnt - hot[1] : 0));
+	}
 }
 
 static void hnsw_tune_candidates(size_t n, size_t d, const struct vp_datastats *st,
@@ -428,6 +467,7 @@ const struct vp_family vp_family_hnsw = {
 	.moves_rows = 1,
 	/* past this share of deletes a rebuild gives the better graph */
 	.compact_max_dead = 0.3,
+	.relayout = 1,
 	.sweep_param = VP_P_EF,
 	.describe = hnsw_describe,
 	.tune_candidates = hnsw_tune_candidates,

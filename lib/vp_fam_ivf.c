@@ -11,6 +11,7 @@
 #include "vp_build.h"
 #include "vp_dist.h"
 #include "vp_family.h"
+#include "vp_warm.h"
 #include "vp_ivf.h"
 #include "vp_pq4.h"
 #include "vp_search.h"
@@ -136,10 +137,14 @@ static int ivf_originals(const struct vp_searcher *s, size_t g, float *out,
 
 /* Compaction without retraining: the same centroids (and SQ8 ranges, PQ
  * codebooks), each list without its deleted entries, codes copied as they
- * are, so the answers for live rows do not move. */
+ * are, so the answers for live rows do not move.  With heat (a relayout,
+ * vp_edit_relayout): the lists the log probed first, each keeping its
+ * centroid, and in IVF_FLAT's lists the rows it read first, so that a
+ * warm-up's plan (the hot lists' screens and rows) is a few long runs;
+ * "ivf_hot" says how many of each. */
 static int ivf_compact(const struct vp_searcher *s, size_t g, const uint32_t *keep,
-		       uint64_t nlive, uint32_t seg, int threads, struct vp_sections *out,
-		       uint32_t **rows, struct vp_error *err)
+		       uint64_t nlive, uint32_t seg, int threads, const struct vp_heat *heat,
+		       struct vp_sections *out, uint32_t **rows, struct vp_error *err)
 {
 	const struct vp_ivf *v = &s->seg[g].ivf;
 	/* SCANN's codes are taken out of their blocks, then packed again */
@@ -157,20 +162,43 @@ static int ivf_compact(const struct vp_searcher *s, size_t g, const uint32_t *ke
 	uint8_t *sc = v->scodes ? malloc(nlive * v->d + 1) : NULL;
 	float *sn = v->scodes ? malloc((nlive ? nlive : 1) * 2 * sizeof *sn) : NULL;
 	uint64_t q = 0;
+	/* list i of the new file is old list lo[i]; hot[0] lists probed, hot[1]
+	 * rows read put first in their lists */
+	uint32_t *lo = malloc(v->nlist * sizeof *lo), *hot = calloc(2, sizeof *hot);
+	float *cen = heat ? malloc((size_t)v->nlist * v->d * sizeof *cen + 1) : NULL;
+	const double *rh = heat && v->type == VP_TYPE_IVF_FLAT ? heat->rows : NULL;
+	const double *lh = heat ? heat->lists : NULL;
+	size_t w = 0;
 	(void)threads;
 	*rows = NULL;
 	if (!off || !ids || !data || (v->norms && !norms) || (v->vectors && !vecs) ||
-	    (v->sq8_codes && !sq8) || (v->pbias && !pb) || (v->scodes && (!sc || !sn))) {
+	    (v->sq8_codes && !sq8) || (v->pbias && !pb) || (v->scodes && (!sc || !sn)) ||
+	    !lo || !hot || (heat && !cen)) {
 		free(off), free(ids), free(data), free(norms), free(vecs), free(sq8), free(pb);
-		free(sc), free(sn);
+		free(sc), free(sn), free(lo), free(hot), free(cen);
 		return vp_seterr(err, VP_E_NOMEM, "out of memory");
 	}
-	for (size_t l = 0; l < v->nlist; l++) {
-		off[l] = q;
-		for (uint64_t p = v->offsets[l]; p < v->offsets[l + 1]; p++) {
+	for (int pass = lh ? 0 : 1; pass < 2; pass++)
+		for (size_t l = 0; l < v->nlist; l++)
+			if (!lh || (lh[l] > 0) == !pass) {
+				lo[w++] = (uint32_t)l;
+				hot[0] += lh && !pass;
+			}
+	for (size_t i = 0; cen && i < v->nlist; i++)
+		memcpy(cen + i * v->d, v->centroids + (size_t)lo[i] * v->d, v->d * 4);
+	for (size_t i = 0; i < v->nlist; i++) {
+		size_t l = lo[i];
+		off[i] = q;
+		/* the rows read first (two passes), else one pass in order */
+		for (uint64_t t = rh ? 0 : v->offsets[l + 1] - v->offsets[l];
+		     t < 2 * (v->offsets[l + 1] - v->offsets[l]); t++) {
+			uint64_t len = v->offsets[l + 1] - v->offsets[l];
+			uint64_t p = v->offsets[l] + t % len;
 			uint32_t o = keep[v->ids[p]];
-			if (o == UINT32_MAX)
+			int pass = t >= len;
+			if (o == UINT32_MAX || (rh && (rh[p] > 0) != !pass))
 				continue;
+			hot[1] += rh && !pass;
 			ids[q] = o;
 			if (v->boff)
 				for (size_t j = 0; j < v->m; j++)
@@ -190,9 +218,10 @@ static int ivf_compact(const struct vp_searcher *s, size_t g, const uint32_t *ke
 			q++;
 		}
 		if (v->boff)
-			nblk += vp_pq4_blocks(q - off[l]);
+			nblk += vp_pq4_blocks(q - off[i]);
 	}
 	off[v->nlist] = q;
+	free(lo);
 	for (size_t r = 0; vecs && r < v->n; r++)
 		if (keep[r] != UINT32_MAX)
 			memcpy(vecs + (size_t)keep[r] * v->d, v->vectors + r * v->d, v->d * 4);
@@ -202,7 +231,7 @@ static int ivf_compact(const struct vp_searcher *s, size_t g, const uint32_t *ke
 	if (v->boff) {
 		if (!(blk = malloc(nblk * bb + 1))) {
 			free(off), free(ids), free(data), free(norms), free(vecs), free(sq8), free(pb);
-			free(sc), free(sn);
+			free(sc), free(sn), free(hot), free(cen);
 			return vp_seterr(err, VP_E_NOMEM, "out of memory");
 		}
 		nblk = 0;
@@ -214,8 +243,8 @@ static int ivf_compact(const struct vp_searcher *s, size_t g, const uint32_t *ke
 		data = blk;
 	}
 	if ((vecs && vp_sections_add(out, "vectors", seg, 4096, vecs, nlive * v->d * 4, 1)) ||
-	    vp_sections_add(out, "ivf_centroids", seg, 64, v->centroids,
-			    (uint64_t)v->nlist * v->d * 4, 0) ||
+	    vp_sections_add(out, "ivf_centroids", seg, 64, cen ? cen : v->centroids,
+			    (uint64_t)v->nlist * v->d * 4, cen != NULL) ||
 	    vp_sections_add(out, "ivf_offsets", seg, 64, off, (v->nlist + 1) * 8, 1) ||
 	    vp_sections_add(out, "ivf_ids", seg, 64, ids, nlive * 4, 1) ||
 	    vp_sections_add(out, "ivf_data", seg, 4096, data,
@@ -230,7 +259,8 @@ static int ivf_compact(const struct vp_searcher *s, size_t g, const uint32_t *ke
 	    (v->sq8_step && vp_sections_add(out, "sq8_step", seg, 64, v->sq8_step, v->d * 4, 0)) ||
 	    (v->codebooks && vp_sections_add(out, v->boff ? "pq4_codebooks" : "pq_codebooks",
 					     seg, 64, v->codebooks,
-					     (uint64_t)v->d * v->ksub * 4, 0)))
+					     (uint64_t)v->d * v->ksub * 4, 0)) ||
+	    (heat ? vp_sections_add(out, "ivf_hot", seg, 64, hot, 8, 1) : (free(hot), 0)))
 		return vp_seterr(err, VP_E_NOMEM, "out of memory");
 	return 0;
 }
@@ -461,6 +491,7 @@ static const int64_t scann_reorder_k[] = { 1, 2, 4, 10 };
 	.originals = ivf_originals,                       \
 	.compact = ivf_compact,                           \
 	.compact_max_dead = 1.0, /* never retrained unless asked */ \
+	.relayout = 1,                                     \
 	.sweep_param = VP_P_NPROBE,                       \
 	.tune_build = ivf_tune_build,                     \
 	.sweep_values = probes,                           \
@@ -477,6 +508,20 @@ static void flat_resolve(int64_t *params, uint32_t dim)
 	params[VP_P_QUANT] = vp_hnsw_quant_resolve(params[VP_P_QUANT], dim);
 }
 
+/* A relayout's order (vp-build --relayout, "ivf_hot"), segment by segment */
+static void ivf_layout(const struct vp_index *ix, FILE *out)
+{
+	for (uint32_t g = 0; vp_index_find(ix, "segment", g); g++) {
+		const struct vp_section *hs = vp_index_find(ix, "ivf_hot", g);
+		uint32_t hot[2];
+		if (!hs || hs->length < 8)
+			continue;
+		memcpy(hot, vp_index_data(ix, hs), 8);
+		fprintf(out, "layout         segment %u by an access log: %u lists it probed first, "
+			"%u rows it read first in them\n", g, hot[0], hot[1]);
+	}
+}
+
 /* IVF_FLAT's screen, or its absence */
 static void flat_describe(const struct vp_index *ix, FILE *out)
 {
@@ -487,6 +532,7 @@ static void flat_describe(const struct vp_index *ix, FILE *out)
 	else
 		fprintf(out, "screen         none (quant=none): one query at a time reads every row "
 			"of the lists it probes\n");
+	ivf_layout(ix, out);
 }
 
 const struct vp_family vp_family_ivf_flat = {
@@ -497,6 +543,7 @@ const struct vp_family vp_family_ivf_flat = {
 };
 const struct vp_family vp_family_ivf_sq8 = {
 	IVF_ROW(VP_TYPE_IVF_SQ8, "IVF_SQ8", 0, 0.95),
+	.describe = ivf_layout,
 	.tune_candidates = sq8_tune_candidates,
 };
 /* SCANN's codes and what its reorder uses */
@@ -520,6 +567,7 @@ static void scann_describe(const struct vp_index *ix, FILE *out)
 		keep == VP_SCANN_KEEP_ORIGINALS ? "exact, with the float32 originals" :
 		keep == VP_SCANN_KEEP_SQ8 ? "with SQ8 codes of the originals (d bytes a vector)" :
 		"none: distances are the codes' estimates");
+	ivf_layout(ix, out);
 }
 
 /* SCANN keeps the originals itself (keep=originals), or SQ8 codes of
@@ -535,6 +583,7 @@ const struct vp_family vp_family_scann = {
 };
 const struct vp_family vp_family_ivf_pq = {
 	IVF_ROW(VP_TYPE_IVF_PQ, "IVF_PQ", 1, 0.95),
+	.describe = ivf_layout,
 	.tune_candidates = pq_tune_candidates,
 	.refine_k = pq_refine_k,
 	.nrefine = 4,

@@ -82,6 +82,8 @@ struct vp_family_units {
 	int rows_range;
 };
 
+struct vp_heat; /* vp_warm.h */
+
 struct vp_family {
 	int type;          /* enum vp_index_type */
 	const char *name;  /* "HNSW" */
@@ -141,13 +143,17 @@ struct vp_family {
 	 * of the segment's rows are deleted; *rows gets (malloc'd) each new
 	 * row's old row when the family stores rows in an order of its own
 	 * (the caller writes "row_ids" and the labels from it), else NULL
-	 * (rows by offset). */
+	 * (rows by offset).  heat, when not NULL, is g's heat in an access
+	 * log (vp_warm_heat): lay the rows out so that those traffic reads
+	 * come first (vp_edit_relayout); a family whose relayout is 0 is
+	 * never given one. */
 	int (*originals)(const struct vp_searcher *s, size_t g, float *out,
 			 struct vp_error *err);
 	int (*compact)(const struct vp_searcher *s, size_t g, const uint32_t *keep,
-		       uint64_t nlive, uint32_t seg, int threads, struct vp_sections *out,
-		       uint32_t **rows, struct vp_error *err);
+		       uint64_t nlive, uint32_t seg, int threads, const struct vp_heat *heat,
+		       struct vp_sections *out, uint32_t **rows, struct vp_error *err);
 	double compact_max_dead;
+	int relayout;  /* compact lays rows out by heat */
 
 	/* the search parameter that trades recall for speed (vp-tune,
 	 * vp-diag --check), -1 when none */

@@ -96,9 +96,16 @@ void vp_hnsw_graph_release(struct vp_hnsw_graph *g);
 /* Renumbers the rows of a built graph in breadth-first order from its
  * entry point, moving the rows of x (n x d floats) and of codes (n x
  * stride bytes, may be NULL) with them; *order (malloc'd) gets for each new
- * row its old row.  Returns 0 or VP_E_NOMEM (nothing changed). */
+ * row its old row.  With heat (n values, one a row, from an access log:
+ * vp_edit_relayout), the rows queries read (heat above 0) come first, then
+ * the rows they link to at level 0, then the rest, each part in
+ * breadth-first order; nhot[0] gets the rows of the first part, nhot[1]
+ * of the first two (nhot may be NULL without heat).  So the part of the file traffic reads
+ * is one run that a warm-up reads in whole 2 MB blocks and a search maps
+ * with 2 MB entries, not pages scattered over the rows (vp-warmup(1)).
+ * Returns 0 or VP_E_NOMEM (nothing changed). */
 int vp_hnsw_reorder(struct vp_hnsw_graph *g, float *x, size_t d, uint8_t *codes,
-		    size_t stride, uint32_t **order);
+		    size_t stride, const double *heat, uint32_t *nhot, uint32_t **order);
 
 /* A read-only view of a graph in an index mapping. */
 struct vp_hnsw {

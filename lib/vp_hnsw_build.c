@@ -427,8 +427,49 @@ static void permute_rows(void *base, size_t rowbytes, size_t n, const uint32_t *
 	}
 }
 
+/* Reorders the breadth-first order by heat (see vp_hnsw.h): the rows
+ * read, then the rows they link to, then the rest, each part keeping its
+ * breadth-first order; nhot[0] and nhot[1] get the rows of the first
+ * part and of the first two.  Within the
+ * read rows, breadth-first and not hottest first: a walk's nodes stay near
+ * each other in the file (Fashion-MNIST, a 100000-query log: 224 bytes of
+ * access log a query against 559 hottest first, whose walks touched 2.5x
+ * the regions; the 50% plans the same 41.8% of the file, their p99 1.11x
+ * and 1.18x of fully warm).  Returns 0 or VP_E_NOMEM (order kept). */
+static int order_by_heat(const struct vp_hnsw_graph *g, uint32_t *order, const double *heat,
+			 uint32_t *nhot)
+{
+	size_t n = g->n, s0 = 1 + g->M0, w = 0;
+	uint32_t *tmp = malloc((n ? n : 1) * sizeof *tmp);
+	uint8_t *cls = calloc(n ? n : 1, 1);
+	if (!tmp || !cls) {
+		free(tmp), free(cls);
+		return VP_E_NOMEM;
+	}
+	/* class 0 read, 1 linked from a read row at level 0, 2 neither */
+	for (size_t u = 0; u < n; u++)
+		cls[u] = heat[u] > 0 ? 0 : 2;
+	for (size_t u = 0; u < n; u++) {
+		const uint32_t *l = g->l0 + u * s0;
+		for (uint32_t j = 1; heat[u] > 0 && j <= l[0]; j++)
+			if (cls[l[j]] == 2)
+				cls[l[j]] = 1;
+	}
+	for (uint8_t c = 0; c < 3; c++) {
+		for (size_t i = 0; i < n; i++)
+			if (cls[order[i]] == c)
+				tmp[w++] = order[i];
+		if (c < 2)
+			nhot[c] = (uint32_t)w;
+	}
+	memcpy(order, tmp, n * sizeof *order);
+	free(tmp);
+	free(cls);
+	return 0;
+}
+
 int vp_hnsw_reorder(struct vp_hnsw_graph *g, float *x, size_t d, uint8_t *codes,
-		    size_t stride, uint32_t **order_out)
+		    size_t stride, const double *heat, uint32_t *nhot, uint32_t **order_out)
 {
 	size_t n = g->n, head = 0, tail = 0, next = 0, s0 = 1 + g->M0;
 	uint32_t *order = malloc(n * sizeof *order), *newid = malloc(n * sizeof *newid);
@@ -479,6 +520,12 @@ int vp_hnsw_reorder(struct vp_hnsw_graph *g, float *x, size_t d, uint8_t *codes,
 				done[l[j]] = 1;
 				order[tail++] = l[j];
 			}
+	}
+	if (nhot)
+		nhot[0] = nhot[1] = 0;
+	if (heat && order_by_heat(g, order, heat, nhot)) {
+		free(order); free(newid); free(l0); free(upoff); free(levels); free(done); free(tmp);
+		return VP_E_NOMEM;
 	}
 	for (size_t i = 0; i < n; i++)
 		newid[order[i]] = (uint32_t)i;

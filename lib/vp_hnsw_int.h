@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "vp_alog.h"
 #include "vp_dist.h"
 #include "vp_filter.h"
 #include "vp_hnsw.h"
@@ -199,6 +200,11 @@ struct vp_hstate {
 	struct vp_lpool pool;  /* coded walk */
 	uint8_t *qcode;        /* the query's code, 64-byte aligned */
 	size_t qcap;
+	/* tracing: the rows the walk asked for ahead of its re-rank (it
+	 * reads them even when they end up not re-ranked, so the access log
+	 * names them too) */
+	uint32_t early[64];
+	uint32_t nearly;
 	const struct vp_kernels *kern; /* the float walk's distances */
 };
 

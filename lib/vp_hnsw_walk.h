@@ -149,6 +149,7 @@ size_t WALK_NAME(const struct vp_hnsw *h, struct vp_hstate *s,
 		vp_trace_add(trace, ep);
 	}
 	vp_visited_next(&s->vis);
+	s->nearly = 0;
 	if (fc) {
 		vp_visited_test_set(&s->vis, ep);
 		got = walk_filtered(h, s, qc, ep, dep, cap, want, fc, trace, out, outd);
@@ -175,9 +176,12 @@ size_t WALK_NAME(const struct vp_hnsw *h, struct vp_hstate *s,
 		 * walk goes on.  Asking at each entry into the best want instead
 		 * asked for twice the rows and cost a cold-started p99 20% */
 		if (++steps == (cap >= 8 ? cap / 4 : 2) && h->pf.seen)
-			for (size_t i = 0; i < want && i < p->n; i++)
-				vp_prefetch(&h->pf, h->x + (size_t)(p->id[i] & ~VP_LPOOL_DONE) * h->d,
-					    h->d * 4);
+			for (size_t i = 0; i < want && i < p->n; i++) {
+				uint32_t r = p->id[i] & ~VP_LPOOL_DONE;
+				vp_prefetch(&h->pf, h->x + (size_t)r * h->d, h->d * 4);
+				if (trace && s->nearly < sizeof s->early / sizeof *s->early)
+					s->early[s->nearly++] = r;
+			}
 #endif
 		if (trace)
 			vp_trace_add(trace, u);

@@ -4,8 +4,11 @@
 #define _GNU_SOURCE 1
 #include "vp_warm.h"
 
+#include <errno.h>
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
+#include <sys/stat.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -237,19 +240,24 @@ static void push_unit(struct ctx *c, size_t id, double w_rec)
 	c->qunits[c->nqu++] = (uint32_t)id;
 }
 
-static double rec_weight(const struct ctx *c)
+/* The recency weight of an access at time t (timed: the log has times). */
+static double weight_at(const struct vp_warm_opts *o, uint64_t t, int timed)
 {
-	const struct vp_warm_opts *o = c->o;
-	if (!c->timed)
+	if (!timed)
 		return 1;
 	if (o->at_minute >= 0) {
 		/* the time-of-day profile: an hour either side, whatever the day */
-		int m = (int)((c->t / 60) % 1440), d = abs(m - o->at_minute);
+		int m = (int)((t / 60) % 1440), d = abs(m - o->at_minute);
 		if (d > 720)
 			d = 1440 - d;
 		return d <= 60 ? 1 : 0;
 	}
-	return c->t >= o->now ? 1 : pow(0.5, (double)(o->now - c->t) / o->half_life);
+	return t >= o->now ? 1 : pow(0.5, (double)(o->now - t) / o->half_life);
+}
+
+static double rec_weight(const struct ctx *c)
+{
+	return weight_at(c->o, c->t, c->timed);
 }
 
 static void on_record(void *ctx, uint32_t query, uint16_t seg, uint16_t kind,
@@ -704,6 +712,278 @@ void vp_warm_plan_free(struct vp_warm_plan *p)
 	free(p->ranges);
 	free(p->units);
 	memset(p, 0, sizeof *p);
+}
+
+/* ------------------------------------------------------- saved plans */
+
+#define PLAN_MAGIC "vp-warmup plan 1"
+
+/* The header's own checksum: its last 8 bytes (vp_searcher_cache_seed). */
+static uint64_t index_hash(const struct vp_index *ix)
+{
+	uint64_t h;
+	memcpy(&h, ix->map + VP_INDEX_HEADER_SIZE - 8, 8);
+	return h;
+}
+
+int vp_warm_plan_save(const struct vp_warm_plan *p, const struct vp_index *ix,
+		      const char *path, struct vp_error *err)
+{
+	const char *slash = strrchr(path, '/');
+	size_t n = strlen(path) + 32;
+	char *tmp = malloc(n);
+	FILE *f;
+	int fd, rc = 0;
+
+	if (!tmp)
+		return vp_seterr(err, VP_E_NOMEM, "out of memory");
+	/* next to the target, so that rename() is atomic */
+	if (slash)
+		snprintf(tmp, n, "%.*s/.%s.tmp.XXXXXX", (int)(slash - path), path, slash + 1);
+	else
+		snprintf(tmp, n, ".%s.tmp.XXXXXX", path);
+	if ((fd = mkstemp(tmp)) < 0) {
+		rc = vp_seterr_errno(err, VP_E_IO, errno, "%s: cannot create a temporary file", path);
+		free(tmp);
+		return rc;
+	}
+	fchmod(fd, 0644);
+	if (!(f = fdopen(fd, "w"))) {
+		rc = vp_seterr_errno(err, VP_E_IO, errno, "%s", path);
+		close(fd);
+		unlink(tmp);
+		free(tmp);
+		return rc;
+	}
+	fprintf(f, PLAN_MAGIC "\nindex %llu %016llx\nranges %zu bytes %llu always %llu\n",
+		(unsigned long long)ix->size, (unsigned long long)index_hash(ix), p->nranges,
+		(unsigned long long)p->bytes, (unsigned long long)p->always_bytes);
+	for (size_t i = 0; i < p->nranges; i++)
+		fprintf(f, "%llu %llu\n", (unsigned long long)p->ranges[i].off,
+			(unsigned long long)p->ranges[i].len);
+	if (fflush(f) || ferror(f))
+		rc = vp_seterr_errno(err, VP_E_IO, errno, "%s: write", path);
+	if (fclose(f) && !rc)
+		rc = vp_seterr_errno(err, VP_E_IO, errno, "%s: close", path);
+	if (!rc && rename(tmp, path))
+		rc = vp_seterr_errno(err, VP_E_IO, errno, "%s: rename", path);
+	if (rc)
+		unlink(tmp);
+	free(tmp);
+	return rc;
+}
+
+int vp_warm_plan_load(const struct vp_index *ix, const char *path, struct vp_warm_plan *p,
+		      struct vp_error *err)
+{
+	FILE *f = fopen(path, "r");
+	char line[256], tail;
+	unsigned long long size, hash, bytes, always, off, len, sum = 0, end = 0;
+	size_t n = 0, ln = 3;
+	int rc = 0;
+
+	memset(p, 0, sizeof p[0]);
+	if (!f)
+		return vp_seterr_errno(err, VP_E_IO, errno, "%s", path);
+	if (!fgets(line, sizeof line, f) || strcmp(line, PLAN_MAGIC "\n")) {
+		rc = vp_seterr(err, VP_E_FORMAT, "%s: not a vp-warmup plan (vp-warmup "
+			       "--save-plan writes them)", path);
+		goto out;
+	}
+	if (!fgets(line, sizeof line, f) ||
+	    sscanf(line, "index %llu %llx %c", &size, &hash, &tail) != 2 ||
+	    !fgets(line, sizeof line, f) ||
+	    sscanf(line, "ranges %zu bytes %llu always %llu %c", &n, &bytes, &always, &tail) != 3) {
+		rc = vp_seterr(err, VP_E_FORMAT, "%s: a damaged plan (line 2 or 3)", path);
+		goto out;
+	}
+	if (size != ix->size || hash != index_hash(ix)) {
+		rc = vp_seterr(err, VP_E_FORMAT, "%s: a plan for another build of %s (rebuilt "
+			       "since it was saved?): plan again", path, ix->path);
+		goto out;
+	}
+	if (n > ix->size / 4096 + 1 || bytes > ix->size || always > bytes) {
+		rc = vp_seterr(err, VP_E_FORMAT, "%s: a damaged plan (line 3)", path);
+		goto out;
+	}
+	if (!(p->ranges = malloc((n ? n : 1) * sizeof *p->ranges))) {
+		rc = vp_seterr(err, VP_E_NOMEM, "out of memory");
+		goto out;
+	}
+	for (size_t i = 0; i < n; i++) {
+		ln++;
+		if (!fgets(line, sizeof line, f) ||
+		    sscanf(line, "%llu %llu %c", &off, &len, &tail) != 2 || !len ||
+		    off < end || off > ix->size || len > ix->size - off) {
+			rc = vp_seterr(err, VP_E_FORMAT, "%s: line %zu: %s", path, ln,
+				       feof(f) ? "the plan ends early" :
+				       "not a range after the last and inside the index");
+			goto out;
+		}
+		p->ranges[i] = (struct vp_warm_range){ off, len };
+		end = off + len;
+		sum += len;
+	}
+	if (fgets(line, sizeof line, f) || sum != bytes) {
+		rc = vp_seterr(err, VP_E_FORMAT, "%s: a damaged plan (%s)", path,
+			       sum != bytes ? "its ranges do not add up to its bytes" :
+			       "lines past its ranges");
+		goto out;
+	}
+	p->nranges = n;
+	p->bytes = bytes;
+	p->always_bytes = always;
+out:
+	if (!rc && ferror(f))
+		rc = vp_seterr_errno(err, VP_E_IO, errno, "%s: read", path);
+	fclose(f);
+	if (rc)
+		vp_warm_plan_free(p);
+	return rc;
+}
+
+/* ------------------------------------------------------- heat */
+
+struct hctx {
+	const struct vp_searcher *s;
+	const struct vp_warm_opts *o;
+	/* per segment: frequency and recency, rows then lists (cnt + nlist) */
+	double **freq, **rec;
+	uint64_t t;
+	int timed, oom;
+	uint64_t accesses;
+};
+
+/* Units of heat of segment g: its rows, then IVF lists. */
+static uint64_t heat_rows(const struct vp_searcher *s, size_t g)
+{
+	return s->seg[g].meta.count;
+}
+
+static uint64_t heat_units(const struct vp_searcher *s, size_t g)
+{
+	return heat_rows(s, g) + (s->fam->trace_kind == VP_ALOG_IVF ? s->seg[g].ivf.nlist : 0);
+}
+
+static void heat_add(struct hctx *c, uint16_t seg, uint64_t i, double w)
+{
+	if (!c->freq[seg]) {
+		uint64_t n = heat_units(c->s, seg);
+		c->freq[seg] = calloc(n ? n : 1, sizeof **c->freq);
+		c->rec[seg] = calloc(n ? n : 1, sizeof **c->rec);
+		if (!c->freq[seg] || !c->rec[seg]) {
+			c->oom = 1;
+			return;
+		}
+	}
+	c->freq[seg][i] += 1;
+	c->rec[seg][i] += w;
+	c->accesses++;
+}
+
+static void on_heat(void *ctx, uint32_t query, uint16_t seg, uint16_t kind,
+		    const uint32_t *items, uint32_t n)
+{
+	struct hctx *c = ctx;
+	uint64_t cnt;
+	double w;
+
+	(void)query;
+	if (kind == VP_ALOG_TIME) {
+		if (n >= 2) {
+			c->t = items[0] | (uint64_t)items[1] << 32;
+			c->timed = 1;
+		}
+		return;
+	}
+	if (seg >= c->s->nseg || c->oom)
+		return;
+	cnt = heat_rows(c->s, seg);
+	w = weight_at(c->o, c->t, c->timed);
+	if (kind == VP_ALOG_ROWS) {
+		for (uint32_t i = 0; i < n && !c->oom; i++)
+			if (items[i] < cnt)
+				heat_add(c, seg, items[i], w);
+	} else if (kind == VP_ALOG_IVF && c->s->fam->trace_kind == VP_ALOG_IVF) {
+		for (uint32_t i = 0; i < n && !c->oom; i++)
+			if (items[i] < c->s->seg[seg].ivf.nlist)
+				heat_add(c, seg, cnt + items[i], w);
+	}
+}
+
+int vp_warm_heat(const struct vp_searcher *s, const char *logpath,
+		 const struct vp_warm_opts *o, struct vp_heat **heat, uint64_t *accesses,
+		 struct vp_error *err)
+{
+	struct hctx c;
+	struct vp_heat *h;
+	long nrec;
+	int rc = 0;
+
+	memset(&c, 0, sizeof c);
+	c.s = s;
+	c.o = o;
+	*heat = NULL;
+	*accesses = 0;
+	c.freq = calloc(s->nseg ? s->nseg : 1, sizeof *c.freq);
+	c.rec = calloc(s->nseg ? s->nseg : 1, sizeof *c.rec);
+	h = calloc(s->nseg ? s->nseg : 1, sizeof *h);
+	if (!c.freq || !c.rec || !h) {
+		free(c.freq), free(c.rec), free(h);
+		return vp_seterr(err, VP_E_NOMEM, "out of memory");
+	}
+	nrec = vp_alog_read(logpath, on_heat, &c, err);
+	if (nrec < 0)
+		rc = (int)nrec;
+	else if (c.oom)
+		rc = vp_seterr(err, VP_E_NOMEM, "out of memory reading %s", logpath);
+	/* the strategy's key, as the plan ranks units (co-access aside:
+	 * correlation ranks by frequency), rows and lists each scaled apart */
+	for (size_t g = 0; !rc && g < s->nseg; g++) {
+		uint64_t nr = heat_rows(s, g), nu = heat_units(s, g);
+		double *f = c.freq[g], *r = c.rec[g];
+		if (!f)
+			continue;
+		for (int part = 0; part < 2; part++) {
+			uint64_t lo = part ? nr : 0, hi = part ? nu : nr;
+			double fmax = 0, rmax = 0;
+			for (uint64_t i = lo; i < hi; i++) {
+				fmax = f[i] > fmax ? f[i] : fmax;
+				rmax = r[i] > rmax ? r[i] : rmax;
+			}
+			for (uint64_t i = lo; i < hi; i++)
+				switch (o->strategy) {
+				case VP_WARM_FREQUENCY: case VP_WARM_CORRELATION: break;
+				case VP_WARM_RECENCY: f[i] = r[i]; break;
+				default:
+					f[i] = (fmax > 0 ? f[i] / fmax : 0) +
+					       (rmax > 0 ? r[i] / rmax : 0);
+				}
+		}
+		h[g].rows = f;
+		h[g].lists = nu > nr ? f + nr : NULL;
+		c.freq[g] = NULL;
+	}
+	for (size_t g = 0; g < s->nseg; g++) {
+		free(c.rec[g]);
+		free(c.freq[g]);
+	}
+	free(c.rec);
+	free(c.freq);
+	if (rc) {
+		vp_warm_heat_free(s, h);
+		return rc;
+	}
+	*heat = h;
+	*accesses = c.accesses;
+	return 0;
+}
+
+void vp_warm_heat_free(const struct vp_searcher *s, struct vp_heat *heat)
+{
+	for (size_t g = 0; heat && g < s->nseg; g++)
+		free(heat[g].rows);  /* lists are in the same block */
+	free(heat);
 }
 
 /* ------------------------------------------------ result-cache warm-up */

@@ -101,6 +101,43 @@ int vp_warm_plan(const struct vp_searcher *s, const char *logpath,
 
 void vp_warm_plan_free(struct vp_warm_plan *p);
 
+/* A plan kept for later (vp-warmup --save-plan, --plan): the planning,
+ * which reads the whole log, done ahead (by cron, after the day's log),
+ * so that the warm-up before traffic reads only the ranges, as
+ * PostgreSQL's autoprewarm keeps its block list.  The file is text:
+ *   vp-warmup plan 1
+ *   index SIZE HASH       the index's size and header checksum (hex)
+ *   ranges N bytes B always A
+ *   OFF LEN               N lines, in file order
+ * written atomically next to path.  Only the ranges and byte counts
+ * travel; the units and log figures do not.  Returns 0 or VP_E_IO. */
+int vp_warm_plan_save(const struct vp_warm_plan *p, const struct vp_index *ix,
+		      const char *path, struct vp_error *err);
+
+/* Reads a plan saved for ix.  VP_E_FORMAT naming path and line for a
+ * malformed file or ranges out of order or past the file, and for a plan
+ * of another index (rebuilt since: plan again); VP_E_IO, VP_E_NOMEM. */
+int vp_warm_plan_load(const struct vp_index *ix, const char *path, struct vp_warm_plan *p,
+		      struct vp_error *err);
+
+/* The heat of one segment in a log, for vp_edit_relayout: of each stored
+ * row (VP_ALOG_ROWS: a segment's row numbers in the order the file keeps
+ * them) and of each IVF list probed (VP_ALOG_IVF); NULL where the log
+ * names none. */
+struct vp_heat {
+	double *rows;   /* the segment's count rows */
+	double *lists;  /* IVF: its nlist lists */
+};
+
+/* The heat of every segment of s in the log at logpath under o's strategy
+ * and recency (co-access aside): *heat gets s->nseg of them (malloc'd);
+ * *accesses the row and list accesses counted.  Returns 0, or
+ * VP_E_FORMAT / VP_E_IO (the log), VP_E_NOMEM. */
+int vp_warm_heat(const struct vp_searcher *s, const char *logpath,
+		 const struct vp_warm_opts *o, struct vp_heat **heat, uint64_t *accesses,
+		 struct vp_error *err);
+void vp_warm_heat_free(const struct vp_searcher *s, struct vp_heat *heat);
+
 /* The most frequent query vectors of a log (vp-search --log-queries): up
  * to top distinct vectors of dimension dim, most frequent first (ties: the
  * first seen), into *out (malloc'd, *n rows); *distinct and *logged say how

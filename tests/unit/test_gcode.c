@@ -359,7 +359,7 @@ static void test_reorder(void)
 	memcpy(c0, c.codes, n * st);
 	CHECK(vp_hnsw_search(&c.h, &hp, q, nq, k, 64, 0, 1, NULL, dd, ids, &err) == 0, "before");
 	vp_hnsw_pool_release(&hp);
-	CHECK(vp_hnsw_reorder(&c.g, x, d, c.codes, st, &order) == 0, "reorder");
+	CHECK(vp_hnsw_reorder(&c.g, x, d, c.codes, st, NULL, NULL, &order) == 0, "reorder");
 	int moved = 1, perm = 1;
 	uint8_t *seen = calloc(n, 1);
 	for (size_t i = 0; i < n; i++) {
