@@ -189,16 +189,22 @@ static int ivf_compact(const struct vp_searcher *s, size_t g, const uint32_t *ke
 	for (size_t i = 0; i < v->nlist; i++) {
 		size_t l = lo[i];
 		off[i] = q;
-		/* the rows read first (two passes), else one pass in order */
+		/* the rows read apart from the rest (two passes), else one pass
+		 * in order: last in an even list, first in an odd one, so that
+		 * a pair of lists' read rows are one run of the file: half the
+		 * ranges of a plan (Fashion-MNIST: 125 against 237; its warm-up
+		 * 55-61 against 58-60 ms on a virtual disk, within the noise;
+		 * a disk whose requests cost more than their bytes gains) */
+		int hotpass = (i % 2) == 0 && i + 1 < w;
 		for (uint64_t t = rh ? 0 : v->offsets[l + 1] - v->offsets[l];
 		     t < 2 * (v->offsets[l + 1] - v->offsets[l]); t++) {
 			uint64_t len = v->offsets[l + 1] - v->offsets[l];
 			uint64_t p = v->offsets[l] + t % len;
 			uint32_t o = keep[v->ids[p]];
 			int pass = t >= len;
-			if (o == UINT32_MAX || (rh && (rh[p] > 0) != !pass))
+			if (o == UINT32_MAX || (rh && (rh[p] > 0) != (pass == hotpass)))
 				continue;
-			hot[1] += rh && !pass;
+			hot[1] += rh && pass == hotpass;
 			ids[q] = o;
 			if (v->boff)
 				for (size_t j = 0; j < v->m; j++)

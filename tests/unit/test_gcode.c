@@ -392,6 +392,34 @@ static void test_reorder(void)
 	double r = recall(ids2, ids, nq, k);
 	CHECK(r >= 0.97, "answers after reordering agree with before: %.4f", r);
 	vp_hnsw_pool_release(&hp);
+	/* by heat (a relayout): every 7th row read; they come first, then
+	 * the rows they link to, then the rest */
+	{
+		double *heat = calloc(n, sizeof *heat);
+		uint32_t *o2 = NULL, nhot[2] = { 0, 0 }, *l0 = malloc(n * (1 + c.g.M0) * 4);
+		size_t nh = 0, s0 = 1 + c.g.M0;
+		int ok = 1;
+		uint8_t *cls = calloc(n, 1);
+		for (size_t i = 0; i < n; i += 7) {
+			heat[i] = 1 + (double)(i % 5);
+			nh++;
+		}
+		memcpy(l0, c.g.l0, n * s0 * 4);
+		/* each old row: 0 read, 1 linked from a read one, 2 neither */
+		for (size_t u = 0; u < n; u++)
+			cls[u] = heat[u] > 0 ? 0 : 2;
+		for (size_t u = 0; u < n; u++)
+			for (uint32_t j = 1; heat[u] > 0 && j <= l0[u * s0]; j++)
+				if (cls[l0[u * s0 + j]] == 2)
+					cls[l0[u * s0 + j]] = 1;
+		CHECK(vp_hnsw_reorder(&c.g, x, d, c.codes, st, heat, nhot, &o2) == 0, "by heat");
+		CHECK(nhot[0] == nh && nhot[1] > nhot[0] && nhot[1] < n, "parts %u %u of %zu (%zu read)",
+		      nhot[0], nhot[1], n, nh);
+		for (size_t i = 0; i < n; i++)
+			ok &= cls[o2[i]] == (i < nhot[0] ? 0 : i < nhot[1] ? 1 : 2);
+		CHECK(ok, "read rows first, then those they link to, then the rest");
+		free(heat); free(o2); free(l0); free(cls);
+	}
 	free(queue); free(seen); free(order); free(c0);
 	coded_free(&c);
 	free(x); free(x0); free(q); free(dd); free(d2); free(ids); free(ids2);

@@ -8,6 +8,8 @@
 #include "check.h"
 #include "vp.h"
 #include "vp_alog.h"
+#include "vp_edit.h"
+#include "vp_index.h"
 #include "vp_ivf.h"
 #include "vp_params.h"
 
@@ -163,6 +165,109 @@ static void rows_plan(void)
 	free(x);
 }
 
+/* The heat a relayout reads from a log (counts, known here), the layout
+ * it writes (the probed list first, the rows read apart), and a plan saved,
+ * read back, and refused for another build. */
+static void heat_relayout_saved(void)
+{
+	enum { N = 4000, DR = 64 };
+	struct vp_build_opts o;
+	struct vp_index_writer w;
+	struct vp_searcher s, t;
+	struct vp_error err = { 0 };
+	struct vp_alog a;
+	struct vp_warm_opts wo;
+	struct vp_warm_plan p, back;
+	struct vp_heat *h = NULL;
+	uint64_t acc = 0;
+	float *x = malloc(sizeof(float) * N * DR);
+	const uint32_t hot[2] = { 1000, 1001 }, warm = 2000;
+	char ppath[320];
+
+	for (size_t i = 0; i < (size_t)N * DR; i++)
+		x[i] = (float)((i * 2654435761u) % 1000) / 1000.0f + (float)(i / DR % 4);
+	vp_build_opts_init(&o);
+	o.type = VP_TYPE_IVF_FLAT;
+	CHECK(vp_params_parse(&o.params, "nlist=4", o.type, VP_STAGE_BUILD, &err) == 0 &&
+	      vp_params_parse(&o.params, "quant=sq8", o.type, VP_STAGE_BUILD, &err) == 0,
+	      "params: %s", err.msg);
+	CHECK(vp_index_writer_open(&w, ipath, &err) == 0 &&
+	      vp_build_index(&w, x, N, DR, &o, &err) == 0, "build: %s", err.msg);
+	CHECK(vp_searcher_open(&s, ipath, 0, &err) == 0, "open: %s", err.msg);
+	/* 40 queries probe list 2; 30 read rows 1000 and 1001, 10 row 2000 */
+	unlink(lpath);
+	CHECK(vp_alog_open(&a, lpath, &err) == 0, "log open: %s", err.msg);
+	for (uint32_t q = 0; q < 40; q++) {
+		uint32_t l = 2;
+		CHECK(vp_alog_add(&a, q, 0, VP_ALOG_IVF, &l, 1, &err) == 0 &&
+		      vp_alog_add(&a, q, 0, VP_ALOG_ROWS, q < 30 ? hot : &warm, q < 30 ? 2 : 1,
+				  &err) == 0, "log: %s", err.msg);
+	}
+	CHECK(vp_alog_close(&a, &err) == 0, "log close: %s", err.msg);
+	vp_warm_opts_init(&wo);
+	wo.strategy = VP_WARM_FREQUENCY;
+	CHECK(vp_warm_heat(&s, lpath, &wo, &h, &acc, &err) == 0, "heat: %s", err.msg);
+	CHECK(acc == 40 + 70 && h && h[0].rows && h[0].lists, "accesses %llu",
+	      (unsigned long long)acc);
+	CHECK(h[0].rows[1000] == 30 && h[0].rows[1001] == 30 && h[0].rows[2000] == 10 &&
+	      h[0].rows[1500] == 0 && h[0].lists[2] == 40 && h[0].lists[0] == 0,
+	      "heat: %g %g %g, lists %g %g", h[0].rows[1000], h[0].rows[2000], h[0].rows[1500],
+	      h[0].lists[2], h[0].lists[0]);
+	/* the relayout: the same answers; "ivf_hot" says 1 list, 3 rows */
+	{
+		char rpath[320];
+		float qd[10], rd[10];
+		int64_t qi[10], ri[10];
+		struct vp_param_set ps;
+		const struct vp_section *hs;
+		uint32_t hc[2];
+		snprintf(rpath, sizeof rpath, "%s/r.vpi", dir);
+		CHECK(vp_index_writer_open(&w, rpath, &err) == 0 &&
+		      vp_edit_relayout(&w, &s, h, 1, &err) == 0, "relayout: %s", err.msg);
+		CHECK(vp_searcher_open(&t, rpath, 0, &err) == 0, "open: %s", err.msg);
+		hs = vp_index_find(&t.ix, "ivf_hot", 0);
+		CHECK(hs && hs->length == 8, "ivf_hot");
+		if (hs)
+			memcpy(hc, vp_index_data(&t.ix, hs), 8);
+		CHECK(hs && hc[0] == 1 && hc[1] == 3, "hot: %u lists, %u rows", hs ? hc[0] : 0,
+		      hs ? hc[1] : 0);
+		/* the probed list's centroid moved to the front with it */
+		CHECK(!memcmp(t.seg[0].ivf.centroids, s.seg[0].ivf.centroids + 2 * DR, DR * 4),
+		      "list 2 is now list 0");
+		vp_params_defaults(&ps);
+		ps.val[VP_P_NPROBE] = 4;
+		CHECK(vp_searcher_search(&s, x + 1000 * DR, 1, 10, &ps, 1, qd, qi, &err) == 0 &&
+		      vp_searcher_search(&t, x + 1000 * DR, 1, 10, &ps, 1, rd, ri, &err) == 0,
+		      "search: %s", err.msg);
+		CHECK(!memcmp(qi, ri, sizeof qi) && !memcmp(qd, rd, sizeof qd), "the same answers");
+		vp_searcher_close(&t);
+		unlink(rpath);
+	}
+	vp_warm_heat_free(&s, h);
+	/* a saved plan reads back the same; another build refuses it */
+	snprintf(ppath, sizeof ppath, "%s/p.txt", dir);
+	CHECK(vp_warm_plan(&s, lpath, &wo, &p, &err) == 0, "plan: %s", err.msg);
+	CHECK(vp_warm_plan_save(&p, &s.ix, ppath, &err) == 0, "save: %s", err.msg);
+	CHECK(vp_warm_plan_load(&s.ix, ppath, &back, &err) == 0, "load: %s", err.msg);
+	CHECK(back.nranges == p.nranges && back.bytes == p.bytes &&
+	      back.always_bytes == p.always_bytes &&
+	      !memcmp(back.ranges, p.ranges, p.nranges * sizeof *p.ranges), "round trip");
+	vp_warm_plan_free(&back);
+	vp_searcher_close(&s);
+	o.seed = 7;
+	CHECK(vp_index_writer_open(&w, ipath, &err) == 0 &&
+	      vp_build_index(&w, x, N, DR, &o, &err) == 0, "build: %s", err.msg);
+	CHECK(vp_searcher_open(&s, ipath, VP_OPEN_LAYOUT, &err) == 0, "open: %s", err.msg);
+	CHECK(vp_warm_plan_load(&s.ix, ppath, &back, &err) == VP_E_FORMAT &&
+	      strstr(err.msg, "another build"), "stale: %s", err.msg);
+	vp_warm_plan_free(&p);
+	vp_searcher_close(&s);
+	unlink(ppath);
+	unlink(ipath);
+	unlink(lpath);
+	free(x);
+}
+
 int main(void)
 {
 	struct vp_build_opts o;
@@ -296,6 +401,7 @@ int main(void)
 	unlink(ipath);
 	unlink(lpath);
 	rows_plan();
+	heat_relayout_saved();
 	rmdir(dir);
 	free(x);
 	return check_done("test_warm");
