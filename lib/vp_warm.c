@@ -802,7 +802,8 @@ int vp_warm_plan_load(const struct vp_index *ix, const char *path, struct vp_war
 			       "since it was saved?): plan again", path, ix->path);
 		goto out;
 	}
-	if (n > ix->size / 4096 + 1 || bytes > ix->size || always > bytes) {
+	/* (always counts whole pages: the last may pass the file's end) */
+	if (n > ix->size / 4096 + 1 || bytes > ix->size || always > ix->size + 4096) {
 		rc = vp_seterr(err, VP_E_FORMAT, "%s: a damaged plan (line 3)", path);
 		goto out;
 	}
