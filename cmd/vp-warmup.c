@@ -60,8 +60,9 @@ static void usage(void)
 	       "  -q, --quiet          print nothing but errors\n"
 	       "  -h, --help           this help\n"
 	       "  -V, --version        print the version\n\n"
-	       "Exit status: 0 done, 2 usage, 3 not a valid index, 4 I/O error (or the\n"
-	       "lock was refused: RLIMIT_MEMLOCK).\n", vp_prog);
+	       "Exit status: 0 done, 2 usage, 3 not a valid index, log or plan (or a\n"
+	       "plan of another build), 4 I/O error (or the lock was refused:\n"
+	       "RLIMIT_MEMLOCK).\n", vp_prog);
 }
 
 /* Seconds from "90", "15m", "6h", "1d"; exits 2 on anything else. */
