@@ -2,11 +2,14 @@
 #include "vp_sys.h"
 #include "vp_hw.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -298,4 +301,43 @@ void vp_hugepage_hint(void *p, size_t len)
 	(void)p;
 	(void)len;
 #endif
+}
+
+int vp_write_atomic(const char *path, const void *buf, size_t len, struct vp_error *err)
+{
+	const char *slash = strrchr(path, '/');
+	size_t n = strlen(path) + 40, off = 0;
+	char *tmp = malloc(n);
+	int fd, rc = 0;
+
+	if (!tmp)
+		return vp_seterr(err, VP_E_NOMEM, "out of memory");
+	/* next to the target, so that rename() is atomic */
+	if (slash)
+		snprintf(tmp, n, "%.*s/.%s.tmp.%ld.XXXXXX", (int)(slash - path), path, slash + 1,
+			 (long)getpid());
+	else
+		snprintf(tmp, n, ".%s.tmp.%ld.XXXXXX", path, (long)getpid());
+	if ((fd = mkstemp(tmp)) < 0) {
+		rc = vp_seterr_errno(err, VP_E_IO, errno, "%s: cannot create a temporary file", path);
+		free(tmp);
+		return rc;
+	}
+	fchmod(fd, 0644);
+	while (off < len) {
+		ssize_t w = write(fd, (const char *)buf + off, len - off);
+		if (w <= 0) {
+			rc = vp_seterr_errno(err, VP_E_IO, w < 0 ? errno : EIO, "%s: write", path);
+			break;
+		}
+		off += (size_t)w;
+	}
+	if (close(fd) && !rc)
+		rc = vp_seterr_errno(err, VP_E_IO, errno, "%s: close", path);
+	if (!rc && rename(tmp, path))
+		rc = vp_seterr_errno(err, VP_E_IO, errno, "%s: rename", path);
+	if (rc)
+		unlink(tmp);
+	free(tmp);
+	return rc;
 }

@@ -8,6 +8,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "vp_err.h"
+
 /* Returns a monotonic clock in microseconds / nanoseconds. */
 uint64_t vp_now_usec(void);
 uint64_t vp_now_nsec(void);
@@ -65,5 +67,13 @@ long vp_resident_pages(const void *addr, size_t len, size_t *total_pages);
  * arrays filled once: a first touch per 2 MB instead of per 4 KB, which on
  * a virtual machine is most of a fresh buffer's cost. */
 void vp_hugepage_hint(void *p, size_t len);
+
+/* Writes len bytes of buf to path atomically: a temporary file next to it
+ * (".NAME.tmp.PID.XXXXXX": a dot name not ending as path does, which
+ * collectors and globs pass over), mode 0644 (read by other users), then
+ * rename(2), so a reader sees the old file or the new one.  No fsync: for
+ * files that need to be whole, not durable (metrics, warm-up plans).
+ * Returns 0 or VP_E_IO / VP_E_NOMEM naming path. */
+int vp_write_atomic(const char *path, const void *buf, size_t len, struct vp_error *err);
 
 #endif

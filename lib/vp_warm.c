@@ -8,12 +8,12 @@
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include <sys/stat.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "vp_alog.h"
 #include "vp_family.h"
+#include "vp_sys.h"
 #include <xxhash.h>
 
 int vp_warm_strategy_parse(const char *s)
@@ -729,47 +729,25 @@ static uint64_t index_hash(const struct vp_index *ix)
 int vp_warm_plan_save(const struct vp_warm_plan *p, const struct vp_index *ix,
 		      const char *path, struct vp_error *err)
 {
-	const char *slash = strrchr(path, '/');
-	size_t n = strlen(path) + 32;
-	char *tmp = malloc(n);
-	FILE *f;
-	int fd, rc = 0;
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&buf, &len);
+	int rc;
 
-	if (!tmp)
+	if (!f)
 		return vp_seterr(err, VP_E_NOMEM, "out of memory");
-	/* next to the target, so that rename() is atomic */
-	if (slash)
-		snprintf(tmp, n, "%.*s/.%s.tmp.XXXXXX", (int)(slash - path), path, slash + 1);
-	else
-		snprintf(tmp, n, ".%s.tmp.XXXXXX", path);
-	if ((fd = mkstemp(tmp)) < 0) {
-		rc = vp_seterr_errno(err, VP_E_IO, errno, "%s: cannot create a temporary file", path);
-		free(tmp);
-		return rc;
-	}
-	fchmod(fd, 0644);
-	if (!(f = fdopen(fd, "w"))) {
-		rc = vp_seterr_errno(err, VP_E_IO, errno, "%s", path);
-		close(fd);
-		unlink(tmp);
-		free(tmp);
-		return rc;
-	}
 	fprintf(f, PLAN_MAGIC "\nindex %llu %016llx\nranges %zu bytes %llu always %llu\n",
 		(unsigned long long)ix->size, (unsigned long long)index_hash(ix), p->nranges,
 		(unsigned long long)p->bytes, (unsigned long long)p->always_bytes);
 	for (size_t i = 0; i < p->nranges; i++)
 		fprintf(f, "%llu %llu\n", (unsigned long long)p->ranges[i].off,
 			(unsigned long long)p->ranges[i].len);
-	if (fflush(f) || ferror(f))
-		rc = vp_seterr_errno(err, VP_E_IO, errno, "%s: write", path);
-	if (fclose(f) && !rc)
-		rc = vp_seterr_errno(err, VP_E_IO, errno, "%s: close", path);
-	if (!rc && rename(tmp, path))
-		rc = vp_seterr_errno(err, VP_E_IO, errno, "%s: rename", path);
-	if (rc)
-		unlink(tmp);
-	free(tmp);
+	if (fclose(f) || !buf) {
+		free(buf);
+		return vp_seterr(err, VP_E_NOMEM, "out of memory");
+	}
+	rc = vp_write_atomic(path, buf, len, err);
+	free(buf);
 	return rc;
 }
 
