@@ -330,8 +330,9 @@ static int search_coded(const struct vp_hnsw *h, const struct vp_kernels *kern,
 		vp_prefetch(&h->pf, h->x + (size_t)cand[i] * h->d, h->d * 4);
 	}
 	/* and those asked for early that were not re-ranked: read all the
-	 * same (a log without them planned too little: a 50% plan left 0.1
-	 * pages a query to fault, p99 1.4x against 1.0x with them in) */
+	 * same (Fashion-MNIST, a 50% plan of a log without them left 0.12
+	 * pages a query to fault in: p99 1.37x of fully warm, against
+	 * 1.00-1.18x with them logged) */
 	for (uint32_t e = 0; rtrace && e < s->nearly; e++) {
 		size_t i = 0;
 		while (i < got && cand[i] != s->early[e])

@@ -787,9 +787,8 @@ static void screen_score(const struct vp_ivf *v, const struct vp_kernels *kern,
 	qsort(s->cand, n, sizeof *s->cand, scand_cmp);
 	/* about k of them are scored (10.2 a query at k=10 on Fashion-MNIST):
 	 * those not in memory are asked for together, not faulted in turn;
-	 * the access log names every row asked for, scored or not (a log of
-	 * the scored ones only left a plan 17650 pages short of what the next
-	 * 1000 queries read, p99 1.4x of fully warm) */
+	 * the access log names every row asked for, scored or not: each was
+	 * read, and a warm-up plans what the log names */
 	size_t asked = n < s->fin.k + 4 ? n : s->fin.k + 4;
 	for (size_t i = 0; i < asked; i++) {
 		vp_prefetch(&v->pf, x + (size_t)s->cand[i].p * d, d * 4);
