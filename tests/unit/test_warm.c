@@ -62,14 +62,47 @@ static int planned(const struct vp_warm_plan *p, uint64_t off)
 	return 0;
 }
 
+/* An IVF_FLAT index at ipath of n rows of x (filled here: dr dimensions
+ * in four clusters) in 4 lists, with its screen; seed as vp-build -s. */
+static void screen_index(float *x, size_t n, size_t dr, uint64_t seed)
+{
+	struct vp_build_opts o;
+	struct vp_index_writer w;
+	struct vp_error err = { 0 };
+	for (size_t i = 0; i < n * dr; i++)
+		x[i] = (float)((i * 2654435761u) % 1000) / 1000.0f + (float)(i / dr % 4);
+	vp_build_opts_init(&o);
+	o.type = VP_TYPE_IVF_FLAT;
+	o.seed = seed;
+	CHECK(vp_params_parse(&o.params, "nlist=4", o.type, VP_STAGE_BUILD, &err) == 0 &&
+	      vp_params_parse(&o.params, "quant=sq8", o.type, VP_STAGE_BUILD, &err) == 0,
+	      "params: %s", err.msg);
+	CHECK(vp_index_writer_open(&w, ipath, &err) == 0 &&
+	      vp_build_index(&w, x, n, dr, &o, &err) == 0, "build: %s", err.msg);
+}
+
+/* A new log at lpath: 40 queries probe list l; 30 of them read rows 1000
+ * and 1001, the other 10 row 2000. */
+static void rows_log(uint32_t l)
+{
+	static const uint32_t hot[2] = { 1000, 1001 }, warm = 2000;
+	struct vp_error err = { 0 };
+	struct vp_alog a;
+	unlink(lpath);
+	CHECK(vp_alog_open(&a, lpath, &err) == 0, "log open: %s", err.msg);
+	for (uint32_t q = 0; q < 40; q++)
+		CHECK(vp_alog_add(&a, q, 0, VP_ALOG_IVF, &l, 1, &err) == 0 &&
+		      vp_alog_add(&a, q, 0, VP_ALOG_ROWS, q < 30 ? hot : &warm, q < 30 ? 2 : 1,
+				  &err) == 0, "log: %s", err.msg);
+	CHECK(vp_alog_close(&a, &err) == 0, "log close: %s", err.msg);
+}
+
 /* An IVF_FLAT index with a screen: a log that names the rows a search read
  * (VP_ALOG_ROWS) plans the lists without their rows, and the rows by page,
  * hottest first; a log without them plans whole lists. */
 static void rows_plan(void)
 {
 	enum { N = 4000, DR = 64, NL = 4 };
-	struct vp_build_opts o;
-	struct vp_index_writer w;
 	struct vp_searcher s;
 	struct vp_error err = { 0 };
 	struct vp_alog a;
@@ -80,18 +113,10 @@ static void rows_plan(void)
 	uint64_t rows_off, list_rows, list_bytes;
 	/* rows hot (1000 and 1001, read by 30 queries), warm (2000, by 10),
 	 * never read (1500, 3000): row numbers in the file's order, whichever
-	 * list holds them (the planner reads pages, not lists, for rows) */
-	const uint32_t hot[2] = { 1000, 1001 }, warm = 2000;
+	 * list holds them (the planner reads pages, not lists, for rows):
+	 * rows_log */
 
-	for (size_t i = 0; i < (size_t)N * DR; i++)
-		x[i] = (float)((i * 2654435761u) % 1000) / 1000.0f + (float)(i / DR % NL);
-	vp_build_opts_init(&o);
-	o.type = VP_TYPE_IVF_FLAT;
-	CHECK(vp_params_parse(&o.params, "nlist=4", o.type, VP_STAGE_BUILD, &err) == 0 &&
-	      vp_params_parse(&o.params, "quant=sq8", o.type, VP_STAGE_BUILD, &err) == 0,
-	      "params: %s", err.msg);
-	CHECK(vp_index_writer_open(&w, ipath, &err) == 0 &&
-	      vp_build_index(&w, x, N, DR, &o, &err) == 0, "build: %s", err.msg);
+	screen_index(x, N, DR, 42);
 	CHECK(vp_searcher_open(&s, ipath, VP_OPEN_LAYOUT, &err) == 0, "open: %s", err.msg);
 	v = &s.seg[0].ivf;
 	CHECK(v->scodes != NULL, "the screen is there");
@@ -99,14 +124,7 @@ static void rows_plan(void)
 	list_rows = (v->offsets[1] - v->offsets[0]) * DR * 4;
 
 	/* 40 queries probe list 0; 30 read rows 1000 and 1001, 10 row 2000 */
-	CHECK(vp_alog_open(&a, lpath, &err) == 0, "log open: %s", err.msg);
-	for (uint32_t q = 0; q < 40; q++) {
-		uint32_t l = 0;
-		CHECK(vp_alog_add(&a, q, 0, VP_ALOG_IVF, &l, 1, &err) == 0 &&
-		      vp_alog_add(&a, q, 0, VP_ALOG_ROWS, q < 30 ? hot : &warm, q < 30 ? 2 : 1,
-				  &err) == 0, "log: %s", err.msg);
-	}
-	CHECK(vp_alog_close(&a, &err) == 0, "log close: %s", err.msg);
+	rows_log(0);
 	vp_warm_opts_init(&wo);
 	wo.strategy = VP_WARM_FREQUENCY;
 	CHECK(vp_warm_plan(&s, lpath, &wo, &p, &err) == 0, "plan: %s", err.msg);
@@ -171,39 +189,20 @@ static void rows_plan(void)
 static void heat_relayout_saved(void)
 {
 	enum { N = 4000, DR = 64 };
-	struct vp_build_opts o;
 	struct vp_index_writer w;
 	struct vp_searcher s, t;
 	struct vp_error err = { 0 };
-	struct vp_alog a;
 	struct vp_warm_opts wo;
 	struct vp_warm_plan p, back;
 	struct vp_heat *h = NULL;
 	uint64_t acc = 0;
 	float *x = malloc(sizeof(float) * N * DR);
-	const uint32_t hot[2] = { 1000, 1001 }, warm = 2000;
 	char ppath[320];
 
-	for (size_t i = 0; i < (size_t)N * DR; i++)
-		x[i] = (float)((i * 2654435761u) % 1000) / 1000.0f + (float)(i / DR % 4);
-	vp_build_opts_init(&o);
-	o.type = VP_TYPE_IVF_FLAT;
-	CHECK(vp_params_parse(&o.params, "nlist=4", o.type, VP_STAGE_BUILD, &err) == 0 &&
-	      vp_params_parse(&o.params, "quant=sq8", o.type, VP_STAGE_BUILD, &err) == 0,
-	      "params: %s", err.msg);
-	CHECK(vp_index_writer_open(&w, ipath, &err) == 0 &&
-	      vp_build_index(&w, x, N, DR, &o, &err) == 0, "build: %s", err.msg);
+	screen_index(x, N, DR, 42);
 	CHECK(vp_searcher_open(&s, ipath, 0, &err) == 0, "open: %s", err.msg);
 	/* 40 queries probe list 2; 30 read rows 1000 and 1001, 10 row 2000 */
-	unlink(lpath);
-	CHECK(vp_alog_open(&a, lpath, &err) == 0, "log open: %s", err.msg);
-	for (uint32_t q = 0; q < 40; q++) {
-		uint32_t l = 2;
-		CHECK(vp_alog_add(&a, q, 0, VP_ALOG_IVF, &l, 1, &err) == 0 &&
-		      vp_alog_add(&a, q, 0, VP_ALOG_ROWS, q < 30 ? hot : &warm, q < 30 ? 2 : 1,
-				  &err) == 0, "log: %s", err.msg);
-	}
-	CHECK(vp_alog_close(&a, &err) == 0, "log close: %s", err.msg);
+	rows_log(2);
 	vp_warm_opts_init(&wo);
 	wo.strategy = VP_WARM_FREQUENCY;
 	CHECK(vp_warm_heat(&s, lpath, &wo, &h, &acc, &err) == 0, "heat: %s", err.msg);
@@ -254,9 +253,7 @@ static void heat_relayout_saved(void)
 	      !memcmp(back.ranges, p.ranges, p.nranges * sizeof *p.ranges), "round trip");
 	vp_warm_plan_free(&back);
 	vp_searcher_close(&s);
-	o.seed = 7;
-	CHECK(vp_index_writer_open(&w, ipath, &err) == 0 &&
-	      vp_build_index(&w, x, N, DR, &o, &err) == 0, "build: %s", err.msg);
+	screen_index(x, N, DR, 7);
 	CHECK(vp_searcher_open(&s, ipath, VP_OPEN_LAYOUT, &err) == 0, "open: %s", err.msg);
 	CHECK(vp_warm_plan_load(&s.ix, ppath, &back, &err) == VP_E_FORMAT &&
 	      strstr(err.msg, "another build"), "stale: %s", err.msg);
