@@ -54,3 +54,17 @@ setup() {
 	run -3 vp-build -o x.vpi cut.hdf5:train
 	[ ! -e x.vpi ]
 }
+
+@test "libhdf5 is loaded at the first HDF5 input, not at every program's start" {
+	command -v ldd > /dev/null || skip "no ldd"
+	for p in vp-build vp-search vp-bench vp-diag vp-warmup vp-tune vp-gen vp-merge; do
+		run -0 ldd "$top/bin/$p"
+		[[ "$output" != *libhdf5* ]] || { echo "$p links libhdf5"; false; }
+	done
+	# and an HDF5 input still reads (the library found when needed)
+	small_data
+	cc -O1 -o h5write "$BATS_TEST_DIRNAME/h5write.c" $(pkg-config --cflags --libs hdf5) ||
+		skip "cannot build tests/h5write.c (Debian libhdf5-dev)"
+	./h5write one.hdf5 train=base.fvecs
+	run -0 vp-build -q -o x.vpi one.hdf5:train
+}
