@@ -73,7 +73,8 @@ int vp_edit_compact(struct vp_index_writer *w, struct vp_searcher *s,
  * access log (heat[g], vp_warm_heat), so that what traffic reads is a few
  * runs of the file, not pages scattered over it: HNSW puts the rows read
  * first, then the rows linked from them (vp_hnsw_reorder); IVF puts the
- * lists probed first and, IVF_FLAT, in each list the rows read first.
+ * lists probed first and, IVF_FLAT, in each list the rows read together
+ * (at its end, or its start: a pair of lists' are one run).
  * The graph, the lists' contents, ids, labels and answers are unchanged;
  * deleted rows are dropped as by a compaction.  VP_E_UNSUPP for FLAT, or
  * an HNSW segment with too many deleted rows to mend.  Returns 0 or a

@@ -139,9 +139,9 @@ static int ivf_originals(const struct vp_searcher *s, size_t g, float *out,
  * codebooks), each list without its deleted entries, codes copied as they
  * are, so the answers for live rows do not move.  With heat (a relayout,
  * vp_edit_relayout): the lists the log probed first, each keeping its
- * centroid, and in IVF_FLAT's lists the rows it read first, so that a
- * warm-up's plan (the hot lists' screens and rows) is a few long runs;
- * "ivf_hot" says how many of each. */
+ * centroid, and in IVF_FLAT's lists the rows it read together (below), so
+ * that a warm-up's plan (the hot lists' screens and rows) is a few long
+ * runs; "ivf_hot" says how many of each. */
 static int ivf_compact(const struct vp_searcher *s, size_t g, const uint32_t *keep,
 		       uint64_t nlive, uint32_t seg, int threads, const struct vp_heat *heat,
 		       struct vp_sections *out, uint32_t **rows, struct vp_error *err)
@@ -524,7 +524,7 @@ static void ivf_layout(const struct vp_index *ix, FILE *out)
 			continue;
 		memcpy(hot, vp_index_data(ix, hs), 8);
 		fprintf(out, "layout         segment %u by an access log: %u lists it probed first, "
-			"%u rows it read first in them\n", g, hot[0], hot[1]);
+			"%u rows it read together in them\n", g, hot[0], hot[1]);
 	}
 }
 

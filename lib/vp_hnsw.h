@@ -100,9 +100,10 @@ void vp_hnsw_graph_release(struct vp_hnsw_graph *g);
  * vp_edit_relayout), the rows queries read (heat above 0) come first, then
  * the rows they link to at level 0, then the rest, each part in
  * breadth-first order; nhot[0] gets the rows of the first part, nhot[1]
- * of the first two (nhot may be NULL without heat).  So the part of the file traffic reads
- * is one run that a warm-up reads in whole 2 MB blocks and a search maps
- * with 2 MB entries, not pages scattered over the rows (vp-warmup(1)).
+ * of the first two (nhot may be NULL without heat).  So the part of the
+ * file traffic reads is one run that a warm-up reads in whole 2 MB blocks
+ * and a search maps with 2 MB entries, not pages scattered over the rows
+ * (vp-warmup(1)).
  * Returns 0 or VP_E_NOMEM (nothing changed). */
 int vp_hnsw_reorder(struct vp_hnsw_graph *g, float *x, size_t d, uint8_t *codes,
 		    size_t stride, const double *heat, uint32_t *nhot, uint32_t **order);

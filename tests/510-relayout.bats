@@ -85,7 +85,7 @@ section() {
 	run -0 vp-diag -i f.vpi
 	[[ "$output" == *"problems       none"* ]]
 	read -r lists rows < <(echo "$output" |
-		perl -ne 'print "$1 $2\n" if /^layout +segment 0 by an access log: (\d+) lists it probed first, (\d+) rows it read first in them/')
+		perl -ne 'print "$1 $2\n" if /^layout +segment 0 by an access log: (\d+) lists it probed first, (\d+) rows it read together in them/')
 	[ "$lists" -gt 0 ] && [ "$lists" -lt 64 ] && [ "$rows" -ge 10 ]
 	vp-search -i f.vpi -k 10 -b 1 -j 1 -p nprobe=4 --access-log b.log q.fvecs > /dev/null
 	run -0 vp-warmup --dry-run --access-log b.log f.vpi
@@ -101,7 +101,7 @@ section() {
 	vp-search -i s.vpi -k 10 -p nprobe=4 q.fvecs > sa.tsv
 	cmp sb.tsv sa.tsv
 	run -0 vp-diag -i s.vpi
-	[[ "$output" == *"lists it probed first, 0 rows it read first in them"* ]]
+	[[ "$output" == *"lists it probed first, 0 rows it read together in them"* ]]
 }
 
 @test "--relayout: what it refuses, and INDEX untouched when it does" {
