@@ -163,7 +163,7 @@ static int ivf_compact(const struct vp_searcher *s, size_t g, const uint32_t *ke
 	float *sn = v->scodes ? malloc((nlive ? nlive : 1) * 2 * sizeof *sn) : NULL;
 	uint64_t q = 0;
 	/* list i of the new file is old list lo[i]; hot[0] lists probed, hot[1]
-	 * rows read put first in their lists */
+	 * rows read, put together in their lists */
 	uint32_t *lo = malloc(v->nlist * sizeof *lo), *hot = calloc(2, sizeof *hot);
 	float *cen = heat ? malloc((size_t)v->nlist * v->d * sizeof *cen + 1) : NULL;
 	const double *rh = heat && v->type == VP_TYPE_IVF_FLAT ? heat->rows : NULL;
