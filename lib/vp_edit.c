@@ -463,6 +463,17 @@ static int compact_segments(struct vp_index_writer *w, struct vp_searcher *s,
 	return rc;
 }
 
+/* The first segment with more rows deleted than the family mends around
+ * (a graph mended around many holes is worse than a new one), or nseg. */
+static size_t too_dead(const struct vp_searcher *s)
+{
+	size_t g = 0;
+	while (g < s->nseg && (double)s->seg[g].ndead <=
+	       s->fam->compact_max_dead * (double)s->seg[g].meta.count)
+		g++;
+	return g;
+}
+
 int vp_edit_compact(struct vp_index_writer *w, struct vp_searcher *s,
 		    const struct vp_build_opts *o, int retrain, struct vp_error *err)
 {
@@ -471,10 +482,7 @@ int vp_edit_compact(struct vp_index_writer *w, struct vp_searcher *s,
 	 * of several segments is rebuilt as one, which searches faster,
 	 * while IVF keeps its segments and codes unless retrained */
 	int mend = s->fam->compact && !retrain &&
-		   (s->nseg == 1 || s->fam->compact_max_dead >= 1.0);
-	for (size_t g = 0; mend && g < s->nseg; g++)
-		mend = (double)s->seg[g].ndead <=
-		       s->fam->compact_max_dead * (double)s->seg[g].meta.count;
+		   (s->nseg == 1 || s->fam->compact_max_dead >= 1.0) && too_dead(s) == s->nseg;
 	if (mend)
 		return compact_segments(w, s, o->threads, NULL, err);
 	return compact_rebuild(w, s, o, err);
@@ -492,16 +500,15 @@ int vp_edit_relayout(struct vp_index_writer *w, struct vp_searcher *s,
 		     const struct vp_heat *heat, int threads, struct vp_error *err)
 {
 	int rc = vp_edit_can_relayout(s, err);
+	size_t g;
 	if (rc)
 		return rc;
-	/* a graph mended around many holes is worse than a new one: the
-	 * rebuild of --compact first */
-	for (size_t g = 0; g < s->nseg; g++)
-		if ((double)s->seg[g].ndead > s->fam->compact_max_dead * (double)s->seg[g].meta.count)
-			return vp_seterr(err, VP_E_UNSUPP, "%s: segment %zu has %llu of %llu rows "
-					 "deleted; compact it first (vp-build --compact)",
-					 s->ix.path, g, (unsigned long long)s->seg[g].ndead,
-					 (unsigned long long)s->seg[g].meta.count);
+	/* the rebuild of --compact first, where it would rebuild */
+	if ((g = too_dead(s)) < s->nseg)
+		return vp_seterr(err, VP_E_UNSUPP, "%s: segment %zu has %llu of %llu rows "
+				 "deleted; compact it first (vp-build --compact)",
+				 s->ix.path, g, (unsigned long long)s->seg[g].ndead,
+				 (unsigned long long)s->seg[g].meta.count);
 	return compact_segments(w, s, threads, heat, err);
 }
 

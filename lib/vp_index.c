@@ -638,6 +638,11 @@ void vp_blocks_close(struct vp_blocks *b)
 	memset(b, 0, sizeof *b);
 }
 
+uint64_t vp_index_checksum(const struct vp_index *ix)
+{
+	return get64(ix->map + H_XXH);
+}
+
 void vp_index_close(struct vp_index *ix)
 {
 	free(ix->pf.seen);

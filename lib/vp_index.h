@@ -122,6 +122,11 @@ struct vp_index {
  * VP_E_FORMAT (not an index), VP_E_VERSION, VP_E_CORRUPT. */
 int vp_index_open(struct vp_index *ix, const char *path, struct vp_error *err);
 
+/* The header's own checksum (its last 8 bytes), which covers the section
+ * table's and so every section's: one value naming this build of the
+ * index (result-cache keys, saved warm-up plans). */
+uint64_t vp_index_checksum(const struct vp_index *ix);
+
 /* Before a search reads a few scattered rows of the mapping (an IVF_FLAT
  * screen's candidates, a coded HNSW walk's re-ranks), call this for each:
  * pages not yet seen resident are checked (mincore) and the cold ones

@@ -494,8 +494,7 @@ uint64_t vp_searcher_cache_seed(const struct vp_searcher *s, size_t k,
 		int64_t val[VP_P_COUNT];
 	} in;
 	memset(&in, 0, sizeof in);
-	/* the header's own checksum: the last 8 bytes of its 256 */
-	memcpy(&in.hdr_xxh, s->ix.map + VP_INDEX_HEADER_SIZE - 8, 8);
+	in.hdr_xxh = vp_index_checksum(&s->ix);
 	in.k = k;
 	in.plan = (uint64_t)plan;
 	memcpy(in.val, ps->val, sizeof in.val);

@@ -718,14 +718,6 @@ void vp_warm_plan_free(struct vp_warm_plan *p)
 
 #define PLAN_MAGIC "vp-warmup plan 1"
 
-/* The header's own checksum: its last 8 bytes (vp_searcher_cache_seed). */
-static uint64_t index_hash(const struct vp_index *ix)
-{
-	uint64_t h;
-	memcpy(&h, ix->map + VP_INDEX_HEADER_SIZE - 8, 8);
-	return h;
-}
-
 int vp_warm_plan_save(const struct vp_warm_plan *p, const struct vp_index *ix,
 		      const char *path, struct vp_error *err)
 {
@@ -737,7 +729,7 @@ int vp_warm_plan_save(const struct vp_warm_plan *p, const struct vp_index *ix,
 	if (!f)
 		return vp_seterr(err, VP_E_NOMEM, "out of memory");
 	fprintf(f, PLAN_MAGIC "\nindex %llu %016llx\nranges %zu bytes %llu always %llu\n",
-		(unsigned long long)ix->size, (unsigned long long)index_hash(ix), p->nranges,
+		(unsigned long long)ix->size, (unsigned long long)vp_index_checksum(ix), p->nranges,
 		(unsigned long long)p->bytes, (unsigned long long)p->always_bytes);
 	for (size_t i = 0; i < p->nranges; i++)
 		fprintf(f, "%llu %llu\n", (unsigned long long)p->ranges[i].off,
@@ -775,7 +767,7 @@ int vp_warm_plan_load(const struct vp_index *ix, const char *path, struct vp_war
 		rc = vp_seterr(err, VP_E_FORMAT, "%s: a damaged plan (line 2 or 3)", path);
 		goto out;
 	}
-	if (size != ix->size || hash != index_hash(ix)) {
+	if (size != ix->size || hash != vp_index_checksum(ix)) {
 		rc = vp_seterr(err, VP_E_FORMAT, "%s: a plan for another build of %s (rebuilt "
 			       "since it was saved?): plan again", path, ix->path);
 		goto out;
