@@ -74,6 +74,7 @@ static void flat_warm_units(const struct vp_searcher *s, size_t g,
 	/* the segment is one unit: an exact scan reads all of it */
 	memset(info, 0, sizeof *info);
 	info->rows_range = -1;
+	info->rows_range2 = -1;
 	info->n = 1;
 	info->ext[0] = f->x;
 	info->extlen[0] = f->n * f->d * 4;

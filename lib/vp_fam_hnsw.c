@@ -328,6 +328,7 @@ static void hnsw_warm_units(const struct vp_searcher *s, size_t g,
 	 * it re-ranks) */
 	memset(info, 0, sizeof *info);
 	info->rows_range = -1;
+	info->rows_range2 = -1;
 	info->n = (h->n + (1u << sh) - 1) >> sh;
 	info->shift = sh;
 	info->ext[0] = h->x;

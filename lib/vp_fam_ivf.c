@@ -131,7 +131,7 @@ static int ivf_originals(const struct vp_searcher *s, size_t g, float *out,
 				 "vectors, so it cannot be retrained: rebuild it from "
 				 "the input", s->ix.path, vp_index_type_name(v->type));
 	for (size_t p = 0; p < v->n; p++)
-		memcpy(out + (size_t)v->ids[p] * v->d, v->data + p * v->d * 4, v->d * 4);
+		memcpy(out + (size_t)v->ids[p] * v->d, vp_ivf_row(v, p), v->d * 4);
 	return 0;
 }
 
@@ -139,9 +139,12 @@ static int ivf_originals(const struct vp_searcher *s, size_t g, float *out,
  * codebooks), each list without its deleted entries, codes copied as they
  * are, so the answers for live rows do not move.  With heat (a relayout,
  * vp_edit_relayout): the lists the log probed first, each keeping its
- * centroid, and in IVF_FLAT's lists the rows it read together (below), so
- * that a warm-up's plan (the hot lists' screens and rows) is a few long
- * runs; "ivf_hot" says how many of each. */
+ * centroid, and with IVF_FLAT's screen the rows the log read first in
+ * their lists, their floats one run at the end of the rows (vp_ivf.h), so
+ * that a warm-up's plan (the hot lists' screens, the rows read) is two
+ * long runs of the file, where keeping a list's rows together made it a
+ * run a pair of lists (125 ranges, 31 MB of Fashion-MNIST's rows read as
+ * pieces); "ivf_hot" says how many lists and rows. */
 static int ivf_compact(const struct vp_searcher *s, size_t g, const uint32_t *keep,
 		       uint64_t nlive, uint32_t seg, int threads, const struct vp_heat *heat,
 		       struct vp_sections *out, uint32_t **rows, struct vp_error *err)
@@ -168,14 +171,18 @@ static int ivf_compact(const struct vp_searcher *s, size_t g, const uint32_t *ke
 	float *cen = heat ? malloc((size_t)v->nlist * v->d * sizeof *cen + 1) : NULL;
 	const double *rh = heat && v->type == VP_TYPE_IVF_FLAT ? heat->rows : NULL;
 	const double *lh = heat ? heat->lists : NULL;
+	/* IVF_FLAT's read rows apart, where one query at a time reads rows
+	 * (its screen): "ivf_split" has each list's count */
+	int split = rh && v->scodes;
+	uint32_t *hn = split ? calloc(v->nlist, sizeof *hn) : NULL;
 	size_t w = 0;
 	(void)threads;
 	*rows = NULL;
 	if (!off || !ids || !data || (v->norms && !norms) || (v->vectors && !vecs) ||
 	    (v->sq8_codes && !sq8) || (v->pbias && !pb) || (v->scodes && (!sc || !sn)) ||
-	    !lo || !hot || (heat && !cen)) {
+	    !lo || !hot || (heat && !cen) || (split && !hn)) {
 		free(off), free(ids), free(data), free(norms), free(vecs), free(sq8), free(pb);
-		free(sc), free(sn), free(lo), free(hot), free(cen);
+		free(sc), free(sn), free(lo), free(hot), free(cen), free(hn);
 		return vp_seterr(err, VP_E_NOMEM, "out of memory");
 	}
 	for (int pass = lh ? 0 : 1; pass < 2; pass++)
@@ -188,28 +195,24 @@ static int ivf_compact(const struct vp_searcher *s, size_t g, const uint32_t *ke
 		memcpy(cen + i * v->d, v->centroids + (size_t)lo[i] * v->d, v->d * 4);
 	for (size_t i = 0; i < v->nlist; i++) {
 		size_t l = lo[i];
+		uint64_t len = v->offsets[l + 1] - v->offsets[l];
 		off[i] = q;
-		/* the rows read apart from the rest (two passes), else one pass
-		 * in order: last in an even list, first in an odd one, so that
-		 * a pair of lists' read rows are one run of the file: half the
-		 * ranges of a plan (Fashion-MNIST: 125 against 237; its warm-up
-		 * 55-61 against 58-60 ms on a virtual disk, within the noise;
-		 * a disk whose requests cost more than their bytes gains) */
-		int hotpass = (i % 2) == 0 && i + 1 < w;
-		for (uint64_t t = rh ? 0 : v->offsets[l + 1] - v->offsets[l];
-		     t < 2 * (v->offsets[l + 1] - v->offsets[l]); t++) {
-			uint64_t len = v->offsets[l + 1] - v->offsets[l];
+		/* the rows read first (two passes), else one pass in order */
+		for (uint64_t t = split ? 0 : len; t < 2 * len; t++) {
 			uint64_t p = v->offsets[l] + t % len;
 			uint32_t o = keep[v->ids[p]];
 			int pass = t >= len;
-			if (o == UINT32_MAX || (rh && (rh[p] > 0) != (pass == hotpass)))
+			if (o == UINT32_MAX || (split && (rh[p] > 0) == pass))
 				continue;
-			hot[1] += rh && pass == hotpass;
+			if (split && !pass)
+				hn[i]++;
 			ids[q] = o;
 			if (v->boff)
 				for (size_t j = 0; j < v->m; j++)
 					data[q * code + j] = vp_pq4_get(v->data + v->boff[l] * bb, v->m,
 									 p - v->offsets[l], j);
+			else if (v->type == VP_TYPE_IVF_FLAT)
+				memcpy(data + q * code, vp_ivf_row(v, p), code);
 			else
 				memcpy(data + q * code, v->data + p * code, code);
 			if (norms)
@@ -223,11 +226,31 @@ static int ivf_compact(const struct vp_searcher *s, size_t g, const uint32_t *ke
 			}
 			q++;
 		}
+		hot[1] += hn ? hn[i] : 0;
 		if (v->boff)
 			nblk += vp_pq4_blocks(q - off[i]);
 	}
 	off[v->nlist] = q;
 	free(lo);
+	if (split) {
+		/* the read rows' floats after all the others (vp_ivf.h), the
+		 * order vp_ivf_open maps entries by */
+		unsigned char *x = malloc(nlive * code + 1);
+		uint64_t c = nlive - hot[1], h = 0;
+		if (!x) {
+			free(off), free(ids), free(data), free(norms), free(sc), free(sn);
+			free(hot), free(cen), free(hn);
+			return vp_seterr(err, VP_E_NOMEM, "out of memory");
+		}
+		for (size_t i = 0; i < v->nlist; i++) {
+			uint64_t a = off[i], n0 = hn[i], len = off[i + 1] - a;
+			memcpy(x + (c + h) * code, data + a * code, n0 * code);
+			memcpy(x + (a - h) * code, data + (a + n0) * code, (len - n0) * code);
+			h += n0;
+		}
+		free(data);
+		data = x;
+	}
 	for (size_t r = 0; vecs && r < v->n; r++)
 		if (keep[r] != UINT32_MAX)
 			memcpy(vecs + (size_t)keep[r] * v->d, v->vectors + r * v->d, v->d * 4);
@@ -237,7 +260,7 @@ static int ivf_compact(const struct vp_searcher *s, size_t g, const uint32_t *ke
 	if (v->boff) {
 		if (!(blk = malloc(nblk * bb + 1))) {
 			free(off), free(ids), free(data), free(norms), free(vecs), free(sq8), free(pb);
-			free(sc), free(sn), free(hot), free(cen);
+			free(sc), free(sn), free(hot), free(cen), free(hn);
 			return vp_seterr(err, VP_E_NOMEM, "out of memory");
 		}
 		nblk = 0;
@@ -253,7 +276,7 @@ static int ivf_compact(const struct vp_searcher *s, size_t g, const uint32_t *ke
 			    (uint64_t)v->nlist * v->d * 4, cen != NULL) ||
 	    vp_sections_add(out, "ivf_offsets", seg, 64, off, (v->nlist + 1) * 8, 1) ||
 	    vp_sections_add(out, "ivf_ids", seg, 64, ids, nlive * 4, 1) ||
-	    vp_sections_add(out, "ivf_data", seg, 4096, data,
+	    vp_sections_add(out, split ? "ivf_data_split" : "ivf_data", seg, 4096, data,
 			    v->boff ? nblk * bb : nlive * code, 1) ||
 	    (sq8 && vp_sections_add(out, "sq8_codes", seg, 64, sq8, nlive * v->d, 1)) ||
 	    (pb && vp_sections_add(out, "pq4_bias", seg, 64, pb, nlive * 4, 1)) ||
@@ -266,7 +289,8 @@ static int ivf_compact(const struct vp_searcher *s, size_t g, const uint32_t *ke
 	    (v->codebooks && vp_sections_add(out, v->boff ? "pq4_codebooks" : "pq_codebooks",
 					     seg, 64, v->codebooks,
 					     (uint64_t)v->d * v->ksub * 4, 0)) ||
-	    (heat ? vp_sections_add(out, "ivf_hot", seg, 64, hot, 8, 1) : (free(hot), 0)))
+	    (heat ? vp_sections_add(out, "ivf_hot", seg, 64, hot, 8, 1) : (free(hot), 0)) ||
+	    (split && vp_sections_add(out, "ivf_split", seg, 64, hn, v->nlist * 4, 1)))
 		return vp_seterr(err, VP_E_NOMEM, "out of memory");
 	return 0;
 }
@@ -321,6 +345,7 @@ static void ivf_warm_units(const struct vp_searcher *s, size_t g,
 	 * screen) */
 	memset(info, 0, sizeof *info);
 	info->rows_range = -1;
+	info->rows_range2 = -1;
 	info->n = v->nlist;
 	info->ext[0] = v->ids;
 	info->extlen[0] = v->n * 4;
@@ -344,6 +369,11 @@ static void ivf_warm_units(const struct vp_searcher *s, size_t g,
 		info->rowbytes = v->d * 4;
 		info->nrows = v->n;
 		info->rows_range = 1;
+		if (v->fpos) {
+			/* a relayout's: a list's read rows in the run of them */
+			info->rows_range2 = 6;
+			info->rowpos = v->fpos;
+		}
 	} else if (v->codebooks && (v->vectors || v->sq8_codes)) {
 		/* IVF_PQ's and SCANN's refine: what they kept of the rows (the
 		 * originals, or SQ8 codes), by row, read a few a query and in
@@ -361,6 +391,14 @@ static void ivf_warm_units(const struct vp_searcher *s, size_t g,
 		u[l].len[0] = (b - a) * 4;
 		u[l].p[1] = v->boff ? v->data + v->boff[l] * bb : v->data + a * code;
 		u[l].len[1] = v->boff ? (v->boff[l + 1] - v->boff[l]) * bb : (b - a) * code;
+		if (v->fpos) {
+			/* its rows in two runs (vp_ivf.h): the others', the read */
+			uint64_t h = v->hotn[l];
+			u[l].p[1] = vp_ivf_row(v, a + h);
+			u[l].len[1] = (b - a - h) * code;
+			u[l].p[6] = vp_ivf_row(v, a);
+			u[l].len[6] = h * code;
+		}
 		if (v->norms || v->pbias) {
 			u[l].p[2] = v->norms ? v->norms + a : v->pbias + a;
 			u[l].len[2] = (b - a) * 4;

@@ -60,7 +60,7 @@ struct vp_family_build {
  * what the family says about them all: their count, the shift that turns
  * a row into its item (HNSW regions of 2^shift rows; 0 otherwise), and the
  * extents of the file they cover (the rest is what every query needs). */
-#define VP_FAMILY_UNIT_RANGES 6
+#define VP_FAMILY_UNIT_RANGES 7
 struct vp_family_unit {
 	const void *p[VP_FAMILY_UNIT_RANGES];
 	uint64_t len[VP_FAMILY_UNIT_RANGES];
@@ -80,6 +80,11 @@ struct vp_family_units {
 	const void *rows;
 	uint64_t rowbytes, nrows;
 	int rows_range;
+	/* a unit whose rows are two runs: the other one's range (else -1),
+	 * and where each logged row is among the rows (NULL: row i is the
+	 * i-th; IVF_FLAT laid out by a log, vp_ivf.h) */
+	int rows_range2;
+	const uint32_t *rowpos;
 };
 
 struct vp_heat; /* vp_warm.h */

@@ -17,6 +17,7 @@
 #include <strings.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <unistd.h>
 #include <xxhash.h>
 
@@ -584,9 +585,35 @@ void vp_prefetch(const struct vp_prefetch *pf, const void *p, size_t len)
 	}
 }
 
+/* The most the kernel's readahead can have asked for past the page just
+ * faulted in a file on device dev: a window of read_ahead_kb queued
+ * ahead of the one being read, so twice it, and the 2 MB block a huge
+ * fault reads with it; 0 where the device has no queue in sysfs (a
+ * network or overlay file system). */
+static uint64_t readahead_reach(dev_t dev)
+{
+	char path[96];
+	const char *fmt[] = { "/sys/dev/block/%u:%u/queue/read_ahead_kb",
+			      "/sys/dev/block/%u:%u/../queue/read_ahead_kb" };
+	for (int i = 0; i < 2; i++) {
+		unsigned long long kb;
+		FILE *f;
+		int ok;
+		snprintf(path, sizeof path, fmt[i], major(dev), minor(dev));
+		if (!(f = fopen(path, "r")))
+			continue;
+		ok = fscanf(f, "%llu", &kb) == 1;
+		fclose(f);
+		if (ok && kb <= (1ull << 30))
+			return (2 * kb * 1024 + VP_BLOCK - 1) / VP_BLOCK * VP_BLOCK + VP_BLOCK;
+	}
+	return 0;
+}
+
 int vp_blocks_open(struct vp_blocks *b, const struct vp_index *ix)
 {
 	int fd;
+	struct stat st;
 	memset(b, 0, sizeof *b);
 	if (!vp_hw_huge_pages() || ix->tight || ix->size < 2 * VP_BLOCK ||
 	    sysconf(_SC_PAGESIZE) != 4096)
@@ -594,6 +621,7 @@ int vp_blocks_open(struct vp_blocks *b, const struct vp_index *ix)
 	fd = open(ix->path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
 		return -1;
+	b->tail = fstat(fd, &st) ? 0 : readahead_reach(st.st_dev);
 	b->map = map_index(fd, ix->size, 0);
 	close(fd);
 	if (b->map == MAP_FAILED) {
@@ -629,6 +657,33 @@ void vp_blocks_read(const struct vp_blocks *b, uint64_t off)
 		if (!(in[i] & 1))
 			sink = p[i * 4096];
 	(void)sink;
+}
+
+void vp_blocks_stream(const struct vp_blocks *b, uint64_t off, uint64_t len)
+{
+	uint64_t cut = off;
+	if (!b->map || off % VP_BLOCK || len % VP_BLOCK || off + len > b->size)
+		return;
+	/* worth it past a few blocks: below, the blocks alone */
+	if (b->tail && len > b->tail + 2 * VP_BLOCK) {
+		unsigned char *p = b->map + off;
+		cut = off + len - b->tail;
+		madvise(p, cut - off, MADV_NORMAL);
+#ifdef MADV_POPULATE_READ
+		if (madvise(p, cut - off, MADV_POPULATE_READ) && errno == EINVAL)
+#endif
+		{
+			/* before Linux 5.14: a touch a page (another error, a
+			 * read that failed, leaves the pages to the search) */
+			volatile unsigned char sink;
+			for (uint64_t o = 0; o < cut - off; o += 4096)
+				sink = p[o];
+			(void)sink;
+		}
+		madvise(p, cut - off, MADV_RANDOM);
+	}
+	for (uint64_t a = cut; a < off + len; a += VP_BLOCK)
+		vp_blocks_read(b, a);
 }
 
 void vp_blocks_close(struct vp_blocks *b)

@@ -35,6 +35,14 @@
  * exact distance from them (the triangle inequality); only the rows whose
  * bound lets them enter the k nearest are read and scored exactly, so the
  * answers are the float scan's.
+ *
+ * A relayout by an access log (vp-build --relayout) keeps the rows the
+ * log read apart: each list's read entries first, and their floats at the
+ * end of the rows, one run for a warm-up to read, after the other rows
+ * of every list.  Such a file names its rows ivf_data_split (a vp that
+ * does not know the layout then finds no ivf_data and refuses the file,
+ * where it would have read the wrong rows) with ivf_split: u32 per list,
+ * how many of its first entries are in that run.
  */
 #ifndef VP_IVF_H
 #define VP_IVF_H
@@ -164,11 +172,19 @@ struct vp_ivf {
 			     * per-list tables) */
 	float *pbmin;       /* its minimum per list, made on open */
 	const uint8_t *scodes; /* IVF_FLAT's screen (optional) */
+	const uint32_t *hotn;  /* ivf_split (with the screen only), and */
+	uint32_t *fpos;        /* from it, each entry's float row (made on open) */
 	const float *snorms, *serr;
 	uintptr_t pgmask;      /* its rows mapped for scattered reads: ~(page - 1) */
 	struct vp_prefetch pf; /* and the cold ones asked for at once (vp_index.h) */
 	int64_t id_base;
 };
+
+/* IVF_FLAT: the floats of list entry p. */
+static inline const float *vp_ivf_row(const struct vp_ivf *v, uint64_t p)
+{
+	return (const float *)v->data + (v->fpos ? v->fpos[p] : p) * v->d;
+}
 
 /* Finds and validates the sections of segment seg (n rows).  Returns 0 or
  * VP_E_CORRUPT / VP_E_NOMEM. */

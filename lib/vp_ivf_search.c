@@ -175,7 +175,35 @@ int vp_ivf_open(struct vp_ivf *v, const struct vp_index *ix, uint32_t seg,
 			code = 0;
 		}
 	}
-	if ((rc = vp_index_need(ix, "ivf_data", seg,
+	if (v->scodes && vp_index_find(ix, "ivf_split", seg)) {
+		/* a relayout's rows (vp_ivf.h): entry p of list l is row
+		 * C + before + j of the file's run of read rows when it is one
+		 * of the list's first hotn[l] (j = p - offsets[l], before: the
+		 * read entries of earlier lists, C: all the other rows), else
+		 * among the others, in list order */
+		uint64_t hot = 0, c;
+		if ((rc = vp_index_need(ix, "ivf_split", seg, nlist * 4, &p, err)))
+			return rc;
+		v->hotn = p;
+		for (uint64_t l = 0; l < nlist; l++) {
+			if (v->hotn[l] > v->offsets[l + 1] - v->offsets[l])
+				return vp_seterr(err, VP_E_CORRUPT, "%s: corrupt index: "
+						 "ivf_split names more rows than list %llu holds",
+						 ix->path, (unsigned long long)l);
+			hot += v->hotn[l];
+		}
+		if (!(v->fpos = malloc((n ? n : 1) * sizeof *v->fpos)))
+			return vp_seterr(err, VP_E_NOMEM, "out of memory");
+		c = n - hot;
+		hot = 0;
+		for (uint64_t l = 0; l < nlist; l++) {
+			uint64_t a = v->offsets[l], h = v->hotn[l];
+			for (uint64_t j = 0; j < v->offsets[l + 1] - a; j++)
+				v->fpos[a + j] = (uint32_t)(j < h ? c + hot + j : a - hot - h + j);
+			hot += h;
+		}
+	}
+	if ((rc = vp_index_need(ix, v->fpos ? "ivf_data_split" : "ivf_data", seg,
 				v->boff ? v->boff[nlist] * vp_pq4_block_bytes(m) : n * code, &p,
 				err)))
 		return rc;
@@ -279,6 +307,8 @@ bad:
 
 void vp_ivf_close(struct vp_ivf *v)
 {
+	free(v->fpos);
+	v->fpos = NULL;
 	free(v->cnorms);
 	free(v->ynorms);
 	free(v->cbt);
@@ -623,21 +653,22 @@ static void scan_pq(const struct vp_ivf *v, struct istate *s, size_t l,
 	}
 }
 
-/* IVF_FLAT under a filter: entry by entry, distances only for matches. */
+/* IVF_FLAT under a filter (fc), or with a relayout's rows (fc NULL): entry
+ * by entry, distances only for matches. */
 static void scan_flat_filtered(const struct vp_ivf *v,
 			       const struct vp_kernels *kern, struct istate *s,
 			       const float *q, size_t l, const struct vp_fctx *fc)
 {
-	const float *x = (const float *)v->data;
 	for (uint64_t p = v->offsets[l]; p < v->offsets[l + 1]; p++) {
+		const float *x = vp_ivf_row(v, p);
 		float dd;
-		if (!vp_fctx_match(fc, v->ids[p]))
+		if (fc && !vp_fctx_match(fc, v->ids[p]))
 			continue;
 		s->matched++;
 		/* partial distances, as the unfiltered scan keeps them */
 		dd = v->metric == VP_METRIC_L2
-			     ? v->norms[p] - 2.0f * kern->dot(q, x + p * v->d, v->d)
-			     : -kern->dot(q, x + p * v->d, v->d);
+			     ? v->norms[p] - 2.0f * kern->dot(q, x, v->d)
+			     : -kern->dot(q, x, v->d);
 		vp_topk_push(&s->heap, dd, (int64_t)p);
 	}
 }
@@ -666,7 +697,7 @@ static void sq8_decode(const struct vp_ivf *v, const uint8_t *c, size_t n, float
 static float row_exact(const struct vp_ivf *v, const struct vp_kernels *kern,
 		       const float *q, uint64_t p, float *dec)
 {
-	const float *x = (const float *)v->data + p * v->d;
+	const float *x = v->type == VP_TYPE_IVF_FLAT ? vp_ivf_row(v, p) : NULL;
 	if (v->type == VP_TYPE_IVF_SQ8) {
 		sq8_decode(v, v->data + p * v->d, 1, dec, NULL);
 		x = dec;
@@ -776,8 +807,6 @@ static int scand_cmp(const void *a, const void *b)
 static void screen_score(const struct vp_ivf *v, const struct vp_kernels *kern,
 			 struct istate *s, const float *q)
 {
-	const size_t d = v->d;
-	const float *x = (const float *)v->data;
 	float tau = vp_topk_bound(&s->heap);
 	size_t n = 0;
 	/* what the upper bounds left out since it was held */
@@ -791,19 +820,19 @@ static void screen_score(const struct vp_ivf *v, const struct vp_kernels *kern,
 	 * read, and a warm-up plans what the log names */
 	size_t asked = n < s->fin.k + 4 ? n : s->fin.k + 4;
 	for (size_t i = 0; i < asked; i++) {
-		vp_prefetch(&v->pf, x + (size_t)s->cand[i].p * d, d * 4);
+		vp_prefetch(&v->pf, vp_ivf_row(v, s->cand[i].p), v->d * 4);
 		vp_trace_row(s->rt, s->cand[i].p);
 	}
 	for (size_t i = 0; i < n && i < 4; i++)
-		__builtin_prefetch(x + (size_t)s->cand[i].p * d);
+		__builtin_prefetch(vp_ivf_row(v, s->cand[i].p));
 	for (size_t i = 0; i < n; i++) {
-		const float *r = x + (size_t)s->cand[i].p * d;
+		const float *r = vp_ivf_row(v, s->cand[i].p);
 		float key;
 		if (s->cand[i].lb > vp_topk_bound(&s->fin))
 			break;
 		if (i + 4 < n)
-			__builtin_prefetch(x + (size_t)s->cand[i + 4].p * d);
-		key = v->metric == VP_METRIC_L2 ? kern->l2(q, r, d) : -kern->dot(q, r, d);
+			__builtin_prefetch(vp_ivf_row(v, s->cand[i + 4].p));
+		key = v->metric == VP_METRIC_L2 ? kern->l2(q, r, v->d) : -kern->dot(q, r, v->d);
 		vp_topk_push(&s->fin, key, (int64_t)s->cand[i].p);
 		if (i >= asked)
 			vp_trace_row(s->rt, s->cand[i].p);
@@ -938,7 +967,7 @@ static void search_one(const struct vp_ivf *v, const struct vp_kernels *kern,
 			if (scr) {
 				screen_list(v, kern, s, q, l, cst, fc);
 			} else if (v->type == VP_TYPE_IVF_FLAT) {
-				if (fc)
+				if (fc || v->fpos)
 					scan_flat_filtered(v, kern, s, q, l, fc);
 				else
 					vp_flat_scan1(&f, q, v->offsets[l], v->offsets[l + 1],
@@ -1123,19 +1152,29 @@ static void search_bylist(const struct vp_ivf *v, const struct vp_kernels *kern,
 	for (size_t l = nlist; l-- > 0;) {
 		uint32_t qe = s->bcnt[l], qb = l ? s->bcnt[l - 1] : 0;
 		uint64_t lo = v->offsets[l], hi = v->offsets[l + 1];
-		if (v->scodes && qe > qb && hi > lo) {
+		/* a relayout's rows are two runs a list (vp_ivf.h), its read
+		 * entries' and the others' */
+		uint64_t cut = v->fpos ? lo + v->hotn[l] : lo;
+		for (int part = 0; v->scodes && qe > qb && part < 2; part++) {
 			/* the rows are mapped for scattered reads (vp_ivf_open):
 			 * a list read whole is asked for whole */
-			uintptr_t a = (uintptr_t)(v->data + lo * d * 4) & v->pgmask;
-			madvise((void *)a, (uintptr_t)(v->data + hi * d * 4) - a, MADV_WILLNEED);
+			uint64_t a0 = part ? cut : lo, a1 = part ? hi : cut;
+			if (a1 > a0) {
+				const unsigned char *r = (const unsigned char *)vp_ivf_row(v, a0);
+				uintptr_t a = (uintptr_t)r & v->pgmask;
+				madvise((void *)a, (uintptr_t)(r + (a1 - a0) * d * 4) - a, MADV_WILLNEED);
+			}
 		}
 		for (uint32_t q0 = qb; q0 < qe && lo < hi; q0 += VP_IVF_LISTQ) {
 			size_t nql = qe - q0 < VP_IVF_LISTQ ? qe - q0 : VP_IVF_LISTQ;
 			for (size_t t = 0; t < nql; t++)
 				memcpy(s->bqv + t * d, q + (size_t)s->bq[q0 + t] * d, d * sizeof *q);
-			for (uint64_t j0 = lo; j0 < hi; j0 += VP_FLAT_XBLOCK) {
-				size_t nx = hi - j0 < VP_FLAT_XBLOCK ? (size_t)(hi - j0) : VP_FLAT_XBLOCK;
-				const float *x = (const float *)v->data + j0 * d, *xn = NULL;
+			for (uint64_t j0 = lo; j0 < hi;) {
+				/* blocks within one run of rows */
+				uint64_t end = j0 < cut ? cut : hi;
+				size_t nx = end - j0 < VP_FLAT_XBLOCK ? (size_t)(end - j0) : VP_FLAT_XBLOCK;
+				const float *x = v->type == VP_TYPE_IVF_FLAT ? vp_ivf_row(v, j0) : NULL,
+					    *xn = NULL;
 				if (v->type == VP_TYPE_IVF_SQ8) {
 					sq8_decode(v, v->data + j0 * d, nx, s->bx,
 						   v->metric == VP_METRIC_L2 ? s->bxn : NULL);
@@ -1157,6 +1196,7 @@ static void search_bylist(const struct vp_ivf *v, const struct vp_kernels *kern,
 						}
 					}
 				}
+				j0 += nx;
 			}
 		}
 	}

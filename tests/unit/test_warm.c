@@ -230,6 +230,31 @@ static void heat_relayout_saved(void)
 			memcpy(hc, vp_index_data(&t.ix, hs), 8);
 		CHECK(hs && hc[0] == 1 && hc[1] == 3, "hot: %u lists, %u rows", hs ? hc[0] : 0,
 		      hs ? hc[1] : 0);
+		/* the rows read: first in their lists, their floats the last
+		 * three of the rows (vp_ivf.h), which the file names apart */
+		{
+			const struct vp_ivf *v = &t.seg[0].ivf;
+			const float *end = (const float *)v->data + (size_t)(N - 3) * DR;
+			/* the log names entries of the old file's lists */
+			const uint32_t hot3[3] = { s.seg[0].ivf.ids[1000], s.seg[0].ivf.ids[1001],
+						   s.seg[0].ivf.ids[2000] };
+			int found = 0;
+			uint32_t hsum = 0;
+			hs = vp_index_find(&t.ix, "ivf_split", 0);
+			for (size_t l = 0; hs && l < v->nlist; l++)
+				hsum += v->hotn[l];
+			CHECK(hs && v->fpos && hsum == 3 && !vp_index_find(&t.ix, "ivf_data", 0) &&
+			      vp_index_find(&t.ix, "ivf_data_split", 0), "split rows: %u", hsum);
+			for (int k = 0; k < 3; k++)
+				for (int r = 0; r < 3; r++)
+					found += !memcmp(end + k * DR, x + (size_t)hot3[r] * DR, DR * 4);
+			CHECK(found == 3, "the read rows last: %d of 3", found);
+			for (size_t l = 0; hs && l < v->nlist; l++)
+				for (uint64_t e = v->offsets[l]; e < v->offsets[l] + v->hotn[l]; e++)
+					CHECK(v->fpos[e] >= N - 3 &&
+					      !memcmp(vp_ivf_row(v, e), x + (size_t)v->ids[e] * DR, DR * 4),
+					      "entry %llu", (unsigned long long)e);
+		}
 		/* the probed list's centroid moved to the front with it */
 		CHECK(!memcmp(t.seg[0].ivf.centroids, s.seg[0].ivf.centroids + 2 * DR, DR * 4),
 		      "list 2 is now list 0");
@@ -328,9 +353,20 @@ int main(void)
 	seg_bytes = p.units[0].bytes;
 	always = p.always_bytes;
 	CHECK(seg_bytes == ROWS * D * 4 + ROWS * 4, "segment bytes %llu", (unsigned long long)seg_bytes);
-	/* counted in pages: the small norms sections of segments share them */
-	CHECK(p.bytes >= 5 * (uint64_t)ROWS * D * 4 && p.bytes <= always + 5 * (seg_bytes + 4096),
+	/* five of the eight segments and what every query needs are more
+	 * than half of the file's first 2 MB block: with no budget, the plan
+	 * takes that block whole (one 2 MB read), the rest in pages */
+	CHECK(p.bytes >= (2u << 20) && planned(&p, 0) && planned(&p, (2u << 20) - 1) &&
+	      p.bytes <= (2u << 20) + 5 * (seg_bytes + 4096),
 	      "bytes %llu, always %llu", (unsigned long long)p.bytes, (unsigned long long)always);
+	vp_warm_plan_free(&p);
+	/* a budget of exactly the five: no room for the block, the segments
+	 * counted in pages (the small norms sections of segments share them) */
+	got = plan(&s, VP_WARM_FREQUENCY, always + 5 * (seg_bytes + 4096), -1, day0 + 3 * 86400, &p);
+	CHECK(!strcmp(got, "35261") && p.bytes >= 5 * (uint64_t)ROWS * D * 4 &&
+	      p.bytes <= always + 5 * (seg_bytes + 4096) && p.bytes < (2u << 20),
+	      "%s: bytes %llu, always %llu", got, (unsigned long long)p.bytes,
+	      (unsigned long long)always);
 	vp_warm_plan_free(&p);
 
 	/* a budget of always + 2 segments, honoured to the byte */
