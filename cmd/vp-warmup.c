@@ -541,7 +541,8 @@ int main(int argc, char **argv)
 				if (ranges[r1].off + ranges[r1].len > end)
 					end = ranges[r1].off + ranges[r1].len;
 			uint64_t a = (off + VP_BLOCK - 1) & ~(uint64_t)(VP_BLOCK - 1);
-			uint64_t e = end & ~(uint64_t)(VP_BLOCK - 1);
+			/* to the file's end: its last part block is one too */
+			uint64_t e = end == ix.size ? end : end & ~(uint64_t)(VP_BLOCK - 1);
 			if (!blocks.map || a >= e) {
 				pc[npc++] = (struct vp_warm_range){ off, end - off };
 				continue;

@@ -631,8 +631,11 @@ int vp_blocks_open(struct vp_blocks *b, const struct vp_index *ix)
 	b->size = ix->size;
 	/* map_index advised MADV_HUGEPAGE, which fails without transparent
 	 * huge pages: then a fault would read a page, not a block */
+	/* the file's last part block too: a fault there then reads it to the
+	 * end in a few large folios (0.7-0.8 ms for 1.4 MB, against 31-33 ms
+	 * a page at a time; AMD EPYC, virtio disk) */
 	if (((uintptr_t)b->map & (VP_BLOCK - 1)) ||
-	    madvise(b->map, b->size & ~(VP_BLOCK - 1), MADV_HUGEPAGE) ||
+	    madvise(b->map, b->size, MADV_HUGEPAGE) ||
 	    madvise(b->map, b->size, MADV_RANDOM)) {
 		vp_blocks_close(b);
 		return -1;
@@ -646,14 +649,17 @@ void vp_blocks_read(const struct vp_blocks *b, uint64_t off)
 	const unsigned char *p = b->map + off;
 	unsigned char in[PAGES];
 	volatile unsigned char sink;
-	if (!b->map || off % VP_BLOCK || off + VP_BLOCK > b->size)
+	size_t n;
+	if (!b->map || off % VP_BLOCK || off >= b->size)
 		return;
+	/* the file's last block may be a part one */
+	n = b->size - off < VP_BLOCK ? (size_t)(b->size - off) : VP_BLOCK;
 	/* MADV_RANDOM: the huge-page path of a fault reads the next block
 	 * too without it */
 	sink = p[0];
-	if (mincore((void *)p, VP_BLOCK, in))
+	if (mincore((void *)p, n, in))
 		memset(in, 0, sizeof in);
-	for (size_t i = 1; i < PAGES; i++)
+	for (size_t i = 1; i < (n + 4095) / 4096; i++)
 		if (!(in[i] & 1))
 			sink = p[i * 4096];
 	(void)sink;
@@ -662,12 +668,13 @@ void vp_blocks_read(const struct vp_blocks *b, uint64_t off)
 void vp_blocks_stream(const struct vp_blocks *b, uint64_t off, uint64_t len)
 {
 	uint64_t cut = off;
-	if (!b->map || off % VP_BLOCK || len % VP_BLOCK || off + len > b->size)
+	if (!b->map || off % VP_BLOCK || off + len > b->size ||
+	    (len % VP_BLOCK && off + len != b->size))
 		return;
 	/* worth it past a few blocks: below, the blocks alone */
 	if (b->tail && len > b->tail + 2 * VP_BLOCK) {
 		unsigned char *p = b->map + off;
-		cut = off + len - b->tail;
+		cut = (off + len - b->tail) & ~(uint64_t)(VP_BLOCK - 1);
 		madvise(p, cut - off, MADV_NORMAL);
 #ifdef MADV_POPULATE_READ
 		if (madvise(p, cut - off, MADV_POPULATE_READ) && errno == EINVAL)

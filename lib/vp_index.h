@@ -164,14 +164,15 @@ struct vp_blocks {
  * blocks): read the usual way then. */
 int vp_blocks_open(struct vp_blocks *b, const struct vp_index *ix);
 
-/* Reads the block at off (a multiple of VP_BLOCK, wholly inside the file).
+/* Reads the block at off (a multiple of VP_BLOCK inside the file; the
+ * file's last block may be a part one, read to the end of the file).
  * Pages the fault did not bring in (a block partly resident before, a
  * file system without large folios) are touched one by one, so the block
  * is resident when this returns. */
 void vp_blocks_read(const struct vp_blocks *b, uint64_t off);
 
 /* Reads the blocks of [off, off + len) (multiples of VP_BLOCK inside the
- * file) as one run: all but its last b->tail bytes through the kernel's
+ * file, or to its end) as one run: all but its last b->tail bytes through the kernel's
  * readahead, which keeps the disk busy between faults, and the rest as
  * vp_blocks_read does, so nothing past the run is read.  The tail is the
  * most readahead can have queued past a fault (twice the device's

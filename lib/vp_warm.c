@@ -672,24 +672,33 @@ int vp_warm_plan(const struct vp_searcher *s, const char *logpath,
 	 * up to 0.7 ms more this way).  A plan laid out by its log is whole
 	 * blocks but for the ends of its runs. */
 	{
-		const uint64_t bp = (2u << 20) / pg.ps, nb = bp > 1 ? pg.n / bp : 0;
+		/* blocks of bp pages, the file's last one perhaps a part one
+		 * (the warm-up reads it to the end of the file as a block) */
+		const uint64_t bp = (2u << 20) / pg.ps, nb = bp > 1 ? (pg.n + bp - 1) / bp : 0;
 		uint32_t *have = calloc(nb ? nb : 1, sizeof *have);
+#define BLOCK_PAGES(b) ((b) + 1 < nb ? bp : pg.n - (b) * bp)
 		if (!have) {
 			rc = vp_seterr(err, VP_E_NOMEM, "out of memory");
 			goto out;
 		}
 		for (uint64_t b = 0; b < nb; b++)
-			for (uint64_t q = b * bp; q < (b + 1) * bp; q++)
+			for (uint64_t q = b * bp; q < b * bp + BLOCK_PAGES(b); q++)
 				have[b] += (uint32_t)((pg.bits[q / 64] >> (q % 64)) & 1);
+		/* (a block next to one that is or becomes whole: the counts
+		 * before any is taken, so that it does not run on) */
+#define WHOLE(b) (2 * (uint64_t)have[b] >= BLOCK_PAGES(b))
 		for (uint64_t b = 0; b < nb; b++) {
-			int end = (b > 0 && have[b - 1] == bp) || (b + 1 < nb && have[b + 1] == bp);
-			if (!have[b] || have[b] == bp || (2 * have[b] < bp && !end) ||
-			    used + (bp - have[b]) * pg.ps > budget)
+			uint64_t all = BLOCK_PAGES(b);
+			int end = (b > 0 && WHOLE(b - 1)) || (b + 1 < nb && WHOLE(b + 1));
+			if (!have[b] || have[b] == all || (2 * have[b] < all && !end) ||
+			    used + (all - have[b]) * pg.ps > budget)
 				continue;
-			for (uint64_t q = b * bp; q < (b + 1) * bp; q++)
+			for (uint64_t q = b * bp; q < b * bp + all; q++)
 				pg.bits[q / 64] |= 1ull << (q % 64);
-			used += (bp - have[b]) * pg.ps;
+			used += (all - have[b]) * pg.ps;
 		}
+#undef WHOLE
+#undef BLOCK_PAGES
 		free(have);
 	}
 	/* the ranges: runs of planned pages, in file order */

@@ -95,6 +95,13 @@ section() {
 	# not probed)
 	[ "$na" -le 8 ]
 	[ "$na" -lt "$nb" ]
+	# and they are whole 2 MB blocks, the file's last part block with them
+	# (read as one folio each): past the first block (the header, the
+	# centroids, a few pages) every range starts on a block, the last ends
+	# at the end of the file
+	echo "$output" | S=$(stat -c %s f.vpi) perl -ne '
+		if (/^\d+ +(\d+) +(\d+)$/) { $n++; $bad++ if $1 >= 2097152 && $1 % 2097152; $end = $1 + $2 }
+		END { exit($n && !$bad && $end == $ENV{S} ? 0 : 1) }'
 	# IVF_SQ8: the lists only
 	vp-build -q -t IVF_SQ8 -p nlist=64 -o s.vpi b.fvecs
 	vp-search -i s.vpi -k 10 -p nprobe=4 q.fvecs > sb.tsv
