@@ -663,7 +663,7 @@ int vp_warm_plan(const struct vp_searcher *s, const char *logpath,
 		p->queries_covered += (uint64_t)all;
 	}
 	/* 2 MB blocks whole, as the budget allows, where the plan holds half
-	 * of one or more, or where a run of whole blocks ends in it: the
+	 * of one or more, or any of one next to such a block (a run's end): the
 	 * warm-up reads a whole block as one 2 MB folio (with the run, one
 	 * read) and the rest page by page (vp-warmup), which costs more than
 	 * the block on some disks.  Measured cold reads (Linux 6.18, virtio
