@@ -530,9 +530,11 @@ int main(int argc, char **argv)
 		if (!pc)
 			vp_die(VP_EXIT_IO, "out of memory");
 		bl = pc + 2 * nranges; /* the block spans, after the pieces */
-		/* the 2 MB blocks wholly inside a range are read as blocks (a
-		 * plan's codes and links of HNSW, its hot IVF lists); what is
-		 * left, the pieces, as follows */
+		/* the 2 MB blocks wholly inside a range (a plan's codes and
+		 * links of HNSW, its hot IVF lists; the file's last part block
+		 * when the range runs to the end) are read as blocks, each run
+		 * of them through readahead but for its end (vp_blocks_stream);
+		 * what is left, the pieces, as follows */
 		for (size_t r = 0, r1; r < nranges; r = r1) {
 			uint64_t off = ranges[r].off, end = off + ranges[r].len;
 			/* ranges that meet are one run (a list's screen and the
