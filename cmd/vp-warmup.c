@@ -537,8 +537,8 @@ int main(int argc, char **argv)
 		 * what is left, the pieces, as follows */
 		for (size_t r = 0, r1; r < nranges; r = r1) {
 			uint64_t off = ranges[r].off, end = off + ranges[r].len;
-			/* ranges that meet are one run (a list's screen and the
-			 * next one's, the end of the rows and the norms after) */
+			/* ranges that meet are one run (a saved plan may have
+			 * them; the planner's own runs are merged already) */
 			for (r1 = r + 1; r1 < nranges && ranges[r1].off <= end; r1++)
 				if (ranges[r1].off + ranges[r1].len > end)
 					end = ranges[r1].off + ranges[r1].len;

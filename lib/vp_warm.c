@@ -674,7 +674,7 @@ int vp_warm_plan(const struct vp_searcher *s, const char *logpath,
 	{
 		/* blocks of bp pages, the file's last one perhaps a part one
 		 * (the warm-up reads it to the end of the file as a block) */
-		const uint64_t bp = (2u << 20) / pg.ps, nb = bp > 1 ? (pg.n + bp - 1) / bp : 0;
+		const uint64_t bp = VP_BLOCK / pg.ps, nb = bp > 1 ? (pg.n + bp - 1) / bp : 0;
 		uint32_t *have = calloc(nb ? nb : 1, sizeof *have);
 #define BLOCK_PAGES(b) ((b) + 1 < nb ? bp : pg.n - (b) * bp)
 		if (!have) {
