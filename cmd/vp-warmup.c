@@ -232,23 +232,18 @@ static void write_metrics(struct vp_metrics_cli *mc, struct vp_metrics *m, const
 	vp_metrics_cli_write(mc, m, mc->interval <= 0);
 }
 
-/* Residency through a plain mapping that touches nothing: opening the
- * index (a huge-page mapping) would read its header and table in first. */
+/* Residency of the file, not of a mapping: opening the index (a huge-page
+ * mapping) would read its header and table in first, and a mapping with
+ * nothing faulted in costs mincore a lookup a page (vp_file_resident_pages) */
 static long file_residency(const char *path, size_t *total)
 {
 	struct stat st;
 	long r = -1;
 	int fd = open(path, O_RDONLY);
-	void *m;
 	if (fd < 0)
 		return -1;
-	if (!fstat(fd, &st) && st.st_size > 0) {
-		m = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_SHARED, fd, 0);
-		if (m != MAP_FAILED) {
-			r = vp_resident_pages(m, (size_t)st.st_size, total);
-			munmap(m, (size_t)st.st_size);
-		}
-	}
+	if (!fstat(fd, &st))
+		r = vp_file_resident_pages(fd, (uint64_t)st.st_size, total);
 	close(fd);
 	return r;
 }
@@ -622,7 +617,7 @@ int main(int argc, char **argv)
 		printf("%s: brought in %.1f MB of %.1f MB (%.1f%%) in %zu ranges from the plan "
 		       "%s\n", argv[optind], (double)plan.bytes / 1e6, (double)ix.size / 1e6,
 		       100.0 * (double)plan.bytes / (double)ix.size, plan.nranges, planpath);
-	after = report ? vp_resident_pages(ix.map, ix.size, &total) : 0;
+	after = report ? file_residency(argv[optind], &total) : 0;
 	if (vp_verbose)
 		printf("%s: %zu pages, resident before %.1f%%, after %.1f%% (%.2f s)%s\n",
 		       argv[optind], total, pct(before, total), pct(after, total),

@@ -672,10 +672,17 @@ void vp_blocks_stream(const struct vp_blocks *b, uint64_t off, uint64_t len)
 	if (!b->map || off % VP_BLOCK || off + len > b->size ||
 	    (len % VP_BLOCK && off + len != b->size))
 		return;
-	/* worth it past a few blocks: below, the blocks alone */
-	if (b->tail && len > b->tail + 2 * VP_BLOCK) {
-		unsigned char *p = b->map + off;
+	/* a run to the file's end has nothing past it for readahead to
+	 * bring in: all of it through readahead.  Measured (HNSW's plan,
+	 * 60 MB to the end of a 247 MB file, AMD EPYC, virtio disk): its
+	 * last 20 MB took 7 ms as blocks */
+	if (b->tail && off + len == b->size)
+		cut = off + len;
+	else if (b->tail && len > b->tail + 2 * VP_BLOCK)
+		/* worth it past a few blocks: below, the blocks alone */
 		cut = (off + len - b->tail) & ~(uint64_t)(VP_BLOCK - 1);
+	if (cut > off) {
+		unsigned char *p = b->map + off;
 		madvise(p, cut - off, MADV_NORMAL);
 #ifdef MADV_POPULATE_READ
 		if (madvise(p, cut - off, MADV_POPULATE_READ) && errno == EINVAL)

@@ -261,6 +261,17 @@ section() {
 	[[ "$output" == *"brought in 41.9 MB of "*" in 1 ranges from the plan run.txt"* ]]
 	res=$(fincore --bytes --noheadings --output RES big.vpi)
 	[ "$res" -ge "$len" ] && [ "$res" -lt $((len + 65536)) ]
+	# a run to the end of the file (read through readahead to its end:
+	# nothing lies past it), its last part block too
+	size=$(stat -c %s big.vpi)
+	len=$((size - (8 << 20)))
+	{ sed -n 1,2p p.txt; echo "ranges 1 bytes $len always 0"; echo "$((8 << 20)) $len"; } > end.txt
+	vp-warmup -q --evict big.vpi
+	run -0 vp-warmup --plan end.txt big.vpi
+	[[ "$output" == *" in 1 ranges from the plan end.txt"* ]]
+	res=$(fincore --bytes --noheadings --output RES big.vpi)
+	# (and of the 8 MB before it only the header the open read)
+	[ "$res" -ge "$len" ] && [ "$res" -lt $((len + 65536)) ]
 }
 
 @test "--plan: a stale, damaged or missing plan is refused with one line" {

@@ -1,7 +1,11 @@
 /* test_misc: parameters, statistics, JSON, the generator, error codes. */
+#include <fcntl.h>
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
 #include "check.h"
 #include "vp.h"
@@ -99,5 +103,32 @@ int main(void)
 	CHECK(vp_exit_code(VP_E_ARG) == 2 && vp_exit_code(VP_E_CORRUPT) == 3 &&
 	      vp_exit_code(VP_E_IO) == 4 && vp_exit_code(0) == 0, "exit code classes");
 	CHECK(vp_seterr(&err, VP_E_DIM, "x %d", 5) == VP_E_DIM && !strcmp(err.msg, "x 5"), "seterr");
+	/* residency of a file: the page cache's count (cachestat) agrees
+	 * with mincore of a mapping, after a write (all of it) and after
+	 * dropping part of it (a file system that keeps pages after
+	 * DONTNEED, tmpfs, still has both agree) */
+	{
+		char path[] = "/tmp/test_misc.XXXXXX";
+		int fd = mkstemp(path);
+		size_t n = 300 * 4096 + 123, tf = 0, tm = 0;
+		unsigned char *buf = calloc(1, n);
+		CHECK(fd >= 0 && buf, "temp file");
+		if (fd >= 0 && buf) {
+			CHECK(write(fd, buf, n) == (ssize_t)n, "write");
+			fdatasync(fd);
+			posix_fadvise(fd, 4096 * 100, 4096 * 50, POSIX_FADV_DONTNEED);
+			long rf = vp_file_resident_pages(fd, n, &tf);
+			void *m = mmap(NULL, n, PROT_READ, MAP_SHARED, fd, 0);
+			long rm = m == MAP_FAILED ? -2 : vp_resident_pages(m, n, &tm);
+			CHECK(tf == 301 && tm == 301, "pages %zu %zu", tf, tm);
+			CHECK(rf == rm && rf >= 251 && rf <= 301, "resident %ld (cachestat) %ld (mincore)", rf, rm);
+			if (m != MAP_FAILED)
+				munmap(m, n);
+			CHECK(vp_file_resident_pages(fd, 0, &tf) == 0 && tf == 0, "empty range");
+			close(fd);
+			unlink(path);
+		}
+		free(buf);
+	}
 	return check_done("test_misc");
 }
