@@ -1,4 +1,4 @@
-/* test_misc: parameters, statistics, JSON, the generator, error codes. */
+/* test_misc: parameters, statistics, JSON, the generator, error codes, a file's residency. */
 #include <fcntl.h>
 #include <math.h>
 #include <stdio.h>
