@@ -172,14 +172,16 @@ int vp_blocks_open(struct vp_blocks *b, const struct vp_index *ix);
 void vp_blocks_read(const struct vp_blocks *b, uint64_t off);
 
 /* Reads the blocks of [off, off + len) (multiples of VP_BLOCK inside the
- * file, or to its end) as one run: all but its last b->tail bytes through the kernel's
- * readahead, which keeps the disk busy between faults, and the rest as
- * vp_blocks_read does, so nothing past the run is read.  The tail is the
- * most readahead can have queued past a fault (twice the device's
- * read_ahead_kb, plus a block); where that is not known (no block device
- * under the file), all of it as blocks.  Measured (AMD EPYC, Linux 6.18,
- * virtio disk with read_ahead_kb 8192): 63 MB in 9.4-11.2 ms this way,
- * 14.2-14.6 ms as blocks; with no tail, 8.4 MB past the run came in. */
+ * file, or to its end) as one run: all but its last b->tail bytes through
+ * the kernel's readahead, which keeps the disk busy between faults, and
+ * the rest as vp_blocks_read does, so nothing past the run is read (a run
+ * to the file's end has nothing past it: all of it through readahead).
+ * The tail is the most readahead can have queued past a fault (twice the
+ * device's read_ahead_kb, plus a block); where that is not known (no
+ * block device under the file), all of it as blocks.  Measured (AMD EPYC,
+ * Linux 6.18, virtio disk with read_ahead_kb 8192): 63 MB in 9.4-11.2 ms
+ * this way, 14.2-14.6 ms as blocks; with no tail, 8.4 MB past the run
+ * came in. */
 void vp_blocks_stream(const struct vp_blocks *b, uint64_t off, uint64_t len);
 
 void vp_blocks_close(struct vp_blocks *b);
